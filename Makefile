@@ -1,0 +1,35 @@
+# `make demo` and `make test` work on a fresh machine from a clean clone: they create the
+# virtual environment on first use.  Torch comes from pip (this machine keeps the wheel on disk).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AIGIF := $(VENV)/bin/aigif
+OUT ?= out
+
+.PHONY: setup demo test bench clean vectors
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[generate,codecs,metrics,dev]"
+	touch $@
+
+# The main job: pack a prompt with the embedded default model, inspect it, unpack it twice.
+demo: setup
+	mkdir -p $(OUT)
+	$(AIGIF) pack --prompt "a red fox" --seed 7 -o $(OUT)/fox.aigif
+	$(AIGIF) info $(OUT)/fox.aigif
+	$(AIGIF) unpack $(OUT)/fox.aigif -o $(OUT)/fox-1.png
+	$(AIGIF) unpack $(OUT)/fox.aigif -o $(OUT)/fox-2.png
+	cmp $(OUT)/fox-1.png $(OUT)/fox-2.png && echo "demo: the two regenerations are byte-identical"
+
+test: setup
+	$(PY) -m pytest
+
+vectors: setup
+	$(PY) spec/make_vectors.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

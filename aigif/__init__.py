@@ -1,0 +1,44 @@
+"""AIGIF: store the generation syntax of an AI-generated image instead of its pixels.
+
+The core (this package minus `aigif.generate`) never imports torch: reading and writing
+files needs only msgpack and zstandard.
+"""
+
+from __future__ import annotations
+
+from .codec import decode, encode, inspect, read, write
+from .errors import AigifError
+from .syntax import Fidelity, Payload, Platform, ResolvedSyntax, Syntax
+
+__version__ = "0.1.0"
+FORMAT_VERSION = "1.0"
+
+__all__ = [
+    "AigifError",
+    "Fidelity",
+    "Payload",
+    "Platform",
+    "ResolvedSyntax",
+    "Syntax",
+    "decode",
+    "encode",
+    "generate",
+    "inspect",
+    "read",
+    "unpack",
+    "write",
+]
+
+
+def generate(syntax: Syntax | dict, **options):
+    """Regenerate the image of a syntax through diffusers (needs aigif[generate]) -> PIL.Image."""
+    from .regenerate import generate_image
+
+    return generate_image(syntax, **options)[0]
+
+
+def unpack(path_or_bytes, **options):
+    """Decode a .aigif file (path or bytes) to its image: regenerated, or decoded from its payload."""
+    from .regenerate import unpack_image
+
+    return unpack_image(path_or_bytes, **options).image

@@ -1,0 +1,45 @@
+"""`aigif info`: print a file's syntax and the byte cost of each segment."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import ExitStatus
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="show a file's syntax and segment costs", description=__doc__)
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the exact JSON form (spec §8)")
+    p.add_argument("--resolved", action="store_true", help="fill absent fields with the model defaults")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..codec import decode, inspect, read_bytes
+
+    data = read_bytes(args.file)
+    syntax = decode(data)
+    if args.json:
+        print(json.dumps(syntax.to_dict(resolved=args.resolved), ensure_ascii=False, indent=2))
+        return ExitStatus.OK
+    costs, overhead = inspect(data)
+    d = syntax.to_dict(resolved=False)
+    try:
+        full = syntax.to_dict(resolved=True)
+    except Exception:  # unknown model: show what the file says
+        full = d
+    print(f"{args.file}: AIGIF {data[2] >> 4}.{(data[2] >> 1) & 7}, {len(data)} bytes")
+    for key in ("model", "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler"):
+        if key in full:
+            mark = "" if key in d else "   (default)"
+            print(f"  {key:16s} {json.dumps(full[key], ensure_ascii=False)}{mark}")
+    for key in ("extensions", "platform", "fidelity", "payloads"):
+        if key in d:
+            print(f"  {key:16s} {json.dumps(d[key], ensure_ascii=False)}")
+    print("segments:")
+    for c in costs:
+        kind = "critical" if c.critical else "ancillary"
+        print(f"  {c.name:24s} {kind:9s} {c.framed_bytes:8d} B  (body {c.body_bytes})")
+    print(f"  {'signature+version+END+CRC':24s} {'':9s} {overhead:8d} B")
+    return ExitStatus.OK

@@ -1,0 +1,160 @@
+"""`aigif pack`: write a .aigif file from a syntax (options or JSON), optionally running
+the model once to record the fidelity hash and platform, or from pixels (fallback)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+from ..errors import AigifError, ExitStatus, InvalidSyntax
+
+OPTION_KEYS = {
+    "prompt": "prompt",
+    "negative": "negative_prompt",
+    "seed": "seed",
+    "steps": "steps",
+    "guidance": "guidance",
+    "width": "width",
+    "height": "height",
+    "scheduler": "scheduler",
+    "model": "model",
+}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pack", help="write a .aigif file", description=__doc__)
+    p.add_argument("-o", "--output", required=True, help="output .aigif path")
+    p.add_argument("--syntax", metavar="FILE.json", help="the syntax in its JSON form (spec §8); options below override it")
+    p.add_argument("--prompt")
+    p.add_argument("--negative", metavar="TEXT", help="negative prompt")
+    p.add_argument("--seed", type=int, help="noise seed (default: a random 32-bit seed, printed)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", help="guidance scale, kept exactly as typed (7.5, 6, 3.25)")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--scheduler", help="scheduler name or alias (aigif registry schedulers)")
+    p.add_argument("--model", help="registry name, alias, HF repo id or local diffusers folder (default: tiny-sd)")
+    p.add_argument("--ext", action="append", default=[], metavar="NAME=JSON", help="an extension, e.g. clip_skip=2")
+    p.add_argument("--no-generate", action="store_true", help="write the syntax without running the model")
+    p.add_argument("--no-platform", action="store_true", help="do not record the platform segment")
+    p.add_argument("--save-image", metavar="PNG", help="also save the generated image")
+    p.add_argument("--image", metavar="PATH", help="pixels: the image to store (fallback), or the original for --residual")
+    p.add_argument("--codec", default="png", metavar="NAME[:RATE]", help="codec for --image / --residual (aigif codecs)")
+    p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
+    p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int)
+    p.set_defaults(run=run)
+
+
+def syntax_dict_from_args(args) -> dict:
+    d: dict = {}
+    if args.syntax:
+        try:
+            with open(args.syntax, encoding="utf-8") as f:
+                d = json.load(f)
+        except OSError as e:
+            raise InvalidSyntax(f"cannot read {args.syntax}: {e.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InvalidSyntax(f"{args.syntax} is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise InvalidSyntax(f"{args.syntax} must hold a JSON object")
+    for opt, key in OPTION_KEYS.items():
+        value = getattr(args, opt)
+        if value is not None:
+            d[key] = value
+    for item in args.ext:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidSyntax(f"--ext takes NAME=JSON, not {item!r}")
+        try:
+            d.setdefault("extensions", {})[name] = json.loads(value)
+        except json.JSONDecodeError:
+            d.setdefault("extensions", {})[name] = value
+    return d
+
+
+def run(args) -> int:
+    from .. import codec
+    from ..fidelity import fidelity_of
+    from ..syntax import Payload, Syntax
+
+    d = syntax_dict_from_args(args)
+    has_generation = any(k in d for k in ("prompt", "model", "seed", "extensions"))
+    if args.image and not has_generation and not args.residual:
+        return _pack_pixels(args)
+    if "seed" not in d and not args.syntax:
+        d["seed"] = secrets.randbits(32)
+        print(f"seed: {d['seed']}", file=sys.stderr)
+    syntax = Syntax.from_dict(d)
+
+    if args.residual and not args.image:
+        raise InvalidSyntax("--residual needs --image ORIGINAL")
+    if not args.no_generate:
+        from ..regenerate import generate_image
+
+        image, platform = generate_image(syntax, allow_download=args.allow_download, device=args.device, threads=args.threads)
+        if not args.no_platform:
+            syntax.platform = platform
+        if args.save_image:
+            _save_png(image, args.save_image)
+        final = image
+        if args.residual:
+            from .. import residual
+            from PIL import Image
+
+            original = _open_image(args.image)
+            codec_id, data = residual.encode(original, image, args.codec)
+            syntax.payloads.append(Payload("residual", codec_id, data, True))
+            final = original
+        syntax.fidelity = fidelity_of(final)
+    elif args.residual:
+        raise InvalidSyntax("--residual needs the regeneration: drop --no-generate")
+    data = codec.write(syntax, args.output)
+    print(f"wrote {args.output} ({len(data)} bytes)")
+    return ExitStatus.OK
+
+
+def _open_image(path):
+    from PIL import Image, UnidentifiedImageError
+
+    from .. import limits
+
+    Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
+    try:
+        im = Image.open(path)
+        im.load()
+        return im
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise AigifError(f"cannot read image {path}: {e}") from None
+
+
+def _save_png(image, path) -> None:
+    import io
+
+    from ..codec import write_atomic
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    write_atomic(path, buf.getvalue())
+
+
+def _pack_pixels(args) -> int:
+    """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
+    from .. import codec
+    from ..regenerate import _codecs
+    from ..syntax import Payload, Syntax
+
+    image = _open_image(args.image)
+    codec_id, data = _codecs().encode(image, args.codec)
+    s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
+    from ..fidelity import fidelity_of
+
+    decoded = _codecs().decode(codec_id, data, max_pixels=image.width * image.height)
+    s.fidelity = fidelity_of(decoded)
+    out = codec.write(s, args.output)
+    bpp = 8 * len(out) / (image.width * image.height)
+    print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {args.codec})")
+    return ExitStatus.OK

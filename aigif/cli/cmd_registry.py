@@ -1,0 +1,240 @@
+"""`aigif registry`: list, show, add, remove and verify model entries; list schedulers.
+
+User entries live in the user's config directory (AIGIF_CONFIG_DIR overrides it) and take
+private IDs from 1048576 up, so they can never collide with official IDs in a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ExitStatus, InvalidSyntax, RegistryError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("registry", help="the model and scheduler index", description=__doc__)
+    rs = p.add_subparsers(dest="action", metavar="ACTION")
+    ls = rs.add_parser("list", help="all model entries")
+    ls.add_argument("--json", action="store_true")
+    show = rs.add_parser("show", help="one entry in full")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    add = rs.add_parser("add", help="add a user entry for a local diffusers folder or a hub repo")
+    add.add_argument("name", help="canonical name for the new entry")
+    src = add.add_mutually_exclusive_group(required=True)
+    src.add_argument("--path", help="local diffusers pipeline folder")
+    src.add_argument("--repo", help="Hugging Face repo id")
+    add.add_argument("--revision", default="", help="40-hex commit to pin (hub)")
+    add.add_argument("--id", type=int, help="private ID (default: next free from 1048576)")
+    add.add_argument("--like", help="copy family, pipeline class and defaults from this entry")
+    add.add_argument("--pipeline-class", help="diffusers pipeline class (default: from model_index.json)")
+    add.add_argument("--family", default=None)
+    add.add_argument("--alias", action="append", default=[])
+    for key, typ in (("steps", int), ("guidance", str), ("width", int), ("height", int), ("scheduler", str)):
+        add.add_argument(f"--{key}", type=typ)
+    rm = rs.add_parser("remove", help="remove a user entry")
+    rm.add_argument("name")
+    ver = rs.add_parser("verify", help="hash local weights and compare with the entry's fingerprints")
+    ver.add_argument("name")
+    ver.add_argument("--allow-download", action="store_true")
+    sch = rs.add_parser("schedulers", help="the scheduler table")
+    sch.add_argument("--json", action="store_true")
+    p.set_defaults(run=run, parser=p)
+
+
+def run(args) -> int:
+    from ..registry import get_registry
+
+    action = args.action or "list"
+    reg = get_registry()
+    if action == "list":
+        return _list(reg, args.json)
+    if action == "show":
+        return _show(reg.model(args.name), args.json)
+    if action == "schedulers":
+        return _schedulers(reg, args.json)
+    if action == "add":
+        return _add(reg, args)
+    if action == "remove":
+        return _remove(reg, args.name)
+    if action == "verify":
+        return _verify(reg.model(args.name), args.allow_download)
+    raise InvalidSyntax(f"unknown registry action {action}")
+
+
+def _entry_dict(e) -> dict:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "aliases": list(e.aliases),
+        "family": e.family,
+        "status": e.status,
+        "origin": e.origin,
+        "license": e.license,
+        "description": e.description,
+        "defaults": {
+            "steps": e.defaults.steps,
+            "guidance": str(e.defaults.guidance),
+            "width": e.defaults.width,
+            "height": e.defaults.height,
+            "scheduler": _sched_name(e.defaults.scheduler),
+            "negative_prompt": e.defaults.negative_prompt,
+        },
+        "pipeline": e.pipeline,
+        "components": e.components,
+        "fingerprints": list(e.fingerprints),
+        "file": str(e.path) if e.path else None,
+    }
+
+
+def _sched_name(sid: int) -> str:
+    from ..registry import get_registry
+
+    s = get_registry().find_scheduler(sid)
+    return s.name if s else str(sid)
+
+
+def _list(reg, as_json: bool) -> int:
+    entries = sorted(reg.models.values(), key=lambda e: e.id)
+    if as_json:
+        print(json.dumps([_entry_dict(e) for e in entries], indent=2, default=str))
+        return ExitStatus.OK
+    print(f"{'ID':>8}  {'name':34s} {'family':12s} {'source':9s} {'origin':8s} repo / path")
+    for e in entries:
+        where = e.pipeline.get("repo") or e.pipeline.get("path", "")
+        print(f"{e.id:>8}  {e.name:34s} {e.family:12s} {e.pipeline.get('source', ''):9s} {e.origin:8s} {where}")
+    print(f"{len(entries)} models, {len(reg.schedulers)} schedulers")
+    return ExitStatus.OK
+
+
+def _show(e, as_json: bool) -> int:
+    d = _entry_dict(e)
+    if as_json:
+        print(json.dumps(d, indent=2, default=str))
+        return ExitStatus.OK
+    print(f"{e.name}  (ID {e.id}, {e.status}, {e.origin})")
+    print(f"  {e.description}")
+    print(f"  family       {e.family}")
+    print(f"  license      {e.license}")
+    print(f"  aliases      {', '.join(e.aliases) or '-'}")
+    p = e.pipeline
+    print(f"  pipeline     {p.get('class')}  source={p.get('source')}")
+    if p.get("source") == "hub":
+        verified = "verified" if p.get("revision_verified") else "UNVERIFIED"
+        print(f"  repo         {p.get('repo')}")
+        print(f"  revision     {p.get('revision') or '(not pinned)'}  ({verified})")
+    else:
+        print(f"  path         {e.source_dir}")
+    print(f"  dtype        {p.get('torch_dtype', 'float32')}  variant={p.get('variant') or '-'}")
+    print(f"  schedulers   {', '.join(p.get('schedulers', []))}")
+    dd = d["defaults"]
+    print(f"  defaults     steps={dd['steps']} guidance={dd['guidance']} size={dd['width']}x{dd['height']} scheduler={dd['scheduler']}")
+    for name, comp in (e.components or {}).items():
+        print(f"  component    {name}: {comp}")
+    if not e.fingerprints:
+        print("  fingerprints -")
+    for fp in e.fingerprints:
+        verified = "verified" if fp.get("verified") else "UNVERIFIED"
+        print(f"  fingerprint  {fp['kind']:12s} {fp['value']}  {fp.get('file', '')}  ({verified})")
+    return ExitStatus.OK
+
+
+def _schedulers(reg, as_json: bool) -> int:
+    entries = sorted(reg.schedulers.values(), key=lambda s: s.id)
+    if as_json:
+        print(json.dumps([{"id": s.id, "name": s.name, "diffusers_class": s.diffusers_class, "config": s.config, "approximate": s.approximate, "aliases": s.aliases} for s in entries], indent=2))
+        return ExitStatus.OK
+    for s in entries:
+        cfg = " ".join(f"{k}={v}" for k, v in s.config.items())
+        a1111 = ", ".join(s.aliases.get("a1111", [])[:3])
+        print(f"{s.id:>4}  {s.name:24s} {s.diffusers_class:36s} {cfg:30s} {a1111}")
+    return ExitStatus.OK
+
+
+def _add(reg, args) -> int:
+    from ..registry import PRIVATE_IDS, dump_model_toml, reset_registry, user_dir, validate_model
+
+    if reg.find_model(args.name):
+        raise RegistryError(f"'{args.name}' is already registered as '{reg.find_model(args.name).name}' (ID {reg.find_model(args.name).id})")
+    mid = args.id if args.id is not None else max([PRIVATE_IDS.start - 1, *[i for i in reg.models if i in PRIVATE_IDS]]) + 1
+    like = reg.model(args.like) if args.like else None
+    pipeline_class = args.pipeline_class
+    if args.path:
+        folder = Path(args.path).expanduser().resolve()
+        index = folder / "model_index.json"
+        if not index.is_file():
+            raise RegistryError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
+        if pipeline_class is None:
+            try:
+                pipeline_class = json.loads(index.read_text())["_class_name"]
+            except (ValueError, KeyError):
+                raise RegistryError(f"{index} has no _class_name") from None
+        pipeline = {"class": pipeline_class, "source": "local", "path": str(folder)}
+    else:
+        pipeline = {"class": pipeline_class or (like.pipeline["class"] if like else "DiffusionPipeline"), "source": "hub", "repo": args.repo, "revision": args.revision, "revision_verified": False}
+    if like:
+        pipeline["schedulers"] = list(like.pipeline.get("schedulers", []))
+    base = like.defaults if like else None
+    defaults = {
+        "steps": args.steps or (base.steps if base else 50),
+        "guidance": args.guidance or (str(base.guidance) if base else "7.5"),
+        "width": args.width or (base.width if base else 512),
+        "height": args.height or (base.height if base else 512),
+        "scheduler": args.scheduler or (_sched_name(base.scheduler) if base else "pndm"),
+        "negative_prompt": base.negative_prompt if base else "",
+    }
+    sched = reg.find_scheduler(defaults["scheduler"])
+    if sched is None:
+        raise RegistryError(f"unknown scheduler '{defaults['scheduler']}'")
+    defaults["scheduler"] = sched.name
+    entry = {
+        "id": mid,
+        "name": args.name,
+        "aliases": args.alias,
+        "family": args.family or (like.family if like else "other"),
+        "status": "private",
+        "license": "",
+        "description": f"user entry for {args.path or args.repo}",
+        "defaults": defaults,
+        "pipeline": pipeline,
+    }
+    # validate against the same schema and conflict rules as every other entry
+    validated = validate_model(entry, args.name, {s.name: s for s in reg.schedulers.values()}, "user")
+    reg.add_model(validated)
+    target = user_dir() / "models" / f"{mid}-{args.name}.toml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from ..codec import write_atomic
+
+    write_atomic(target, dump_model_toml(entry).encode("utf-8"))
+    reset_registry()
+    print(f"added '{args.name}' as private ID {mid} ({target})")
+    return ExitStatus.OK
+
+
+def _remove(reg, name: str) -> int:
+    from ..registry import reset_registry
+
+    e = reg.model(name)
+    if e.origin != "user" or e.path is None:
+        raise RegistryError(f"'{e.name}' is a {e.origin} entry; only user entries can be removed")
+    e.path.unlink()
+    reset_registry()
+    print(f"removed '{e.name}' (ID {e.id}); files that use ID {e.id} will no longer resolve")
+    return ExitStatus.OK
+
+
+def _verify(e, allow_download: bool) -> int:
+    try:
+        from ..generate.weights import compare_fingerprints, hash_local_weights
+    except ImportError as err:
+        from ..errors import missing_extra
+
+        raise missing_extra("generate", err.name or "torch") from None
+    hashes = hash_local_weights(e, allow_download=allow_download)
+    report = compare_fingerprints(e, hashes)
+    ok = True
+    for line in report:
+        print(line if isinstance(line, str) else " ".join(map(str, line)))
+        if isinstance(line, str) and ("MISMATCH" in line or "mismatch" in line):
+            ok = False
+    return ExitStatus.OK if ok else ExitStatus.REGISTRY

@@ -1,0 +1,32 @@
+"""`aigif verify`: regenerate a file's image and check it against its fidelity hash.
+Exit 0 when bit-exact, 11 when it differs or cannot be checked."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ExitStatus, VerificationFailed
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="regenerate and check the fidelity hash", description=__doc__)
+    p.add_argument("files", nargs="+")
+    p.add_argument("--allow-download", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..regenerate import unpack_image
+
+    allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
+    status = ExitStatus.OK
+    for path in args.files:
+        result = unpack_image(path, allow_download=allow, device=args.device, threads=args.threads)
+        print(f"{path}: {result.status} ({result.source})")
+        if result.status != "bit-exact":
+            status = ExitStatus.DIFFERS
+    if status and len(args.files) == 1:
+        raise VerificationFailed(f"{args.files[0]}: regenerated pixels do not match the fidelity hash" if result.status == "differs" else f"{args.files[0]}: no FIDELITY segment to check against")
+    return status

@@ -1,0 +1,70 @@
+"""`aigif` command line: dispatch to one module per verb, and the one place where
+errors become exit statuses (spec §9.2).  No Python traceback reaches the user for bad
+input; set AIGIF_DEBUG=1 to see one for a bug."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ..errors import AigifError, ExitStatus
+
+COMMANDS = ("pack", "unpack", "info", "verify", "import", "export", "registry", "codecs")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is 2 = ExitStatus.USAGE already
+        self.print_usage(sys.stderr)
+        self.exit(ExitStatus.USAGE, f"aigif: usage error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import FORMAT_VERSION, __version__
+
+    parser = _Parser(prog="aigif", description="Store AI-generated images as their generation syntax.")
+    parser.add_argument("--version", action="version", version=f"aigif {__version__} (format {FORMAT_VERSION})")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".cmd_{name}", __package__)
+        except ImportError as e:
+            if f"cmd_{name}" not in str(e):
+                raise
+            continue  # a verb whose module is not in this build
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return ExitStatus.USAGE
+        return int(args.run(args))
+    except AigifError as e:
+        print(f"aigif: {e}", file=sys.stderr)
+        return int(e.exit_status)
+    except KeyboardInterrupt:
+        print("aigif: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        return ExitStatus.OK
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else ExitStatus.USAGE
+    except Exception as e:  # a bug: say so plainly, keep the traceback for AIGIF_DEBUG
+        if os.environ.get("AIGIF_DEBUG"):
+            raise
+        print(f"aigif: internal error ({type(e).__name__}: {e}); rerun with AIGIF_DEBUG=1 and report it", file=sys.stderr)
+        return ExitStatus.FAILURE
+
+
+def entry_point() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

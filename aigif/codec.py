@@ -1,0 +1,302 @@
+"""Whole files: Syntax <-> bytes (spec §3-§7), and atomic reading and writing.
+
+`encode` lays segments out in the canonical order of spec §3.4; `decode` checks the
+container first (framing, END, CRC), then ordering, then each segment's fields.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+
+from . import container, limits, textcodec
+from .bits import leb128, read_leb128
+from .cfgcoding import decode_body, encode_body
+from .container import (
+    ANCILLARY,
+    EXTENSION,
+    FIDELITY,
+    PIXELS,
+    PLATFORM,
+    RESIDUAL,
+    SAFE_TO_COPY,
+    SYNTAX,
+    Segment,
+)
+from .errors import (
+    AigifError,
+    LimitExceeded,
+    MalformedField,
+    MalformedSegment,
+    Truncated,
+    UnknownCritical,
+)
+from .extensions import BY_CODE, BY_NAME, RawExtension
+from .syntax import ATTENTIONS, DEVICES, DTYPES, Fidelity, Payload, Platform, Syntax
+
+PAYLOAD_KINDS = {PIXELS: "pixels", RESIDUAL: "residual"}
+
+
+# -- PLATFORM (§7.5) ------------------------------------------------------------------------
+def encode_platform(p: Platform) -> bytes:
+    out = bytearray(
+        [
+            DEVICES.index(p.device),
+            DTYPES.index(p.dtype),
+            ATTENTIONS.index(p.attention),
+            (1 if p.deterministic else 0) | (2 if p.threads else 0),
+        ]
+    )
+    if p.threads:
+        out += leb128(p.threads)
+    for s in (p.torch, p.diffusers, p.transformers, p.gpu):
+        b = textcodec.utf8(s)
+        out += leb128(len(b)) + b
+    return bytes(out)
+
+
+def decode_platform(body: bytes) -> Platform:
+    if len(body) < 4:
+        raise MalformedField("PLATFORM segment too short")
+    device, dtype, attention, flags = body[:4]
+    if flags & ~3:
+        raise MalformedField("reserved PLATFORM flag bits set")
+
+    def enum(table, i):  # values from later versions read as "other"/"unknown"
+        return table[i] if i < len(table) else table[-1] if table is not DTYPES else "unknown"
+
+    pos = 4
+    threads = None
+    try:
+        if flags & 2:
+            threads, pos = read_leb128(body, pos, max_bytes=3, what="thread count")
+        strings = []
+        for _ in range(4):
+            n, pos = read_leb128(body, pos, max_bytes=2, what="string length")
+            if n > 255 or pos + n > len(body):
+                raise MalformedField("PLATFORM string runs past the segment")
+            strings.append(textcodec.from_utf8(body[pos : pos + n]))
+            pos += n
+    except (Truncated, MalformedSegment) as e:
+        raise MalformedField(f"PLATFORM segment: {e.args[0]}") from None
+    if pos != len(body):
+        raise MalformedField("extra bytes at the end of the PLATFORM segment")
+    return Platform(enum(DEVICES, device), enum(DTYPES, dtype), enum(ATTENTIONS, attention), bool(flags & 1), threads or None, *strings)
+
+
+# -- EXTENSION (§7.1) ----------------------------------------------------------------------
+def _no_ext(code, data):
+    raise MalformedField("msgpack ext types are not allowed in extensions")
+
+
+def unpack_msgpack(data: bytes):
+    if len(data) > limits.MAX_EXTENSION_BYTES:
+        raise LimitExceeded(f"extension of {len(data)} bytes is over the limit")
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, use_list=True)
+    except MalformedField:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types for bad input
+        raise MalformedField(f"extension payload is not one valid msgpack object: {type(e).__name__}") from None
+
+
+def encode_extension(name: str, value) -> Segment:
+    if isinstance(value, RawExtension):
+        t = (0 if value.critical else ANCILLARY) | (SAFE_TO_COPY if value.safe_to_copy and not value.critical else 0)
+        return Segment(t | EXTENSION, leb128(value.code) + value.payload)
+    ext = BY_NAME[name]
+    t = EXTENSION if ext.critical else ANCILLARY | SAFE_TO_COPY | EXTENSION
+    return Segment(t, leb128(ext.code) + msgpack.packb(value, use_bin_type=True))
+
+
+def decode_extension(seg: Segment) -> tuple[str, object]:
+    try:
+        code, pos = read_leb128(seg.body, 0, max_bytes=3, what="extension code")
+    except (Truncated, MalformedSegment) as e:
+        raise MalformedField(f"EXTENSION segment: {e.args[0]}") from None
+    ext = BY_CODE.get(code)
+    if ext is None:
+        if seg.critical:
+            raise UnknownCritical(f"unknown critical extension {code}", extension=code)
+        raw = RawExtension(code, False, seg.safe_to_copy, seg.body[pos:])
+        return raw.json_key, raw
+    if ext.critical != seg.critical:
+        raise MalformedSegment(f"extension '{ext.name}' must be {'critical' if ext.critical else 'ancillary'}")
+    value = unpack_msgpack(seg.body[pos:])
+    if not ext.check(value):
+        raise MalformedField(f"extension '{ext.name}' has an invalid value")
+    return ext.name, value
+
+
+# -- whole files ---------------------------------------------------------------------------
+def segments_of(s: Syntax) -> list[Segment]:
+    """The canonical segment list of spec §3.4."""
+    segs: list[Segment] = []
+    has_syntax = not (s.payloads and any(p.kind == "pixels" and p.critical for p in s.payloads) and not _has_generation(s))
+    if has_syntax:
+        segs.append(Segment(SYNTAX, encode_body(s)))
+    ext_segs = [encode_extension(k, v) for k, v in s.extensions.items()]
+    segs += sorted(ext_segs, key=lambda g: read_leb128(g.body, 0)[0])
+    if s.platform is not None:
+        segs.append(Segment(ANCILLARY | PLATFORM, encode_platform(s.platform)))
+    if s.fidelity is not None:
+        segs.append(Segment(ANCILLARY | FIDELITY, bytes([s.fidelity.method]) + s.fidelity.digest))
+    segs += s.unknown_segments
+    for p in s.payloads:
+        kind = PIXELS if p.kind == "pixels" else RESIDUAL
+        t = kind if p.critical else ANCILLARY | kind
+        segs.append(Segment(t, leb128(p.codec_id) + p.data))
+    return segs
+
+
+def _has_generation(s: Syntax) -> bool:
+    return bool(s.prompt) or s.model is not None or s.seed is not None or bool(s.extensions)
+
+
+def encode(s: Syntax) -> bytes:
+    """The complete .aigif file for a syntax (defaults elided, cheapest text codecs)."""
+    return container.pack(segments_of(s.elide_defaults()))
+
+
+def decode(data: bytes) -> Syntax:
+    _, segments = container.unpack(data)
+    return syntax_from_segments(segments)
+
+
+def syntax_from_segments(segments: list[Segment]) -> Syntax:
+    s = None
+    seen: set[int] = set()
+    extensions: dict = {}
+    platform = fidelity = None
+    payloads: list[Payload] = []
+    in_payloads = False
+    unknown: list[Segment] = []
+    for i, seg in enumerate(segments):
+        kind = seg.kind
+        if kind == SYNTAX:
+            if i != 0 or not seg.critical or seg.safe_to_copy:
+                raise MalformedSegment("SYNTAX must be the first segment, critical and unsafe-to-copy")
+            s = decode_body(seg.body)
+        elif kind in (PLATFORM, FIDELITY):
+            if kind in seen:
+                raise MalformedSegment(f"more than one {seg.name} segment")
+            if seg.critical or in_payloads:
+                raise MalformedSegment(f"{seg.name} must be ancillary and come before payloads")
+            if kind == PLATFORM:
+                platform = decode_platform(seg.body)
+            else:
+                if len(seg.body) < 2 or len(seg.body) > 33:
+                    raise MalformedField("FIDELITY digest must be 1 to 32 bytes")
+                fidelity = Fidelity(seg.body[0], seg.body[1:])
+        elif kind == EXTENSION:
+            if in_payloads:
+                raise MalformedSegment("EXTENSION segments must come before payloads")
+            name, value = decode_extension(seg)
+            if name in extensions:
+                raise MalformedSegment(f"extension '{name}' appears twice")
+            extensions[name] = value
+        elif kind in PAYLOAD_KINDS:
+            in_payloads = True
+            if seg.safe_to_copy:
+                raise MalformedSegment(f"{seg.name} segments are never safe to copy")
+            if kind == RESIDUAL and not seg.critical:
+                raise MalformedSegment("RESIDUAL must be critical")
+            try:
+                codec_id, pos = read_leb128(seg.body, 0, max_bytes=3, what="codec ID")
+            except (Truncated, MalformedSegment) as e:
+                raise MalformedField(f"{seg.name} segment: {e.args[0]}") from None
+            payloads.append(Payload(PAYLOAD_KINDS[kind], codec_id, seg.body[pos:], seg.critical))
+        else:
+            if seg.critical:
+                raise UnknownCritical(f"unknown critical segment kind {kind} (type 0x{seg.type:02x})", segment=kind)
+            if seg.safe_to_copy:  # unknown ancillary: skipped, and kept for rewriting if safe (§3.5)
+                unknown.append(seg)
+            continue
+        seen.add(kind)
+    critical_pixels = [p for p in payloads if p.kind == "pixels" and p.critical]
+    if len(critical_pixels) > 1 or sum(p.kind == "residual" for p in payloads) > 1:
+        raise MalformedSegment("at most one critical PIXELS and one RESIDUAL segment")
+    if s is None:
+        if not critical_pixels:
+            raise MalformedSegment("a file needs a SYNTAX segment or a critical PIXELS segment")
+        if any(p.kind == "residual" for p in payloads):
+            raise MalformedSegment("a RESIDUAL segment needs a SYNTAX segment")
+        s = Syntax()
+    s.extensions = extensions
+    s.platform = platform
+    s.fidelity = fidelity
+    s.payloads = payloads
+    s.unknown_segments = unknown
+    return s
+
+
+@dataclass
+class SegmentCost:
+    name: str
+    type: int
+    critical: bool
+    framed_bytes: int
+    body_bytes: int
+
+
+def inspect(data: bytes) -> tuple[list[SegmentCost], int]:
+    """Per-segment byte costs, and the bytes of signature + version + END + CRC."""
+    _, segments = container.unpack(data)
+    costs = []
+    for seg in segments:
+        name = seg.name
+        if seg.kind == EXTENSION:
+            code = read_leb128(seg.body, 0)[0]
+            name = f"EXTENSION {BY_CODE[code].name if code in BY_CODE else code}"
+        costs.append(SegmentCost(name, seg.type, seg.critical, seg.framed_size(), len(seg.body)))
+    overhead = len(data) - sum(c.framed_bytes for c in costs)
+    return costs, overhead
+
+
+# -- files ---------------------------------------------------------------------------------
+def read_bytes(path) -> bytes:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise LimitExceeded(f"{path}: {size} bytes is over the {limits.MAX_FILE_BYTES}-byte limit")
+        with open(path, "rb") as f:
+            return f.read(limits.MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise AigifError(f"cannot read {path}: {e.strerror}") from None
+
+
+def read(path) -> Syntax:
+    return decode(read_bytes(path))
+
+
+def write_atomic(path, data: bytes) -> None:
+    """Write via a temporary file in the same directory, then rename: never a partial file."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write(s: Syntax, path) -> bytes:
+    data = encode(s)
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        raise AigifError(f"cannot write {path}: {e.strerror}") from None
+    return data

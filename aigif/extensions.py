@@ -1,0 +1,81 @@
+"""Extension type codes (spec §7.1): features beyond the v1 data configuration.
+
+Each extension is one EXTENSION segment: LEB128 type code, then one msgpack object.
+The table fixes, per code, its JSON name, whether it is critical (changes the pixels,
+so a generator that cannot honour it must refuse) and a validator for its value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import InvalidSyntax
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _list_of_dicts(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, dict) for x in v)
+
+
+def _lora(v) -> bool:
+    return _list_of_dicts(v) and all(isinstance(x.get("name"), str) and _is_num(x.get("weight", 1.0)) for x in v)
+
+
+@dataclass(frozen=True)
+class ExtensionType:
+    code: int
+    name: str
+    critical: bool
+    check: Callable[[Any], bool]
+    description: str
+
+
+TABLE = [
+    ExtensionType(1, "lora", True, _lora, "LoRA list: [{name, weight, hash?, clip_weight?}]"),
+    ExtensionType(2, "clip_skip", True, lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64, "CLIP skip, A1111 convention (1 = last layer)"),
+    ExtensionType(3, "hires", True, lambda v: isinstance(v, dict), "hires-fix pass: {scale, width, height, steps, denoise, upscaler, scheduler}"),
+    ExtensionType(4, "refiner", True, lambda v: isinstance(v, dict), "refiner pass: {model, switch_at, steps}"),
+    ExtensionType(5, "img2img", True, lambda v: isinstance(v, dict), "img2img source: {strength, source_sha256}"),
+    ExtensionType(6, "inpaint", True, lambda v: isinstance(v, dict), "inpainting: {mask_sha256, strength, ...}"),
+    ExtensionType(7, "controlnet", True, _list_of_dicts, "ControlNet units: [{model, weight, start, end, preprocessor, image_sha256}]"),
+    ExtensionType(8, "ip_adapter", True, _list_of_dicts, "IP-adapter inputs: [{model, weight, image_sha256}]"),
+    ExtensionType(9, "variation", True, lambda v: isinstance(v, dict), "variation seed: {seed, strength}"),
+    ExtensionType(10, "rng", True, lambda v: isinstance(v, dict), "noise source: {source: cpu|gpu|nv, ensd}"),
+    ExtensionType(11, "vae", True, lambda v: isinstance(v, dict), "VAE override: {name, hash}"),
+    ExtensionType(12, "eta", True, _is_num, "DDIM/ancestral eta"),
+    ExtensionType(13, "characters", True, _list_of_dicts, "multi-character prompts: [{prompt, negative_prompt, center}]"),
+    ExtensionType(14, "adetailer", True, lambda v: isinstance(v, dict), "ADetailer parameters as the tool wrote them"),
+    ExtensionType(15, "pipeline_args", True, lambda v: isinstance(v, dict), "extra generation arguments (guidance_rescale, ...)"),
+    ExtensionType(16, "batch", True, lambda v: isinstance(v, dict), "batch position: {size, index}"),
+    ExtensionType(64, "source", False, lambda v: isinstance(v, dict), "the tool that wrote the original: {tool, version}"),
+    ExtensionType(65, "comment", False, lambda v: isinstance(v, str), "free text"),
+    ExtensionType(66, "unmapped", False, lambda v: isinstance(v, dict), "tool parameters AIGIF cannot represent, verbatim"),
+]
+BY_CODE = {t.code: t for t in TABLE}
+BY_NAME = {t.name: t for t in TABLE}
+
+
+@dataclass(frozen=True)
+class RawExtension:
+    """An extension this decoder does not know; kept byte for byte for rewriting (§7.2)."""
+
+    code: int
+    critical: bool
+    safe_to_copy: bool
+    payload: bytes  # the msgpack object, undecoded
+
+    @property
+    def json_key(self) -> str:
+        return f"ext-{self.code}"
+
+
+def check_value(name: str, value) -> None:
+    t = BY_NAME.get(name)
+    if t is None:
+        raise InvalidSyntax(f"unknown extension '{name}' (known: {', '.join(BY_NAME)})")
+    if not t.check(value):
+        raise InvalidSyntax(f"extension '{name}' has an invalid value: {value!r} (expected {t.description})")

@@ -1,0 +1,53 @@
+"""The one place that imports torch / diffusers, so a missing extra is one clear error.
+
+Nothing in aigif imports this at module level: `import aigif.generate` must work (and
+stay cheap) on an install without the [generate] extra.
+"""
+
+from __future__ import annotations
+
+from ..errors import UnsupportedFeature, missing_extra
+
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
+
+
+def import_stack():
+    """Return (torch, diffusers), or raise MissingExtra naming the pip command."""
+    try:
+        import torch
+    except ImportError:
+        raise missing_extra("generate", "torch") from None
+    try:
+        import diffusers
+    except ImportError:
+        raise missing_extra("generate", "diffusers") from None
+    try:
+        import transformers  # noqa: F401  (every registry pipeline has CLIP text encoders)
+    except ImportError:
+        raise missing_extra("generate", "transformers") from None
+    return torch, diffusers
+
+
+def torch_dtype(torch, name: str):
+    if name not in DTYPES:
+        raise UnsupportedFeature(f"dtype {name!r} is not one of {', '.join(DTYPES)}", dtype=name)
+    return getattr(torch, name)
+
+
+def device_kind(device: str) -> str:
+    """'cuda:1' -> 'cuda'; anything unusual -> 'other' (the Platform vocabulary)."""
+    kind = str(device).split(":", 1)[0].lower()
+    return kind if kind in DEVICE_KINDS else "other"
+
+
+def check_device(torch, device: str) -> None:
+    kind = device_kind(device)
+    available = {
+        "cpu": lambda: True,
+        "cuda": lambda: torch.cuda.is_available(),
+        "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
+        "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+    }.get(kind, lambda: False)
+    if not available():
+        raise UnsupportedFeature(f"device {device!r} is not available to this torch build", device=device)

@@ -1,0 +1,164 @@
+"""Import generation metadata that other tools embed in their images.
+
+    result = aigif.importers.import_image("00001-1234.png")
+    result.tool, result.syntax, result.unmapped, result.warnings
+
+Structure (Pillow-plugin style): `containers/` reads the text fields of PNG, JPEG and
+WebP files (and the hidden LSB variants); each tool module registers a detector and a
+parser by name with `register()`.  Detectors are tried from the highest priority down:
+the more specific formats (SwarmUI's JSON, NovelAI's Comment, a ComfyUI graph) before the
+generic A1111 text that several tools also write.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from aigif.errors import AigifError, FormatError, LimitExceeded, NoGenerationMetadata
+
+from .draft import ImportResult
+
+__all__ = ["ImportResult", "import_image", "register", "parsers"]
+
+
+@dataclass(frozen=True)
+class Parser:
+    name: str
+    detect: Callable
+    parse: Callable
+    priority: int
+
+
+_PARSERS: dict[str, Parser] = {}
+_TOOL_MODULES = (
+    "swarmui",
+    "stability_matrix",
+    "tensorart",
+    "novelai",
+    "invokeai",
+    "dream",
+    "fooocus",
+    "drawthings",
+    "paddlenlp",
+    "comfyui",
+    "diffusers_json",
+    "a1111",
+)
+_loaded = False
+
+# Source images larger than this are refused before reading: no real generated image is.
+MAX_IMAGE_FILE_BYTES = 1 << 30
+
+
+def register(name: str, detect: Callable, parse: Callable, priority: int = 50) -> None:
+    """Register a tool parser: detect(container) -> bool, parse(container) -> Draft | None."""
+    _PARSERS[name] = Parser(name, detect, parse, priority)
+
+
+def parsers() -> list[Parser]:
+    _load()
+    return sorted(_PARSERS.values(), key=lambda p: -p.priority)
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        import importlib
+
+        for mod in _TOOL_MODULES:
+            importlib.import_module(f"{__name__}.{mod}")
+        _loaded = True
+
+
+# Exceptions a parser may raise on malformed tool metadata; turned into a report, never
+# a traceback.
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
+
+
+def import_image(src: str | os.PathLike | bytes) -> ImportResult:
+    """Read an image's embedded generation metadata into the AIGIF JSON form.
+
+    Raises NoGenerationMetadata when the image carries none (exit status 8), FormatError
+    when it is not a PNG/JPEG/WebP file, LimitExceeded on decompression bombs.
+    """
+    from .containers import read_container
+    from .containers import stealth
+
+    path = None
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    else:
+        path = str(src)
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_IMAGE_FILE_BYTES:
+                raise LimitExceeded(f"{path}: {size} bytes is over MAX_IMAGE_FILE_BYTES", limit="MAX_IMAGE_FILE_BYTES")
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise FormatError(f"cannot read {path}: {e.strerror or e}", where="import") from None
+    try:
+        c = read_container(data)
+    except (ValueError, IndexError, struct.error) as e:
+        raise FormatError(f"corrupt image: {e}", where="import") from None
+    warnings = list(c.warnings)
+    result = _dispatch(c, warnings)
+    if result is None and c.format in ("PNG", "WEBP"):
+        hidden = stealth.read(data, warnings)
+        if hidden:
+            c.fields.extend(hidden)
+            warnings.append(f"metadata read from hidden LSBs ({hidden[0].where})")
+            result = _dispatch(c, warnings)
+    if result is None:
+        if c.c2pa:
+            raise NoGenerationMetadata(
+                f"{path or 'image'}: only a C2PA provenance manifest, no generation parameters", path=path
+            )
+        keys = sorted(c.keys())
+        detail = f" (text fields: {', '.join(keys)})" if keys else ""
+        raise NoGenerationMetadata(f"{path or 'image'}: no generation metadata{detail}", path=path)
+    parser, draft = result
+    syntax = draft.finish()
+    _fill_size_from_pixels(syntax, c, draft)
+    return ImportResult(
+        tool=draft.tool,
+        syntax=syntax,
+        unmapped=list(draft.items),
+        metadata_bytes=c.metadata_bytes,
+        warnings=warnings + draft.warnings,
+        source=path,
+    )
+
+
+def _dispatch(c, warnings: list[str]):
+    for p in parsers():
+        try:
+            if not p.detect(c):
+                continue
+            draft = p.parse(c)
+        except AigifError:
+            raise
+        except _PARSE_ERRORS as e:
+            warnings.append(f"{p.name}: metadata present but malformed ({type(e).__name__}: {e})")
+            continue
+        if draft is not None and _meaningful(draft):
+            return p, draft
+    return None
+
+
+def _meaningful(draft) -> bool:
+    s = draft.syntax
+    return any(k in s for k in ("prompt", "seed", "steps", "model"))
+
+
+def _fill_size_from_pixels(syntax: dict, c, draft) -> None:
+    """Tools that do not record the size (NovelAI legacy) generated at the image's size;
+    cropped or resized files would lie, so only plausible latent sizes are taken."""
+    if "width" in syntax or "height" in syntax or not c.width or not c.height:
+        return
+    if c.width % 8 == 0 and c.height % 8 == 0 and min(c.width, c.height) >= 64 and "hires" not in syntax.get("extensions", {}):
+        syntax["width"], syntax["height"] = c.width, c.height
+        draft.warnings.append(f"size not recorded by the tool: taken from the image ({c.width}x{c.height})")

@@ -1,0 +1,295 @@
+"""AUTOMATIC1111 infotext (also Forge, SD.Next, Civitai, ComfyUI save nodes that write
+A1111-style text): the `parameters` PNG chunk or the EXIF UserComment.
+
+Grammar (A1111 modules/infotext_utils.py, parse_generation_parameters): prompt lines, an
+optional `Negative prompt:` line (and the lines after it), then one line of `Key: value`
+pairs, which counts only if it holds at least 3 of them; values containing `,`, `:` or a
+newline are JSON-quoted; `Size: WxH` splits in two.
+
+LoRA decision: `<lora:name:weight>` tags are prompt text for A1111 (its prompt parser
+loads the network and removes the tag), so the prompt keeps them verbatim.  The `lora`
+extension is filled only when the infotext lists the networks separately (`Lora hashes`,
+or `lora:` entries of `Hashes`); the weight then comes from the matching prompt tag.  A
+generator that honours the `lora` extension must strip the tags from the prompt first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from . import register
+from .draft import Draft, to_int, to_number
+
+RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
+RE_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
+COMFY_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic", "kl_optimal")
+
+
+def unquote(v: str) -> str:
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def parse_infotext(text: str) -> tuple[str, str | None, dict[str, str]]:
+    """-> (prompt, negative prompt or None, {key: raw value}).
+
+    Unlike A1111's parser the prompt lines are not stripped: the prompt that made the
+    image is kept byte for byte (a trailing space or newline included), so that
+    exporting it again reproduces the original text.
+    """
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    params: dict[str, str] = {}
+    if lines and len(RE_PARAM.findall(lines[-1])) >= 3:
+        last = lines.pop()
+        for k, v in RE_PARAM.findall(last):
+            params[k.strip()] = unquote(v.strip())
+    prompt_lines: list[str] = []
+    neg_lines: list[str] | None = None
+    for line in lines:
+        if neg_lines is None and line.startswith("Negative prompt:"):
+            neg_lines = [line[len("Negative prompt:") :].removeprefix(" ")]
+        elif neg_lines is not None:
+            neg_lines.append(line)
+        else:
+            prompt_lines.append(line)
+    return "\n".join(prompt_lines), ("\n".join(neg_lines) if neg_lines is not None else None), params
+
+
+def looks_like_infotext(text: str | None) -> bool:
+    if not text or text.lstrip()[:1] in ("{", "["):
+        return False
+    lines = text.replace("\r\n", "\n").rstrip().split("\n")
+    return len(RE_PARAM.findall(lines[-1])) >= 3
+
+
+def tool_name(params: dict[str, str]) -> str:
+    version = params.get("Version", "")
+    if version == "ComfyUI":
+        return "comfyui"
+    if params.get("App") == "SD.Next":
+        return "sdnext"
+    if "Civitai resources" in params or "Created Date" in params:
+        return "civitai"
+    if re.match(r"^f\d", version) or version == "classic":
+        return "forge"
+    return "a1111"
+
+
+def _ci(params: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): k for k in params}
+
+
+def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str, str]) -> None:
+    """Map A1111 keys into the draft; every key not mapped is kept in `unmapped`."""
+    d.set("prompt", prompt)
+    if negative is not None:
+        d.set("negative_prompt", negative)
+    p = dict(params)
+    keys = _ci(p)
+
+    def take(name: str):
+        k = keys.get(name.lower())
+        if k is None or k not in p:
+            return None
+        return p.pop(k)
+
+    d.set("steps", take("Steps"))
+    d.set("guidance", take("CFG scale"))
+    d.set("seed", take("Seed"))
+    w, h = take("Size-1"), take("Size-2")
+    d.set("width", w)
+    d.set("height", h)
+
+    sampler, schedule = take("Sampler"), take("Schedule type")
+    if sampler:
+        set_a1111_scheduler(d, sampler, schedule, params.get("Version") == "ComfyUI")
+
+    hashes = {}
+    raw_hashes = take("Hashes")
+    if raw_hashes:
+        try:
+            hashes = json.loads(raw_hashes)
+            if not isinstance(hashes, dict):
+                raise ValueError
+        except ValueError:
+            d.leave("Hashes", raw_hashes, "not JSON")
+            hashes = {}
+    model_name, model_hash = take("Model"), take("Model hash")
+    if model_hash is None:
+        model_hash = hashes.pop("model", None)
+    else:
+        hashes.pop("model", None)
+    for k in [k for k in hashes if k.lower().startswith("model:")]:
+        if model_name is None:
+            model_name = k.split(":", 1)[1]
+        if model_hash is None:
+            model_hash = hashes[k]
+        hashes.pop(k)
+    if model_name or model_hash:
+        d.set_model(model_name, model_hash)
+
+    vae_name, vae_hash = take("VAE"), take("VAE hash")
+    if vae_hash is None:
+        vae_hash = hashes.pop("vae", None)
+    if vae_name or vae_hash:
+        d.extend("vae", {k: v for k, v in (("name", vae_name), ("hash", vae_hash)) if v})
+
+    clip_skip = take("Clip skip")
+    if clip_skip is not None:
+        n = to_int(clip_skip)
+        if n is not None and n >= 1:
+            d.extend("clip_skip", n)
+        else:
+            d.leave("Clip skip", clip_skip)
+
+    vseed, vstr = take("Variation seed"), take("Variation seed strength")
+    if vseed is not None:
+        d.extend("variation", {"seed": to_int(vseed), "strength": to_number(vstr) if vstr is not None else 0})
+    elif vstr is not None:
+        d.leave("Variation seed strength", vstr)
+
+    rng = {}
+    src = take("RNG")
+    if src:
+        rng["source"] = src.lower()
+    ensd = take("ENSD")
+    if ensd is not None and to_int(ensd) is not None:
+        rng["ensd"] = to_int(ensd)
+    d.extend("rng", rng)
+
+    eta = take("Eta") if "eta" in keys else take("Eta DDIM")
+    if eta is not None:
+        d.extend("eta", to_number(eta))
+
+    hires = {}
+    for key, field, conv in (
+        ("Hires upscale", "scale", to_number),
+        ("Hires steps", "steps", to_int),
+        ("Hires upscaler", "upscaler", str),
+        ("Hires resize-1", "width", to_int),
+        ("Hires resize-2", "height", to_int),
+    ):
+        v = take(key)
+        if v is not None:
+            hires[field] = conv(v)
+    hs, hsched = take("Hires sampler"), take("Hires schedule type")
+    if hs:
+        from aigif.importers.draft import _registry
+
+        reg = _registry()
+        entry = reg.scheduler_from_tool("a1111", hs, hsched) if reg is not None else None
+        if entry is not None:
+            hires["scheduler"] = entry.name
+        else:
+            d.leave("Hires sampler", hs, "no AIGIF scheduler")
+            if hsched:
+                d.leave("Hires schedule type", hsched)
+    denoise = take("Denoising strength")
+    if denoise is not None:
+        if hires:
+            hires["denoise"] = to_number(denoise)
+        else:
+            d.extend("img2img", {"strength": to_number(denoise)})
+    d.extend("hires", hires)
+
+    refiner = {}
+    r, rs = take("Refiner"), take("Refiner switch at")
+    if r:
+        refiner["model"] = re.sub(r"\s*\[[0-9a-f]+\]$", "", r)
+    if rs is not None:
+        refiner["switch_at"] = to_number(rs)
+    d.extend("refiner", refiner)
+
+    # LoRA: only when listed separately (see the module docstring)
+    lora_hashes = {}
+    lh = take("Lora hashes")
+    if lh:
+        for part in lh.split(","):
+            if ":" in part:
+                name, hv = part.rsplit(":", 1)
+                lora_hashes[name.strip()] = hv.strip()
+    for k in [k for k in hashes if k.lower().startswith("lora:")]:
+        lora_hashes.setdefault(k.split(":", 1)[1], hashes.pop(k))
+    if lora_hashes:
+        weights = {m.group(1): m.group(2) for m in RE_LORA_TAG.finditer(prompt or "")}
+        loras = []
+        for name, hv in lora_hashes.items():
+            item = {"name": name, "weight": to_number(weights.get(name, 1)) or 0, "hash": hv}
+            if name not in weights:
+                d.warnings.append(f"LoRA '{name}' is listed but has no <lora:...> tag in the prompt; weight 1 assumed")
+            loras.append(item)
+        d.extend("lora", loras)
+    if hashes:
+        d.leave("Hashes", hashes)
+
+    adetailer = {}
+    for k in [k for k in p if k.startswith("ADetailer ")]:
+        adetailer[k[len("ADetailer ") :]] = p.pop(k)
+    d.extend("adetailer", adetailer)
+
+    version = take("Version")
+    app = take("App")
+    source = {"tool": app or tool_name(params)}
+    if version:
+        source["version"] = version
+    d.extend("source", source)
+
+    d.ignore([k for k in ("Created Date", "Operations") if take(k) is not None], "no effect on the pixels")
+    cm = take("Civitai metadata")
+    if cm not in (None, "{}", ""):
+        d.leave("Civitai metadata", cm)
+    res = take("Civitai resources")
+    if res:
+        try:
+            d.leave("Civitai resources", json.loads(res), "Civitai model-version references")
+        except ValueError:
+            d.leave("Civitai resources", res)
+    for k, v in p.items():
+        d.leave(k, v)
+
+
+def set_a1111_scheduler(d: Draft, sampler: str, schedule: str | None, comfy: bool = False) -> None:
+    """A1111 names first; ComfyUI save nodes write 'euler_ancestral_karras'-style names."""
+    from aigif.importers.draft import _registry
+
+    reg = _registry()
+    if reg is not None and reg.scheduler_from_tool("a1111", sampler, schedule) is None:
+        low = sampler.lower()
+        for sch in COMFY_SCHEDULES:
+            if low.endswith("_" + sch):
+                if reg.scheduler_from_tool("comfyui", low[: -len(sch) - 1], sch) is not None:
+                    d.set_scheduler("comfyui", low[: -len(sch) - 1], sch)
+                    return
+        if reg.scheduler_from_tool("comfyui", low, None) is not None:
+            d.set_scheduler("comfyui", low, schedule)
+            return
+    d.set_scheduler("a1111", sampler, schedule)
+
+
+def detect(c) -> bool:
+    return looks_like_infotext(c.get("parameters") or c.get("UserComment") or c.get("Comment"))
+
+
+def parse(c) -> Draft | None:
+    text = c.get("parameters")
+    if not looks_like_infotext(text):
+        text = c.get("UserComment") if looks_like_infotext(c.get("UserComment")) else c.get("Comment")
+    prompt, negative, params = parse_infotext(text)
+    d = Draft(tool_name(params))
+    apply_infotext(d, prompt, negative, params)
+    extras = c.get("extras")
+    if extras:  # A1111 (2022) "Extras" tab postprocessing, applied after generation
+        d.leave("extras", extras, "postprocessing after generation")
+    return d
+
+
+register("a1111", detect, parse, priority=10)

@@ -1,0 +1,64 @@
+"""Container readers: pull every text field that may hold generation metadata out of an
+image file, without interpreting it.  The tool parsers (one module per tool, one level up)
+decide what the fields mean.
+
+Each reader returns plain `Field`s so that a tool parser never needs to know whether its
+JSON came from a PNG iTXt chunk, an EXIF UserComment or the alpha channel's low bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aigif.errors import FormatError
+
+
+@dataclass
+class Field:
+    where: str  # container location, e.g. "png:tEXt", "exif:UserComment", "stealth:alpha"
+    key: str
+    value: str
+    size: int  # bytes the field occupies in the file (the stored, maybe compressed, form)
+
+
+@dataclass
+class Container:
+    format: str  # "PNG", "JPEG", "WEBP"
+    fields: list[Field] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    c2pa: bool = False  # a C2PA manifest is present (provenance only, never generation syntax)
+    width: int | None = None
+    height: int | None = None
+
+    def get(self, key: str) -> str | None:
+        for f in self.fields:
+            if f.key == key:
+                return f.value
+        return None
+
+    def get_ci(self, key: str) -> str | None:
+        k = key.lower()
+        for f in self.fields:
+            if f.key.lower() == k:
+                return f.value
+        return None
+
+    def keys(self) -> set[str]:
+        return {f.key for f in self.fields}
+
+    @property
+    def metadata_bytes(self) -> int:
+        return sum(f.size for f in self.fields)
+
+
+def read_container(data: bytes) -> Container:
+    """Identify the container by its magic bytes and read its text fields."""
+    from . import jpeg, png, webp
+
+    if data.startswith(png.SIGNATURE):
+        return png.read(data)
+    if data.startswith(b"\xff\xd8"):
+        return jpeg.read(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return webp.read(data)
+    raise FormatError("not a PNG, JPEG or WebP image", where="import")

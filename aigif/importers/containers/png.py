@@ -1,0 +1,110 @@
+"""PNG chunk walker: tEXt, zTXt, iTXt and eXIf anywhere in the file (also after IDAT,
+where Pillow only looks once the pixels are loaded), plus caBX (C2PA) detection.
+
+The walk trusts no length field: a chunk longer than the rest of the file ends the walk
+with a warning, so a truncated download still yields the text chunks before the cut.
+CRCs are not checked: a text chunk with a bad CRC is still the best evidence we have,
+and the result reports it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from aigif.errors import FormatError, LimitExceeded
+
+from . import Container, Field
+from .text import MAX_TEXT_TOTAL, inflate, latin1_or_utf8, max_field
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_CHUNKS = 1 << 16  # a real PNG has a few dozen; a hostile one could have millions of 0-byte chunks
+
+
+def read(data: bytes) -> Container:
+    c = Container("PNG")
+    pos = len(SIGNATURE)
+    n = 0
+    text_total = 0
+    exif_blobs: list[bytes] = []
+    while pos + 8 <= len(data):
+        n += 1
+        if n > MAX_CHUNKS:
+            raise LimitExceeded(f"PNG has more than {MAX_CHUNKS} chunks", limit="MAX_CHUNKS")
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        body_start = pos + 8
+        body_end = body_start + length
+        if body_end + 4 > len(data):
+            c.warnings.append(f"PNG truncated inside a {ctype!r} chunk at byte {pos}")
+            break
+        body = data[body_start:body_end]
+        crc_ok = zlib.crc32(ctype + body) == struct.unpack(">I", data[body_end : body_end + 4])[0]
+        pos = body_end + 4
+        if ctype == b"IHDR" and length >= 8:
+            c.width, c.height = struct.unpack(">II", body[:8])
+        elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
+            if length > max_field() and ctype == b"tEXt":
+                raise LimitExceeded(f"PNG {ctype.decode()} chunk of {length} bytes", limit="MAX_TEXT_BYTES")
+            try:
+                key, value, repaired = _text_chunk(ctype, body)
+            except ValueError as e:
+                c.warnings.append(f"unreadable PNG {ctype.decode()} chunk: {e}")
+                continue
+            text_total += len(value)
+            if text_total > MAX_TEXT_TOTAL:
+                raise LimitExceeded("PNG text chunks exceed MAX_TEXT_TOTAL", limit="MAX_TEXT_TOTAL")
+            if repaired:
+                c.warnings.append(f"PNG {ctype.decode()} '{key}' held UTF-8 in a Latin-1 chunk (mojibake repaired)")
+            if not crc_ok:
+                c.warnings.append(f"PNG {ctype.decode()} '{key}' has a bad CRC; its text was used anyway")
+            c.fields.append(Field(f"png:{ctype.decode()}", key, value, length))
+        elif ctype == b"eXIf":
+            exif_blobs.append(body)
+        elif ctype in (b"caBX", b"caBx"):
+            c.c2pa = True
+        elif ctype == b"IEND":
+            break
+    else:
+        if pos < len(data):
+            c.warnings.append("PNG ends inside a chunk header")
+    if c.width is None:
+        raise FormatError("PNG without an IHDR chunk", where="import")
+    if exif_blobs:
+        from . import exif
+
+        for blob in exif_blobs:
+            exif.read_into(c, blob, "png:eXIf")
+    return c
+
+
+def _text_chunk(ctype: bytes, body: bytes) -> tuple[str, str, bool]:
+    nul = body.find(b"\0")
+    if nul < 1 or nul > 79:
+        raise ValueError("keyword missing or longer than 79 bytes")
+    key = body[:nul].decode("latin-1")
+    rest = body[nul + 1 :]
+    if ctype == b"tEXt":
+        value, repaired = latin1_or_utf8(rest)
+        return key, value, repaired
+    if ctype == b"zTXt":
+        if not rest or rest[0] != 0:
+            raise ValueError("unknown compression method")
+        value, repaired = latin1_or_utf8(inflate(rest[1:], f"zTXt '{key}'"))
+        return key, value, repaired
+    # iTXt: flag, method, language\0, translated keyword\0, UTF-8 text
+    if len(rest) < 2:
+        raise ValueError("iTXt header truncated")
+    flag, method = rest[0], rest[1]
+    lang_end = rest.find(b"\0", 2)
+    tkey_end = rest.find(b"\0", lang_end + 1) if lang_end >= 0 else -1
+    if tkey_end < 0:
+        raise ValueError("iTXt header truncated")
+    raw = rest[tkey_end + 1 :]
+    if flag:
+        if method != 0:
+            raise ValueError("unknown compression method")
+        raw = inflate(raw, f"iTXt '{key}'")
+    try:
+        return key, raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return key, raw.decode("utf-8", "replace"), False

@@ -1,0 +1,103 @@
+"""Metadata hidden in the least-significant bits of the pixels.
+
+A1111 stealth-pnginfo and NovelAI share one layout: the bits are read column by column
+(x outer, y inner), from the alpha channel or from R, G, B in turn; a 15-byte magic
+(`stealth_pnginfo`/`stealth_pngcomp` for alpha, `stealth_rgbinfo`/`stealth_rgbcomp` for
+RGB), a 32-bit big-endian payload length in bits, then the payload (gzip in the `comp`
+variants).  NovelAI's payload is the JSON of its PNG text chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+from aigif.errors import LimitExceeded
+
+from . import Field
+from .text import gunzip, max_field
+
+MAGICS = {
+    b"stealth_pnginfo": ("alpha", False),
+    b"stealth_pngcomp": ("alpha", True),
+    b"stealth_rgbinfo": ("rgb", False),
+    b"stealth_rgbcomp": ("rgb", True),
+}
+_LSB_CHARS = bytes((0x30 | (b & 1)) for b in range(256))  # byte -> b"0"/b"1"
+MAX_PIXELS = 1 << 26  # stealth data is read only from images Pillow may safely decode
+
+
+def read(data: bytes, warn: list[str]) -> list[Field]:
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow is a core dependency; be explicit anyway
+        warn.append("Pillow is missing: hidden LSB metadata not checked")
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > MAX_PIXELS:
+                warn.append("image too large to scan for hidden LSB metadata")
+                return []
+            im.load()
+    except Exception as e:  # Pillow raises many types on corrupt data; none may escape
+        warn.append(f"pixels unreadable, hidden LSB metadata not checked ({type(e).__name__})")
+        return []
+    planes = []
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        alpha = im.convert("RGBA").getchannel("A")
+        planes.append(("alpha", alpha.transpose(Image.Transpose.TRANSPOSE).tobytes()))
+    rgb = im.convert("RGB")
+    planes.append(("rgb", rgb.transpose(Image.Transpose.TRANSPOSE).tobytes()))
+    for plane, values in planes:
+        found = _decode(values, plane, warn)
+        if found is not None:
+            return found
+    return []
+
+
+def _bits_to_bytes(bits: bytes) -> bytes:
+    n = len(bits) // 8
+    return int(bits[: n * 8], 2).to_bytes(n, "big") if n else b""
+
+
+def _decode(values: bytes, plane: str, warn: list[str]) -> list[Field] | None:
+    head = values[:152].translate(_LSB_CHARS)
+    if len(head) < 152:
+        return None
+    magic = _bits_to_bytes(head[:120])
+    kind = MAGICS.get(magic)
+    if kind is None or kind[0] != plane:
+        return None
+    compressed = kind[1]
+    nbits = int(head[120:152], 2)
+    if nbits > 8 * (max_field() + 64):
+        raise LimitExceeded(f"hidden LSB payload of {nbits} bits", limit="MAX_TEXT_BYTES")
+    if 152 + nbits > len(values):
+        warn.append("hidden LSB payload is longer than the image; ignored")
+        return None
+    payload = _bits_to_bytes(values[152 : 152 + nbits].translate(_LSB_CHARS))
+    where = f"stealth:{plane}"
+    try:
+        raw = gunzip(payload, magic.decode()) if compressed else payload
+        text = raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as e:
+        warn.append(f"hidden LSB payload '{magic.decode()}' is corrupt ({e})")
+        return None
+    size = len(payload)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and ("Comment" in obj or "Software" in obj):
+        # NovelAI: the JSON of its text chunks; split it back into fields
+        fields = []
+        for k, v in obj.items():
+            if isinstance(v, str):
+                fields.append(Field(where, str(k), v, 0))
+        if fields:
+            fields[0].size = size
+        return fields
+    return [Field(where, "parameters", text, size)]

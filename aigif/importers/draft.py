@@ -1,0 +1,229 @@
+"""What every tool parser fills in: the JSON-form syntax under construction, plus the
+record of everything it could not represent.  Model and scheduler resolution live here
+so that every tool resolves names the same way."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_MODEL_SUFFIX = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", re.I)
+_HEX = re.compile(r"^[0-9a-f]+$")
+FINGERPRINT_HEX = 10  # A1111 / Civitai "AutoV2": the first 10 hex digits of the sha256
+
+
+@dataclass
+class ImportResult:
+    tool: str
+    syntax: dict
+    unmapped: list[str] = field(default_factory=list)
+    metadata_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    source: str | None = None  # the file path, when imported from a file
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unmapped)
+
+
+def _registry():
+    try:
+        from aigif.registry import get_registry
+
+        return get_registry()
+    except Exception:  # noqa: BLE001 - a broken registry must not stop an import; reported below
+        return None
+
+
+def model_stem(name: str) -> str:
+    """'models/Stable-diffusion/sd_xl_base_1.0.safetensors' -> 'sd_xl_base_1.0'."""
+    base = re.split(r"[\\/]", name.strip())[-1]
+    return _MODEL_SUFFIX.sub("", base)
+
+
+def normalise_hash(value: Any) -> tuple[str | None, str | None]:
+    """-> (full hex for lookups, short hex to store) or (None, None) if not a hash."""
+    if value is None:
+        return None, None
+    v = str(value).strip().lower()
+    for prefix in ("0x", "blake3:", "sha256:", "autov2:"):
+        if v.startswith(prefix):
+            v = v[len(prefix) :]
+    if not v or not _HEX.match(v) or len(v) < 4:
+        return None, None
+    short = v[:FINGERPRINT_HEX] if len(v) > FINGERPRINT_HEX else v
+    if len(short) % 2:
+        short = short[:-1]
+    return v, short
+
+
+class Draft:
+    def __init__(self, tool: str):
+        self.tool = tool
+        self.syntax: dict[str, Any] = {}
+        self.ext: dict[str, Any] = {}
+        self.unmapped: dict[str, Any] = {}
+        self.items: list[str] = []
+        self.warnings: list[str] = []
+
+    # -- plain fields -------------------------------------------------------------
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        if key in ("seed", "steps", "width", "height"):
+            value = to_int(value)
+            if value is None:
+                return
+            if key == "seed" and value < 0:
+                self.warnings.append(f"seed {value} means 'random' in the tool: the real seed is unknown")
+                self.leave("seed", value, "random seed (-1): the seed actually used is not recorded")
+                return
+        elif key == "guidance":
+            value = to_number(value)
+            if value is None:
+                return
+        self.syntax[key] = value
+
+    def extend(self, name: str, value: Any) -> None:
+        if value is None or value == {} or value == []:
+            return
+        if isinstance(value, dict) and isinstance(self.ext.get(name), dict):
+            self.ext[name].update(value)
+        else:
+            self.ext[name] = value
+
+    def leave(self, key: str, value: Any, why: str | None = None) -> None:
+        """Keep a tool value AIGIF cannot represent, verbatim, and report it."""
+        if value is None or value == "" or value == [] or value == {}:
+            return
+        self.unmapped[key] = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        self.items.append(f"{key} = {shown}" + (f" ({why})" if why else ""))
+
+    def ignore(self, keys, why: str) -> None:
+        """Values that do not affect the pixels (timestamps, UI state): reported, not kept."""
+        keys = [k for k in keys if k]
+        if keys:
+            self.warnings.append(f"ignored ({why}): {', '.join(map(str, keys))}")
+
+    # -- model ----------------------------------------------------------------------
+    def set_model(self, name: str | None = None, hash: Any = None, key: str = "model") -> None:
+        full, short = normalise_hash(hash)
+        if hash not in (None, "") and full is None:
+            self.leave(f"{key}_hash", hash, "not a hex hash")
+        value = resolve_model(name, full, short, self.warnings)
+        if value is not None:
+            self.syntax[key] = value
+
+    # -- scheduler --------------------------------------------------------------------
+    def set_scheduler(self, tool: str, sampler: Any, schedule: Any = None) -> None:
+        if sampler in (None, ""):
+            return
+        sampler = str(sampler)
+        schedule = None if schedule in (None, "") else str(schedule)
+        reg = _registry()
+        entry = reg.scheduler_from_tool(tool, sampler, schedule) if reg is not None else None
+        if entry is None:
+            self.leave("sampler", sampler, f"no AIGIF scheduler for {tool} sampler")
+            if schedule is not None:
+                self.leave("schedule", schedule)
+            return
+        self.syntax["scheduler"] = entry.name
+        # A schedule the registry did not combine with the sampler fell back to the bare
+        # sampler: keep it so the difference is visible.
+        if schedule and not _alias_has(entry, tool, f"{sampler}|{schedule}") and schedule.lower() not in (
+            "automatic",
+            "normal",
+            "default",
+        ):
+            self.leave("schedule", schedule, f"{tool} schedule not part of scheduler '{entry.name}'")
+
+    # -- output ------------------------------------------------------------------------
+    def finish(self) -> dict:
+        out = dict(self.syntax)
+        ext = dict(self.ext)
+        if self.unmapped:
+            ext["unmapped"] = self.unmapped
+        if ext:
+            out["extensions"] = ext
+        return out
+
+
+def _alias_has(entry, tool: str, name: str) -> bool:
+    aliases = getattr(entry, "aliases", {}) or {}
+    return name.lower() in (a.lower() for a in aliases.get(tool, []))
+
+
+def resolve_model(name: str | None, full_hash: str | None, short_hash: str | None, warnings: list[str]):
+    """Registry lookup by weights hash, then by name; else an inline name (+ fingerprint)."""
+    reg = _registry()
+    if reg is None:
+        warnings.append("model registry unavailable: model kept as an inline name")
+    if reg is not None and full_hash:
+        entry = reg.model_by_fingerprint(full_hash)
+        if entry is not None:
+            return entry.name
+    if name:
+        stem = model_stem(str(name))
+        if reg is not None:
+            for key in (str(name).strip(), stem):
+                entry = reg.find_model(key)
+                if entry is not None:
+                    if short_hash and not _fingerprint_matches(entry, full_hash):
+                        warnings.append(
+                            f"model '{stem}' is in the registry as '{entry.name}' but its hash {short_hash} is not; kept both"
+                        )
+                        return {"name": entry.name, "fingerprint": short_hash}
+                    return entry.name
+        warnings.append(f"model '{stem}' is not in the registry; kept as an inline name")
+        return {"name": stem, "fingerprint": short_hash} if short_hash else stem
+    if short_hash:
+        warnings.append(f"model with hash {short_hash} is not in the registry; kept as fingerprint only")
+        return {"name": "", "fingerprint": short_hash}
+    return None
+
+
+def _fingerprint_matches(entry, full_hash: str | None) -> bool:
+    fps = getattr(entry, "fingerprints", None) or []
+    if not fps:
+        return True  # nothing to contradict
+    for fp in fps:
+        v = str(fp.get("value", "")).lower()
+        if full_hash and (v.startswith(full_hash) or full_hash.startswith(v)):
+            return True
+    return False
+
+
+# -- number helpers -----------------------------------------------------------------------
+def to_int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else None
+    try:
+        s = str(v).strip()
+        return int(s) if re.fullmatch(r"[+-]?\d+", s) else (int(float(s)) if float(s).is_integer() else None)
+    except (TypeError, ValueError):
+        return None
+
+
+def to_number(v: Any) -> int | float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+    try:
+        f = float(str(v).strip())
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() else f

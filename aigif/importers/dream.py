@@ -1,0 +1,99 @@
+"""lstein/stable-diffusion dream.py and InvokeAI 2.x: the `Dream` chunk, a command line
+`"prompt [negative]" -s 50 -S 42 -W 512 -H 768 -C 7.5 -A k_lms ...`; switches may be
+glued to their values (`-s50`)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from . import register
+from .draft import Draft
+from .invokeai import set_invoke2_sampler, split_invoke2_prompt
+
+# switch -> (meaning, number of values); longest first so "-cf" wins over "-C"
+_SWITCHES = {
+    "cf": ("codeformer_fidelity", 1),
+    "ft": ("facetool", 1),
+    "s": ("steps", 1),
+    "S": ("seed", 1),
+    "W": ("width", 1),
+    "H": ("height", 1),
+    "C": ("cfg", 1),
+    "A": ("sampler", 1),
+    "G": ("gfpgan_strength", 1),
+    "U": ("upscale", 2),
+    "f": ("strength", 1),
+    "I": ("init_img", 1),
+    "v": ("variation_amount", 1),
+    "V": ("with_variations", 1),
+    "n": ("iterations", 1),
+    "b": ("batch_size", 1),
+    "t": ("tokenize", 0),
+    "F": ("fit", 0),
+    "x": ("skip_normalize", 0),
+    "M": ("init_mask", 1),
+}
+_SWITCH = re.compile(r"^-(cf|ft|[A-Za-z])(.*)$")
+
+
+def parse_dream(line: str) -> tuple[str, dict[str, list[str]]]:
+    tokens = shlex.split(line)
+    if not tokens:
+        raise ValueError("empty Dream line")
+    prompt_parts, opts = [], {}
+    i = 0
+    while i < len(tokens) and not _SWITCH.match(tokens[i]):
+        prompt_parts.append(tokens[i])
+        i += 1
+    while i < len(tokens):
+        m = _SWITCH.match(tokens[i])
+        i += 1
+        if not m:
+            opts.setdefault("_extra", []).append(tokens[i - 1])
+            continue
+        sw, glued = m.group(1), m.group(2)
+        name, nvals = _SWITCHES.get(sw, (f"-{sw}", 1))
+        vals = [glued] if glued else []
+        while len(vals) < nvals and i < len(tokens) and not _SWITCH.match(tokens[i]):
+            vals.append(tokens[i])
+            i += 1
+        opts[name] = vals
+    return " ".join(prompt_parts), opts
+
+
+def detect(c) -> bool:
+    v = c.get("Dream")
+    return bool(v and v.lstrip().startswith('"'))
+
+
+def parse(c) -> Draft:
+    prompt_text, o = parse_dream(c.get("Dream"))
+    d = Draft("dream")
+    prompt, negative = split_invoke2_prompt(prompt_text)
+    d.set("prompt", prompt)
+    d.set("negative_prompt", negative)
+
+    def one(k):
+        v = o.pop(k, None)
+        return v[0] if v else None
+
+    d.set("steps", one("steps"))
+    d.set("seed", one("seed"))
+    d.set("width", one("width"))
+    d.set("height", one("height"))
+    d.set("guidance", one("cfg"))
+    set_invoke2_sampler(d, one("sampler"))
+    strength = one("strength")
+    if strength is not None:
+        d.extend("img2img", {"strength": float(strength)})
+    for k in ("gfpgan_strength", "codeformer_fidelity", "upscale", "facetool"):
+        if k in o:
+            d.leave(k, " ".join(o.pop(k)), "postprocessing after generation")
+    for k, v in o.items():
+        d.leave(k, " ".join(v) if v else True)
+    d.extend("source", {"tool": "dream.py"})
+    return d
+
+
+register("dream", detect, parse, priority=60)

@@ -1,0 +1,131 @@
+"""Text codecs for prompt fields (spec §5.5): an ID per coding, so better coders can be
+added without breaking old files.
+
+    0  raw UTF-8
+    1  zstd frame (content size declared, no dictionary)
+    2  zstd frame with the shipped prompt dictionary   (spec/prompt-coder.md)
+    3  AIGIF prompt model, range coded                  (spec/prompt-coder.md)
+
+The encoder tries every codec and keeps the cheapest; the decoder never trusts a
+declared size beyond `limits.MAX_TEXT_BYTES`.
+"""
+
+from __future__ import annotations
+
+from . import limits
+from .errors import InvalidText, LimitExceeded, UnknownTextCodec
+
+RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL = 0, 1, 2, 3
+NAMES = {RAW: "raw", ZSTD: "zstd", ZSTD_DICT: "zstd-dict", PROMPT_MODEL: "prompt-model"}
+
+
+def utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidText(f"text is not valid Unicode ({e.reason} at index {e.start}): lone surrogates cannot be stored") from None
+
+
+def from_utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidText(f"text field is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def _zstd_encode(raw: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=19, write_content_size=True, write_checksum=False, write_dict_id=False).compress(raw)
+
+
+def _zstd_decode(data: bytes, max_bytes: int) -> bytes:
+    import zstandard
+
+    try:
+        params = zstandard.get_frame_parameters(data)
+    except zstandard.ZstdError as e:
+        raise InvalidText(f"corrupt zstd text: {e}") from None
+    size = params.content_size
+    if size == zstandard.CONTENTSIZE_UNKNOWN or size == zstandard.CONTENTSIZE_ERROR:
+        raise InvalidText("zstd text frame must declare its content size")
+    if size > max_bytes:
+        raise LimitExceeded(f"text of {size} bytes is over the {max_bytes}-byte limit")
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        out = dobj.decompress(data)
+    except zstandard.ZstdError as e:
+        raise InvalidText(f"corrupt zstd text: {e}") from None
+    if not dobj.eof or dobj.unused_data or len(out) != size:
+        raise InvalidText("zstd text frame is incomplete or followed by extra bytes")
+    return out
+
+
+def encode(codec: int, text: str) -> bytes:
+    raw = utf8(text)
+    if codec == RAW:
+        return raw
+    if codec == ZSTD:
+        return _zstd_encode(raw)
+    if codec == ZSTD_DICT:
+        from . import promptcoder
+
+        return promptcoder.zstd_dict_encode(text)
+    if codec == PROMPT_MODEL:
+        from . import promptcoder
+
+        return promptcoder.encode(text)
+    raise UnknownTextCodec(f"text codec {codec}")
+
+
+def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
+    max_bytes = limits.MAX_TEXT_BYTES if max_bytes is None else max_bytes
+    if codec == RAW:
+        if len(data) > max_bytes:
+            raise LimitExceeded(f"text of {len(data)} bytes is over the {max_bytes}-byte limit")
+        return from_utf8(data)
+    if codec == ZSTD:
+        return from_utf8(_zstd_decode(data, max_bytes))
+    if codec in (ZSTD_DICT, PROMPT_MODEL):
+        try:
+            from . import promptcoder
+        except ImportError:
+            raise UnknownTextCodec(f"text codec {codec} ({NAMES[codec]}) is not available in this build") from None
+        if codec == ZSTD_DICT:
+            return promptcoder.zstd_dict_decode(data, max_bytes)
+        return promptcoder.decode(data, max_bytes)
+    raise UnknownTextCodec(f"unknown text codec {codec}")
+
+
+def available() -> list[int]:
+    codecs = [RAW, ZSTD]
+    try:
+        from . import promptcoder
+
+        if hasattr(promptcoder, "zstd_dict_encode"):
+            codecs.append(ZSTD_DICT)
+        if hasattr(promptcoder, "encode"):
+            codecs.append(PROMPT_MODEL)
+    except ImportError:
+        pass
+    return codecs
+
+
+def cheapest(text: str, cost) -> tuple[int, bytes]:
+    """The (codec, payload) minimising cost(codec, payload) over the available codecs.
+
+    Ties go to the lower codec ID, which is the cheaper one to decode.
+    """
+    utf8(text)  # refuse invalid Unicode before trying anything
+    best = None
+    for codec in available():
+        try:
+            payload = encode(codec, text)
+        except (InvalidText, LimitExceeded):
+            raise
+        except Exception:  # a codec that cannot take this text is simply not a candidate
+            continue
+        c = cost(codec, payload)
+        if best is None or c < best[0]:
+            best = (c, codec, payload)
+    return best[1], best[2]

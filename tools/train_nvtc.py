@@ -1,0 +1,226 @@
+"""Train the CPU-scaled NVTC codec and export its rate points.
+
+The paper's progressive schedule (COCO, 2M steps), compressed to a CPU budget:
+
+  base run (shared by all rate points), plain VQ - no rate term in the argmin:
+    first 20 % of steps: only the coarsest stage is quantised
+    up to 40 %:         the middle stage joins
+    then:               all stages
+    dead codewords are re-activated every --reactivate steps
+  per rate point, starting from the base: ECVQ (argmin d + rate/lambda) with the
+    conditional priors switched on, lambda fixed, lr decayed for the last 20 %.
+
+Data: /work/shared/data/train-images (never Kodak).  JPEG sets are downscaled x2
+before cropping to hide their block artefacts.  Checkpoints (safetensors: model +
+Adam moments, JSON: step and wall-clock) go to --runs and are resumed automatically.
+
+Usage (the commands that produced codecs/weights/):
+  nice -n 10 python tools/train_nvtc.py base --steps 3000
+  nice -n 10 python tools/train_nvtc.py finetune --lmbda 128 --name q1 --steps 800
+  nice -n 10 python tools/train_nvtc.py export --name q1 --rate 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+REPO = Path(__file__).resolve().parent.parent
+try:
+    import aigif_codecs  # noqa: F401
+except ImportError:  # not installed: use the source tree
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("aigif_codecs", REPO / "codecs" / "__init__.py",
+                                                  submodule_search_locations=[str(REPO / "codecs")])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["aigif_codecs"] = mod
+    spec.loader.exec_module(mod)
+
+from aigif_codecs.nvtc.model import NVTC, NVTCConfig, param_count  # noqa: E402
+
+DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "train-images"
+RUNS = Path(os.environ.get("NVTC_RUNS", "/work/runs/nvtc"))
+JPEG_SETS = {"bsds500", "sun_hays80"}
+
+
+def load_images(crop: int) -> list[np.ndarray]:
+    imgs = []
+    for sub in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        if sub.name == "kodak":
+            raise SystemExit("refusing to train on Kodak")
+        for f in sorted(sub.iterdir()):
+            if f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+                continue
+            im = Image.open(f).convert("RGB")
+            if sub.name in JPEG_SETS:
+                im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
+            if min(im.size) >= crop:
+                imgs.append(np.asarray(im))
+    return imgs
+
+
+def batches(imgs, batch: int, crop: int, rng: random.Random):
+    while True:
+        out = np.empty((batch, crop, crop, 3), np.uint8)
+        for i in range(batch):
+            a = imgs[rng.randrange(len(imgs))]
+            y = rng.randrange(a.shape[0] - crop + 1)
+            x = rng.randrange(a.shape[1] - crop + 1)
+            p = a[y:y + crop, x:x + crop]
+            if rng.random() < 0.5:
+                p = p[:, ::-1]
+            out[i] = p
+        yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+# -- checkpoints without pickle ----------------------------------------------------------
+def save_ckpt(run: Path, model, opt, meta: dict) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st:
+                n = names[id(p)]
+                tensors[f"adam.{n}.exp_avg"] = st["exp_avg"].contiguous()
+                tensors[f"adam.{n}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+                meta.setdefault("adam_step", {})[n] = float(st["step"])
+    tmp = run / "ckpt.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, run / "ckpt.safetensors")
+    tmpj = run / "state.json.tmp"
+    tmpj.write_text(json.dumps(meta, indent=1))
+    os.replace(tmpj, run / "state.json")
+
+
+def load_ckpt(run: Path, model, opt=None) -> dict:
+    tensors = load_file(str(run / "ckpt.safetensors"))
+    meta = json.loads((run / "state.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None and "adam_step" in meta:
+        for n, p in model.named_parameters():
+            if f"adam.{n}.exp_avg" in tensors:
+                opt.state[p] = {"step": torch.tensor(meta["adam_step"][n]),
+                                "exp_avg": tensors[f"adam.{n}.exp_avg"],
+                                "exp_avg_sq": tensors[f"adam.{n}.exp_avg_sq"]}
+    return meta
+
+
+def psnr(mse: float) -> float:
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def train(args, run: Path, *, phase: str, init: Path | None) -> None:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    cfg = NVTCConfig()
+    model = NVTC(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    meta = {"step": 0, "elapsed_s": 0.0, "phase": phase, "lmbda": args.lmbda, "steps": args.steps,
+            "config": cfg.to_dict(), "log": []}
+    if (run / "state.json").exists():
+        meta = load_ckpt(run, model, opt)
+        print(f"resumed {run} at step {meta['step']}", flush=True)
+    elif init is not None:
+        load_ckpt(init, model)
+        print(f"initialised from {init}", flush=True)
+    print(f"params: {param_count(model)}", flush=True)
+    imgs = load_images(args.crop)
+    print(f"{len(imgs)} training images", flush=True)
+    gen = batches(imgs, args.batch, args.crop, rng)
+    for _ in range(meta["step"]):  # keep the data stream aligned after a resume (cheap)
+        rng.random()
+    t_last = time.time()
+    acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "n": 0}
+    while meta["step"] < args.steps:
+        t = meta["step"]
+        frac = t / args.steps
+        if phase == "base":
+            # stage s (0 = finest) joins at this fraction of the run: coarsest at 0
+            joins = {cfg.n_stage - 1: 0.0, cfg.n_stage - 2: 0.2}
+            active = tuple(frac >= joins.get(s, 0.4) for s in range(cfg.n_stage))
+            rate_constrain = conditional = False
+            if t and t % args.reactivate == 0:
+                model.reactivate(active)
+        else:
+            active = (True,) * cfg.n_stage
+            rate_constrain = conditional = True
+        lr = args.lr * (0.1 if frac >= 0.8 else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = next(gen)
+        out = model(x, args.lmbda, active=active, rate_constrain=rate_constrain, conditional=conditional)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        meta["step"] += 1
+        acc["loss"] += float(out["loss"])
+        acc["bpp"] += 3 * float(out["rate_bpd"])
+        acc["mse"] += float(out["mse"])
+        acc["n"] += 1
+        now = time.time()
+        meta["elapsed_s"] += now - t_last
+        t_last = now
+        if meta["step"] % args.log_every == 0 or meta["step"] == args.steps:
+            n = acc["n"]
+            rec = {"step": meta["step"], "elapsed_s": round(meta["elapsed_s"], 1), "loss": acc["loss"] / n,
+                   "bpp": acc["bpp"] / n, "psnr": psnr(acc["mse"] / n), "active": list(active)}
+            meta["log"].append(rec)
+            print(json.dumps(rec), flush=True)
+            acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "n": 0}
+        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
+            save_ckpt(run, model, opt, meta)
+    save_ckpt(run, model, opt, meta)
+    print(f"done {run}: {meta['step']} steps, {meta['elapsed_s']:.0f} s wall-clock", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("phase", choices=["base", "finetune", "export"])
+    ap.add_argument("--name", default="base")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--lmbda", type=float, default=512.0)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reactivate", type=int, default=250)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--rate", type=int, help="export: rate point number written to the weights")
+    args = ap.parse_args(argv)
+    if args.phase == "base":
+        train(args, RUNS / "base", phase="base", init=None)
+    elif args.phase == "finetune":
+        train(args, RUNS / args.name, phase="finetune", init=RUNS / "base")
+    else:
+        from aigif_codecs.nvtc.export import export_weights
+
+        torch.set_num_threads(args.threads)
+        cfg = NVTCConfig()
+        model = NVTC(cfg)
+        meta = load_ckpt(RUNS / args.name, model)
+        out = REPO / "codecs" / "weights" / f"nvtc-{args.rate}.safetensors"
+        digest = export_weights(model, meta["lmbda"], args.rate, out,
+                                train_info={"steps": meta["step"], "elapsed_s": round(meta["elapsed_s"])})
+        print(f"{out} sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
