@@ -56,7 +56,8 @@ def read_size(r: BitReader, name: str, maximum: int) -> int:
     return v
 
 
-def encode_body(s: Syntax) -> bytes:
+def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
+    """The SYNTAX body; `force_codec` pins the text codec (conformance vectors)."""
     w = BitWriter()
     present = [getattr(s, k) is not None for k in FLAG_ORDER]
     for p in present:
@@ -93,13 +94,19 @@ def encode_body(s: Syntax) -> bytes:
     if s.scheduler is not None:
         w.ue(s.scheduler - 1)
     if s.negative_prompt is not None:
-        codec, payload = textcodec.cheapest(s.negative_prompt, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
+        if force_codec is None:
+            codec, payload = textcodec.cheapest(s.negative_prompt, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
+        else:
+            codec, payload = force_codec, textcodec.encode(force_codec, s.negative_prompt)
         w.ue(codec)
         w.ue(len(payload))
         w.raw(payload)
     # The prompt comes last so its length is implied by the segment's: no length field.
     pad_at = w.bit_length
-    codec, payload = textcodec.cheapest(s.prompt, lambda c, p: ((pad_at + ue_bits(c) + 7) // 8) * 8 + 8 * len(p))
+    if force_codec is None:
+        codec, payload = textcodec.cheapest(s.prompt, lambda c, p: ((pad_at + ue_bits(c) + 7) // 8) * 8 + 8 * len(p))
+    else:
+        codec, payload = force_codec, textcodec.encode(force_codec, s.prompt)
     w.ue(codec)
     w.align()
     w.raw(payload)

@@ -184,8 +184,8 @@ def syntax_from_segments(segments: list[Segment]) -> Syntax:
         elif kind in (PLATFORM, FIDELITY):
             if kind in seen:
                 raise MalformedSegment(f"more than one {seg.name} segment")
-            if seg.critical or in_payloads:
-                raise MalformedSegment(f"{seg.name} must be ancillary and come before payloads")
+            if seg.type != ANCILLARY | kind or in_payloads:
+                raise MalformedSegment(f"{seg.name} must have type 0x{ANCILLARY | kind:02x} and come before payloads")
             if kind == PLATFORM:
                 platform = decode_platform(seg.body)
             else:

@@ -17,10 +17,19 @@ from .syntax import Platform, Syntax
 
 
 def _generate_module():
+    import importlib
+    import sys
+
+    package = sys.modules[__package__]
+    api_function = package.__dict__.get("generate")
     try:
-        from . import generate as gen
+        gen = importlib.import_module(f"{__package__}.generate")
     except ImportError as e:
         raise missing_extra("generate", e.name or "torch") from None
+    finally:
+        # importing the subpackage rebinds aigif.generate; keep the public function
+        if callable(api_function):
+            package.generate = api_function
     return gen
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelUnavailable, RegistryError, UnsupportedFeature
+from .compat import patch_pipeline
 from ._stack import check_device, import_stack, torch_dtype
 from .determinism import normalise_attention
 
@@ -215,6 +216,7 @@ class PipelineCache:
             check_device(torch, device)
             cls = pipeline_class(diffusers, entry)
             pipe = _from_pretrained(cls, entry, dtype=torch_dtype(torch, dtype_name), allow_download=downloads_allowed(allow_download))
+            patch_pipeline(pipe)
             pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             if mode == "xformers":

@@ -50,6 +50,8 @@ _TOOL_MODULES = (
 )
 _loaded = False
 
+UNKNOWN_MODEL = "unknown"
+
 # Source images larger than this are refused before reading: no real generated image is.
 MAX_IMAGE_FILE_BYTES = 1 << 30
 
@@ -121,6 +123,10 @@ def import_image(src: str | os.PathLike | bytes) -> ImportResult:
         detail = f" (text fields: {', '.join(keys)})" if keys else ""
         raise NoGenerationMetadata(f"{path or 'image'}: no generation metadata{detail}", path=path)
     parser, draft = result
+    if "model" not in draft.syntax:
+        # an absent model means the registry's default model in AIGIF, which would be a lie
+        draft.syntax["model"] = UNKNOWN_MODEL
+        draft.warnings.append("the tool recorded no model: kept as the inline name 'unknown'")
     syntax = draft.finish()
     _fill_size_from_pixels(syntax, c, draft)
     return ImportResult(
@@ -128,7 +134,7 @@ def import_image(src: str | os.PathLike | bytes) -> ImportResult:
         syntax=syntax,
         unmapped=list(draft.items),
         metadata_bytes=c.metadata_bytes,
-        warnings=warnings + draft.warnings,
+        warnings=list(dict.fromkeys(warnings + draft.warnings)),
         source=path,
     )
 

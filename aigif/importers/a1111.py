@@ -22,6 +22,7 @@ from . import register
 from .draft import Draft, to_int, to_number
 
 RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+RE_JSON_KEY = re.compile(r"(?:^|,)\s*(Hashes|Civitai resources|Civitai metadata|Lora weights):\s*([\[{])")
 RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 RE_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
 COMFY_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic", "kl_optimal")
@@ -49,9 +50,14 @@ def parse_infotext(text: str) -> tuple[str, str | None, dict[str, str]]:
         lines.pop()
     params: dict[str, str] = {}
     if lines and len(RE_PARAM.findall(lines[-1])) >= 3:
-        last = lines.pop()
+        last, params = _json_params(lines.pop())
         for k, v in RE_PARAM.findall(last):
-            params[k.strip()] = unquote(v.strip())
+            v = unquote(v.strip())
+            m = RE_SIZE.match(v)
+            if m:
+                params[f"{k.strip()}-1"], params[f"{k.strip()}-2"] = m.group(1), m.group(2)
+            else:
+                params[k.strip()] = v
     prompt_lines: list[str] = []
     neg_lines: list[str] | None = None
     for line in lines:
@@ -62,6 +68,23 @@ def parse_infotext(text: str) -> tuple[str, str | None, dict[str, str]]:
         else:
             prompt_lines.append(line)
     return "\n".join(prompt_lines), ("\n".join(neg_lines) if neg_lines is not None else None), params
+
+
+def _json_params(line: str) -> tuple[str, dict[str, str]]:
+    """Civitai writes `Hashes: {...}` and `Civitai resources: [...]` as bare JSON, which
+    the key-value regex would cut at the first comma: take them out first."""
+    found = {}
+    for m in list(RE_JSON_KEY.finditer(line))[::-1]:
+        try:
+            _, end = json.JSONDecoder().raw_decode(line, m.end(2) - 1)
+        except ValueError:
+            continue
+        found[m.group(1)] = line[m.end(2) - 1 : end]
+        tail = line[end:]
+        if line[m.start()] != ",":  # the first pair: drop the separator that followed it
+            tail = tail[1:] if tail.startswith(",") else tail
+        line = line[: m.start()] + tail
+    return line, dict(reversed(list(found.items())))
 
 
 def looks_like_infotext(text: str | None) -> bool:
@@ -250,9 +273,15 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
     res = take("Civitai resources")
     if res:
         try:
-            d.leave("Civitai resources", json.loads(res), "Civitai model-version references")
+            resources = json.loads(res)
         except ValueError:
-            d.leave("Civitai resources", res)
+            resources = res
+        d.leave("Civitai resources", resources, "Civitai model-version references")
+        if "model" not in d.syntax and isinstance(resources, list):
+            ckpt = next((r for r in resources if isinstance(r, dict) and r.get("type") == "checkpoint"), None)
+            if ckpt and ckpt.get("modelName"):
+                name = " ".join(str(x) for x in (ckpt.get("modelName"), ckpt.get("modelVersionName")) if x)
+                d.set_model(name)
     for k, v in p.items():
         d.leave(k, v)
 

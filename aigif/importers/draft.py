@@ -183,7 +183,7 @@ def resolve_model(name: str | None, full_hash: str | None, short_hash: str | Non
         return {"name": stem, "fingerprint": short_hash} if short_hash else stem
     if short_hash:
         warnings.append(f"model with hash {short_hash} is not in the registry; kept as fingerprint only")
-        return {"name": "", "fingerprint": short_hash}
+        return {"name": "unknown", "fingerprint": short_hash}
     return None
 
 

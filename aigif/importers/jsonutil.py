@@ -9,7 +9,7 @@ def load_json(text: str | None):
     """-> the decoded object, or None if the text is not JSON."""
     if not text:
         return None
-    t = text.strip().lstrip("\ufeff")
+    t = text.strip().strip("\0").strip().lstrip("\ufeff")
     if not t or t[0] not in "{[":
         return None
     try:

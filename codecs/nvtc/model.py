@@ -173,9 +173,9 @@ class ECVQ(nn.Module):
     def uncond_bits(self) -> torch.Tensor:
         return -F.log_softmax(self.logits, dim=-1) / LN2  # (P, K)
 
-    def snap_keys(self):
-        """Prior parameter of every key, snapped to the table (straight-through)."""
-        e = self.key_embed.clamp(-1, 1)
+    def snap_keys(self, keys: torch.Tensor | None = None):
+        """Prior parameter of the given keys (default: all), snapped to the table (straight-through)."""
+        e = (self.key_embed if keys is None else self.key_embed[keys]).clamp(-1, 1)
         d = torch.cdist(e, self.param_table)  # (n_keys, nlevel)
         level = d.argmin(dim=-1)
         q = self.param_table[level]
@@ -321,9 +321,10 @@ class NVTC(nn.Module):
                     cond_bits = None
                     if conditional and prev is not None and prev in index_of:
                         keys = self.context_keys(s, prev, index_of[prev], B, hw)
-                        params, _, snap_loss = vq.snap_keys()
-                        table = vq.table_bits(params)  # (n_keys, K)
-                        cond_bits = table[keys]  # (N, P, K)
+                        # only the keys present in the batch: a fraction of all keys, same gradients
+                        used, inverse = torch.unique(keys, return_inverse=True)
+                        params, _, snap_loss = vq.snap_keys(used)
+                        cond_bits = vq.table_bits(params)[inverse]  # (N, P, K)
                         bits = cond_bits
                         snap = snap + snap_loss
                     index = vq.quantize(r.detach(), bits.detach() if rate_constrain else None, lmbda)

@@ -1,0 +1,45 @@
+"""`aigif codecs [--json]`: list the fallback pixel codecs and the --codec values they take."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "codecs",
+        help="list fallback pixel codecs and their rate points",
+        description="List every fallback pixel codec with its ID and the NAME[:RATE] values that "
+        "--codec accepts (a RATE written a..b means any integer in that range).",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        import aigif_codecs
+    except ImportError:
+        from aigif.errors import missing_extra
+
+        raise missing_extra("codecs", "aigif_codecs") from None
+    codecs = aigif_codecs.list_codecs()
+    if args.json:
+        rows = [
+            {"id": c.id, "name": c.name, "lossless": c.lossless, "available": c.available,
+             "reason": c.reason, "default_rate": c.default_rate, "rate_points": c.rate_points,
+             "specs": c.spec_forms(), "description": c.description}
+            for c in codecs
+        ]
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    out.write(f"{'ID':>3}  {'NAME':<9} {'LOSSLESS':<8} --codec values\n")
+    for c in codecs:
+        forms = " ".join(c.spec_forms()) if c.available else f"(unavailable: {c.reason})"
+        default = f"  [default rate {c.default_rate}]" if c.available and c.default_rate else ""
+        out.write(f"{c.id:>3}  {c.name:<9} {'yes' if c.lossless else 'no':<8} {forms}{default}\n")
+    out.write("  17, 18: reserved (group-mask, Omni-ICM)\n")
+    return 0

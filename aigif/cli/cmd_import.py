@@ -1,0 +1,116 @@
+"""`aigif import`: turn images that carry generation metadata (A1111, ComfyUI, InvokeAI,
+NovelAI, Fooocus, SwarmUI, ...) into .aigif files.
+
+One file: errors are raised (exit status of the error).  Several files or a folder: each
+file is imported in a worker process, a progress bar runs on stderr, and a summary ends
+the run; the exit status is 0 when every file imported, else that of the first failure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ExitStatus, InvalidSyntax
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("import", help="import generation metadata from PNG/JPEG/WebP images", description=__doc__)
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument("-o", "--output", help="OUT.aigif (one input) or a folder (default: beside each image)")
+    p.add_argument("--strict", action="store_true", help="refuse images holding values AIGIF cannot represent")
+    p.add_argument("--keep-pixels", action="store_true", help="also store the original image file in the .aigif")
+    p.add_argument("--json", action="store_true", help="print each result as JSON (no files written unless -o)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.set_defaults(run=run)
+
+
+def _output_for(src: Path, out: str | None, single: bool) -> str:
+    if out is None:
+        return str(src.with_suffix(".aigif"))
+    o = Path(out)
+    if single and not o.is_dir() and o.suffix.lower() == ".aigif":
+        return str(o)
+    return str(o / (src.stem + ".aigif"))
+
+
+def _describe(o) -> dict:
+    return {
+        "source": o.source,
+        "status": o.status,
+        "output": o.output,
+        "tool": o.tool,
+        "syntax": o.syntax,
+        "unmapped": o.unmapped,
+        "warnings": o.warnings,
+        "error": o.error,
+        "metadata_bytes": o.metadata_bytes,
+        "aigif_bytes": o.aigif_bytes,
+        "image_bytes": o.image_bytes,
+    }
+
+
+def run(args) -> int:
+    from ..importers.batch import collect, import_one, run_batch, summary
+
+    files = collect(args.inputs)
+    if not files:
+        raise InvalidSyntax("no PNG, JPEG or WebP files found in the given inputs")
+    single = len(files) == 1 and not Path(args.inputs[0]).is_dir()
+    if args.output and not single:
+        out = Path(args.output)
+        if out.suffix.lower() == ".aigif":
+            raise InvalidSyntax("several inputs need -o to be a folder, not a .aigif file")
+        out.mkdir(parents=True, exist_ok=True)
+    write = not (args.json and args.output is None)
+    jobs = [(str(f), _output_for(f, args.output, single), args.strict, args.keep_pixels, write) for f in files]
+
+    if single:
+        o = import_one(*jobs[0])
+        if args.json:
+            print(json.dumps(_describe(o), ensure_ascii=False, indent=2))
+        if o.status in ("imported", "partial"):
+            _report(o, quiet=args.json)
+            return ExitStatus.OK
+        _raise_again(o)
+
+    outcomes = run_batch(jobs, workers=args.jobs)
+    for o in outcomes:
+        if args.json:
+            print(json.dumps(_describe(o), ensure_ascii=False))
+        else:
+            _report(o, quiet=False)
+    counts = summary(outcomes)
+    print(
+        f"{len(outcomes)} files: {counts['imported']} imported, {counts['partial']} partial, "
+        f"{counts['refused']} refused (--strict), {counts['no-metadata']} without metadata, {counts['error']} errors",
+        file=sys.stderr,
+    )
+    failed = [o for o in outcomes if o.status not in ("imported", "partial")]
+    return ExitStatus(failed[0].exit_status) if failed else ExitStatus.OK
+
+
+def _report(o, quiet: bool) -> None:
+    if quiet:
+        return
+    if o.status in ("imported", "partial"):
+        where = f" -> {o.output}" if o.output else ""
+        print(f"{o.source}: {o.tool}{where} ({o.aigif_bytes} B; metadata {o.metadata_bytes} B)", file=sys.stderr)
+        for item in o.unmapped:
+            print(f"    not represented: {item}", file=sys.stderr)
+    else:
+        print(f"{o.source}: {o.error}", file=sys.stderr)
+
+
+def _raise_again(o) -> None:
+    """A single-file failure becomes its aigif error again, for main's one handler."""
+    from .. import errors
+
+    code = (o.error or "").split(":", 1)[0]
+    message = (o.error or "").split(": ", 1)[-1]
+    for cls in vars(errors).values():
+        if isinstance(cls, type) and issubclass(cls, errors.AigifError) and cls.code == code:
+            raise cls(message)
+    if o.status == "refused":
+        raise errors.UnsupportedFeature(message)
+    raise errors.FormatError(message)

@@ -1,0 +1,107 @@
+"""AIGIF syntax -> A1111 infotext: prompt lines, `Negative prompt: ...`, then one line of
+`Key: value` pairs in A1111's order, quoted the way A1111 quotes them."""
+
+from __future__ import annotations
+
+import json
+
+from .common import concrete, model_name_and_hash, tool_scheduler
+
+# tools whose `unmapped` keys are A1111 infotext keys, written back verbatim
+_A1111_FAMILY = {"a1111", "forge", "sdnext", "civitai", "comfyui", "fooocus"}
+
+
+def quote(text) -> str:
+    """modules/infotext_utils.py quote(): JSON-quote values holding ',', ':' or a newline."""
+    text = str(text)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _num(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def to_a1111(syntax) -> str:
+    d = concrete(syntax)
+    ext = d.get("extensions", {}) or {}
+    params: list[tuple[str, object]] = []
+
+    def add(key, value):
+        if value is not None and value != "":
+            params.append((key, value))
+
+    add("Steps", d.get("steps"))
+    sampler, schedule = tool_scheduler(d.get("scheduler"), "a1111")
+    add("Sampler", sampler)
+    add("Schedule type", schedule)
+    add("CFG scale", _num(d["guidance"]) if d.get("guidance") is not None else None)
+    add("Seed", d.get("seed"))
+    if d.get("width") and d.get("height"):
+        add("Size", f"{d['width']}x{d['height']}")
+    name, fp = model_name_and_hash(d)
+    add("Model hash", fp)
+    add("Model", name if name != "unknown" else None)
+    vae = ext.get("vae") or {}
+    add("VAE hash", vae.get("hash"))
+    add("VAE", vae.get("name"))
+    var = ext.get("variation") or {}
+    add("Variation seed", var.get("seed"))
+    add("Variation seed strength", var.get("strength"))
+    hires = ext.get("hires") or {}
+    add("Denoising strength", hires.get("denoise", (ext.get("img2img") or {}).get("strength")))
+    add("Clip skip", ext.get("clip_skip"))
+    rng = ext.get("rng") or {}
+    if rng.get("source") and rng["source"] != "gpu":  # A1111 omits RNG when it is GPU
+        add("RNG", rng["source"].upper() if rng["source"] in ("cpu", "nv") else rng["source"])
+    add("ENSD", rng.get("ensd"))
+    add("Eta", ext.get("eta"))
+    add("Hires upscale", hires.get("scale"))
+    add("Hires steps", hires.get("steps"))
+    add("Hires upscaler", hires.get("upscaler"))
+    if hires.get("width") and hires.get("height"):
+        add("Hires resize", f"{hires['width']}x{hires['height']}")
+    if hires.get("scheduler"):
+        hs, hsch = tool_scheduler(hires["scheduler"], "a1111")
+        add("Hires sampler", hs)
+        add("Hires schedule type", hsch)
+    ref = ext.get("refiner") or {}
+    add("Refiner", ref.get("model"))
+    add("Refiner switch at", ref.get("switch_at"))
+    loras = ext.get("lora") or []
+    if loras and all(lo.get("hash") for lo in loras):
+        add("Lora hashes", ", ".join(f"{lo['name']}: {lo['hash']}" for lo in loras))
+    for k, v in (ext.get("adetailer") or {}).items():
+        add(f"ADetailer {k}", v)
+    src = ext.get("source") or {}
+    tool = src.get("tool", "")
+    if tool in _A1111_FAMILY:
+        for k, v in (ext.get("unmapped") or {}).items():
+            if k == "extras":
+                continue  # a separate chunk in A1111, not an infotext key
+            add(k, json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, (dict, list)) else v)
+    add("Version", src.get("version") if tool in _A1111_FAMILY else None)
+
+    lines = [d.get("prompt", "")]
+    if d.get("negative_prompt") is not None and (d["negative_prompt"] != "" or "negative_prompt" in _explicit(syntax)):
+        lines.append(f"Negative prompt: {d['negative_prompt']}")
+    lines.append(", ".join(f"{k}: {_q(k, v)}" for k, v in params))
+    return "\n".join(lines)
+
+
+def _q(key: str, value) -> str:
+    if key in ("Hashes", "Civitai resources", "Civitai metadata") and isinstance(value, str) and value[:1] in "[{":
+        return value  # Civitai writes these as bare JSON
+    return quote(value)
+
+
+def _explicit(syntax) -> set:
+    if isinstance(syntax, dict):
+        return set(syntax)
+    try:
+        return set(syntax.to_dict())
+    except Exception:  # noqa: BLE001 - only decides whether to print an empty negative prompt
+        return set()

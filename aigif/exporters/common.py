@@ -1,0 +1,63 @@
+"""Shared by the exporters: normalise the input to a concrete JSON-form dict."""
+
+from __future__ import annotations
+
+from aigif.errors import AigifError, InvalidSyntax
+
+
+def concrete(syntax) -> dict:
+    """-> the JSON form with every field filled (absent = the model's default)."""
+    from aigif.syntax import Syntax
+
+    if isinstance(syntax, dict):
+        syntax = Syntax.from_dict(syntax)
+    if not isinstance(syntax, Syntax):
+        raise InvalidSyntax(f"expected an aigif.Syntax or its JSON form, got {type(syntax).__name__}")
+    try:
+        return syntax.to_dict(resolved=True)
+    except AigifError:
+        return syntax.to_dict()  # model or scheduler not in this registry: export what is there
+
+
+def model_name_and_hash(d: dict) -> tuple[str | None, str | None]:
+    m = d.get("model")
+    if isinstance(m, dict):
+        return m.get("name"), m.get("fingerprint")
+    if m is None:
+        return None, None
+    from aigif.registry import get_registry
+
+    entry = get_registry().find_model(m)
+    if entry is None:
+        return str(m), None
+    fp = None
+    for f in entry.fingerprints or []:
+        v = str(f.get("value", ""))
+        if len(v) >= 10 and all(ch in "0123456789abcdefABCDEF" for ch in v):
+            fp = v[:10].lower()  # A1111 "Model hash": the first 10 hex digits of the sha256
+            break
+    return entry.name, fp
+
+
+def tool_scheduler(name, tool: str) -> tuple[str | None, str | None]:
+    """Canonical scheduler -> (sampler, schedule) in a tool's vocabulary, via the registry
+    aliases.  A combined 'sampler|schedule' alias with an explicit schedule wins."""
+    if name is None:
+        return None, None
+    from aigif.registry import get_registry
+
+    entry = get_registry().find_scheduler(name)
+    if entry is None:
+        return str(name), None
+    aliases = list((entry.aliases or {}).get(tool, []))
+    explicit = [a for a in aliases if "|" in a and a.split("|", 1)[1].lower() not in ("automatic", "uniform")]
+    if explicit:
+        s, sch = explicit[0].split("|", 1)
+        return s, sch
+    bare = [a for a in aliases if "|" not in a and not a.startswith("k_")]
+    if bare:
+        return bare[0], None
+    if aliases:
+        a = aliases[0]
+        return (a.split("|", 1)[0], a.split("|", 1)[1]) if "|" in a else (a, None)
+    return entry.name, None

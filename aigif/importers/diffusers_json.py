@@ -1,0 +1,52 @@
+"""Diffusers-style JSON in `parameters`, as Hugging Face Spaces write it (e.g. the
+Animagine XL demo): prompt, negative_prompt, num_inference_steps, guidance_scale, seed,
+width/height or "resolution": "W x H", sampler (an A1111 name), Model, Model hash."""
+
+from __future__ import annotations
+
+import re
+
+from . import register
+from .draft import Draft
+from .jsonutil import first_json
+
+_RES = re.compile(r"(\d+)\s*[x×]\s*(\d+)")
+
+
+def detect(c) -> bool:
+    obj = first_json(c, "parameters", "UserComment")
+    return isinstance(obj, dict) and "prompt" in obj and ("num_inference_steps" in obj or "guidance_scale" in obj)
+
+
+def parse(c) -> Draft:
+    p = dict(first_json(c, "parameters", "UserComment"))
+    d = Draft("diffusers")
+    d.set("prompt", p.pop("prompt", None))
+    d.set("negative_prompt", p.pop("negative_prompt", None))
+    d.set("steps", p.pop("num_inference_steps", None))
+    d.set("guidance", p.pop("guidance_scale", None))
+    d.set("seed", p.pop("seed", None))
+    d.set("width", p.pop("width", None))
+    d.set("height", p.pop("height", None))
+    res = p.pop("resolution", None)
+    m = _RES.search(str(res)) if res else None
+    if m:
+        d.set("width", m.group(1))
+        d.set("height", m.group(2))
+    sampler = p.pop("sampler", None) or p.pop("scheduler", None)
+    if sampler:
+        from .draft import _registry
+
+        reg = _registry()
+        tool = "diffusers" if reg is not None and reg.scheduler_from_tool("diffusers", sampler) else "a1111"
+        d.set_scheduler(tool, sampler)
+    name = p.pop("Model", None) or p.pop("model", None)
+    d.set_model(name, p.pop("Model hash", None) or p.pop("model_hash", None))
+    d.extend("source", {"tool": "diffusers"})
+    for k, v in p.items():
+        if v is not None:
+            d.leave(k, v)
+    return d
+
+
+register("diffusers_json", detect, parse, priority=30)

@@ -1,0 +1,82 @@
+"""Draw Things: EXIF ImageDescription (A1111-like text), Software "Draw Things", and the
+parameters as JSON in EXIF UserComment (or XMP exif:UserComment): v1 short keys plus a
+"v2" object restating them in camelCase."""
+
+from __future__ import annotations
+
+import re
+
+from . import register
+from .a1111 import apply_infotext, parse_infotext
+from .draft import Draft, model_stem, to_int
+from .jsonutil import first_json
+
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+def detect(c) -> bool:
+    sw = c.get("Software") or ""
+    obj = first_json(c, "UserComment")
+    return "Draw Things" in sw or (isinstance(obj, dict) and "c" in obj and ("v2" in obj or "seed_mode" in obj))
+
+
+def parse(c) -> Draft:
+    obj = first_json(c, "UserComment")
+    d = Draft("drawthings")
+    if obj is None:
+        apply_infotext(d, *parse_infotext(c.get("ImageDescription") or ""))
+        d.ext["source"] = {"tool": "drawthings"}
+        return d
+    p = dict(obj)
+    d.set("prompt", p.pop("c", None))
+    d.set("negative_prompt", p.pop("uc", None))
+    d.set("seed", p.pop("seed", None))
+    d.set("steps", p.pop("steps", None))
+    d.set("guidance", p.pop("scale", None))
+    m = _SIZE.match(str(p.pop("size", "")))
+    if m:
+        d.set("width", m.group(1))
+        d.set("height", m.group(2))
+    d.set_scheduler("a1111", p.pop("sampler", None))
+    d.set_model(p.pop("model", None))
+    clip = to_int(p.pop("clip_skip", None))
+    if clip:
+        d.extend("clip_skip", clip)
+    loras = p.pop("lora", None) or []
+    d.extend("lora", [{"name": model_stem(lo.get("file") or lo.get("model", "")), "weight": round(float(lo.get("weight", 1)), 6)} for lo in loras])
+    controls = p.pop("control", None) or []
+    d.extend(
+        "controlnet",
+        [
+            {"model": model_stem(cn.get("file", "")), "weight": round(float(cn.get("weight", 1)), 6),
+             "start": cn.get("guidance_start", 0), "end": cn.get("guidance_end", 1)}
+            for cn in controls
+        ],
+    )
+    for i, cn in enumerate(controls):
+        if cn.get("no_prompt"):
+            d.leave(f"control{i}.no_prompt", True)
+    strength = p.pop("strength", None)
+    if strength is not None and float(strength) < 1:
+        d.extend("img2img", {"strength": round(float(strength), 6)})
+    if p.pop("hires_fix", False):
+        hires = {"denoise": round(float(p.pop("second_stage_strength", 0.7)), 6)}
+        m = _SIZE.match(str(p.pop("first_stage_size", "")))
+        if m:
+            hires["first_stage_width"], hires["first_stage_height"] = int(m.group(1)), int(m.group(2))
+            # AIGIF's hires fields name the final size; Draw Things names the first stage
+            hires = {"denoise": hires["denoise"]}
+            d.leave("first_stage_size", m.group(0))
+        d.extend("hires", hires)
+    if "v2" in p:
+        p.pop("v2")
+        d.ignore(["v2"], "restates the v1 keys in camelCase")
+    d.extend("source", {"tool": "drawthings"})
+    if c.get("ImageDescription"):
+        d.ignore(["ImageDescription"], "text restating the JSON")
+    for k, v in p.items():
+        d.leave(k, round(v, 6) if isinstance(v, float) else v)
+    return d
+
+
+register("drawthings", detect, parse, priority=75)

@@ -1,0 +1,248 @@
+"""Generate the conformance vectors of spec §10 — once. They are then frozen: this script
+refuses to overwrite an existing vector unless its bytes come out identical.
+
+    python spec/make_vectors.py            # write missing vectors, check existing ones
+    python spec/make_vectors.py --check    # only check
+
+Valid vectors: NAME.aigif + NAME.json (the expected `aigif info --json`).
+Invalid vectors: NAME.aigif + NAME.error (the expected error code).
+Invalid files are built by hand (raw bytes, CRC recomputed) so that each one breaks
+exactly one rule of the spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import json
+import sys
+import zlib
+from pathlib import Path
+
+import msgpack
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import aigif  # noqa: E402
+from aigif import container, textcodec  # noqa: E402
+from aigif.bits import BitWriter, leb128  # noqa: E402
+from aigif.cfgcoding import encode_body  # noqa: E402
+from aigif.codec import encode_platform  # noqa: E402
+from aigif.syntax import Platform, Syntax  # noqa: E402
+
+OUT = HERE / "vectors"
+SIG = b"\xa1G"
+
+
+def crc_file(body: bytes, version: int = 0x10) -> bytes:
+    """signature + version + body (segments and END), then the right CRC."""
+    head = SIG + bytes([version]) + body
+    if version & 1:
+        return head + zlib.crc32(head).to_bytes(4, "big")
+    return head + binascii.crc_hqx(head, 0xFFFF).to_bytes(2, "big")
+
+
+def seg(t: int, body: bytes) -> bytes:
+    return bytes([t]) + leb128(len(body)) + body
+
+
+def syntax_seg(d: dict, force_codec: int | None = None) -> bytes:
+    s = Syntax.from_dict(d) if isinstance(d, dict) else d
+    return seg(0x01, encode_body(s, force_codec))
+
+
+def bits(fn) -> bytes:
+    w = BitWriter()
+    fn(w)
+    return w.getvalue()
+
+
+def flags(w: BitWriter, present: set[str], reserved: int = 0) -> None:
+    for name in ("model", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler"):
+        w.flag(name in present)
+    w.u(reserved, 1)
+
+
+def tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.new("RGB", (4, 3))
+    im.putdata([(i * 20, 255 - i * 20, (i * 37) % 256) for i in range(12)])
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=False, compress_level=9)
+    return buf.getvalue()
+
+
+def valid_vectors() -> dict[str, bytes]:
+    v: dict[str, bytes] = {}
+    v["v01-empty-prompt"] = aigif.encode(Syntax.from_dict({"prompt": ""}))
+    v["v02-a-cat-seed-1"] = aigif.encode(Syntax.from_dict({"prompt": "a cat", "seed": 1}))
+    v["v03-all-fields-raw"] = crc_file(
+        syntax_seg(
+            {
+                "model": 4,
+                "prompt": "a photograph of an astronaut riding a horse",
+                "negative_prompt": "blurry, low quality",
+                "seed": 3463495068,
+                "steps": 30,
+                "guidance": 7,
+                "width": 768,
+                "height": 512,
+                "scheduler": 3,
+            },
+            textcodec.RAW,
+        )
+        + b"\x00"
+    )
+    v["v04-guidance-3.25"] = crc_file(syntax_seg({"prompt": "x", "guidance": 3.25}, 0) + b"\x00")
+    v["v05-guidance-negative"] = crc_file(syntax_seg({"prompt": "x", "guidance": -1.5}, 0) + b"\x00")
+    v["v06-seed-64-bit"] = crc_file(syntax_seg({"prompt": "x", "seed": (1 << 64) - 1}, 0) + b"\x00")
+    v["v07-inline-model-fingerprint"] = crc_file(
+        syntax_seg({"model": {"name": "my-org/my-model", "fingerprint": "cc6cb27103"}, "prompt": "x"}, 0) + b"\x00"
+    )
+    v["v08-unicode-every-plane"] = crc_file(
+        syntax_seg({"prompt": "caf\u00e9 \u732b \U0001f98a \U00020000 \U000e0041 \U0010fffd\nline 2\t(tab)"}, 0) + b"\x00"
+    )
+    v["v09-zstd-prompt"] = crc_file(
+        syntax_seg({"prompt": "masterpiece, best quality, " * 12 + "a castle on a hill"}, textcodec.ZSTD) + b"\x00"
+    )
+    v["v10-size-codes"] = crc_file(syntax_seg({"prompt": "x", "width": 800, "height": 450}, 0) + b"\x00")
+    v["v11-extensions"] = aigif.encode(
+        Syntax.from_dict(
+            {
+                "prompt": "a cat <lora:fluffy:0.8>",
+                "extensions": {
+                    "lora": [{"name": "fluffy", "weight": 0.8, "hash": "a1b2c3d4e5"}],
+                    "clip_skip": 2,
+                    "source": {"tool": "AUTOMATIC1111", "version": "v1.10.1"},
+                    "comment": "converted",
+                },
+            }
+        )
+    )
+    unknown_ext = seg(0xC4, leb128(100) + msgpack.packb({"future": [1, 2, 3]}))
+    v["v12-unknown-ancillary-extension"] = crc_file(syntax_seg({"prompt": "x"}, 0) + unknown_ext + b"\x00")
+    v["v13-unknown-ancillary-segment"] = crc_file(syntax_seg({"prompt": "x"}, 0) + seg(0xD4, b"ignored by 1.0 decoders") + b"\x00")
+    platform = Platform("cpu", "float32", "sdpa", True, 2, "2.14.1", "0.42.1", "5.24.0", "")
+    v["v14-platform-fidelity"] = crc_file(
+        syntax_seg({"prompt": "a red fox", "seed": 7}, 0)
+        + seg(0x82, encode_platform(platform))
+        + seg(0x83, b"\x01" + bytes.fromhex("0123456789abcdef"))
+        + b"\x00"
+    )
+    v["v15-crc32-long-prompt"] = crc_file(syntax_seg({"prompt": "".join(chr(0x41 + i % 26) for i in range(5000))}, 0) + b"\x00", 0x11)
+    v["v16-pixels-only"] = crc_file(seg(0x05, leb128(1) + tiny_png()) + b"\x00")
+    explicit = bits(
+        lambda w: (
+            flags(w, {"model", "steps", "guidance", "width", "height", "scheduler"}),
+            w.u(0, 1),
+            w.ue(0),  # model ID 1, written although it is the default
+            w.u(0, 1),
+            w.ue(10 - 1, 4),
+            w.ue(0),
+            w.se(5, 3),
+            w.u(1, 1),
+            w.ue(0),
+            w.u(1, 1),
+            w.ue(0),
+            w.ue(2 - 1),  # scheduler 2 (euler), tiny-sd's default
+            w.ue(0),
+            w.align(),
+            w.raw(b"defaults written out"),
+        )
+    )
+    v["v17-explicit-defaults"] = crc_file(seg(0x01, explicit) + b"\x00")
+    v["v18-scheduler-negative"] = crc_file(syntax_seg({"prompt": "portrait", "negative_prompt": "ugly", "scheduler": 1}, 0) + b"\x00")
+    v["v19-unknown-model-id"] = crc_file(syntax_seg({"model": 3000, "prompt": "x", "steps": 50}, 0) + b"\x00")
+    v["v20-zstd-negative"] = crc_file(syntax_seg({"prompt": "p", "negative_prompt": "lowres, bad anatomy, " * 8}, textcodec.ZSTD) + b"\x00")
+    v["v21-kept-original-pixels"] = crc_file(syntax_seg({"prompt": "x", "seed": 5}, 0) + seg(0x85, leb128(6) + tiny_png()) + b"\x00")
+    return v
+
+
+def invalid_vectors() -> dict[str, tuple[bytes, str]]:
+    ok = syntax_seg({"prompt": "a cat", "seed": 1}, 0)
+    good = crc_file(ok + b"\x00")
+    e: dict[str, tuple[bytes, str]] = {}
+    e["e01-empty-file"] = (b"", "E_TRUNCATED")
+    e["e02-bad-signature"] = (b"\x89PNG\r\n\x1a\n" + good[3:], "E_SIGNATURE")
+    e["e03-major-version-2"] = (crc_file(ok + b"\x00", 0x20), "E_VERSION")
+    e["e04-truncated-in-segment"] = (good[:6], "E_TRUNCATED")
+    e["e05-truncated-before-end"] = (good[: 3 + len(ok)], "E_TRUNCATED")
+    e["e06-truncated-crc"] = (good[:-1], "E_TRUNCATED")
+    e["e07-bad-crc"] = (good[:-1] + bytes([good[-1] ^ 0x01]), "E_CRC")
+    e["e08-trailing-garbage"] = (good + b"garbage", "E_TRAILING")
+    e["e09-unknown-critical-segment"] = (crc_file(ok + seg(0x14, b"new critical feature") + b"\x00"), "E_CRITICAL")
+    e["e10-unknown-critical-extension"] = (crc_file(ok + seg(0x04, leb128(40) + msgpack.packb(1)) + b"\x00"), "E_CRITICAL")
+    bad_utf8 = bits(lambda w: (flags(w, set()), w.ue(0), w.align(), w.raw(b"a \xff\xfe cat")))
+    e["e11-invalid-utf8-prompt"] = (crc_file(seg(0x01, bad_utf8) + b"\x00"), "E_TEXT")
+    e["e12-steps-over-limit"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"steps"}), w.ue(20000 - 1, 4), w.ue(0), w.align()))) + b"\x00"), "E_LIMIT")
+    e["e13-width-over-limit"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"width"}), w.u(1, 1), w.ue(20032 // 64 - 1), w.ue(0), w.align()))) + b"\x00"), "E_LIMIT")
+    e["e14-segment-length-over-limit"] = (crc_file(b"\x01" + leb128((1 << 28) + 1) + b"\x00"), "E_LIMIT")
+    e["e15-non-minimal-length"] = (crc_file(b"\x01" + bytes([0x80 | len(ok) - 2, 0x00]) + ok[2:] + b"\x00"), "E_SEGMENT")
+    platform = seg(0x82, encode_platform(Platform("cpu")))
+    e["e16-syntax-not-first"] = (crc_file(platform + ok + b"\x00"), "E_SEGMENT")
+    e["e17-duplicate-platform"] = (crc_file(ok + platform + platform + b"\x00"), "E_SEGMENT")
+    e["e18-reserved-flag-set"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set(), reserved=1), w.ue(0), w.align()))) + b"\x00"), "E_VERSION")
+    e["e19-nonzero-padding"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(0), w.u(0b101, 6), w.raw(b"x")))) + b"\x00"), "E_FIELD")
+    e["e20-seed-not-canonical"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"seed"}), w.u(1, 1), w.u(7, 64), w.ue(0), w.align()))) + b"\x00"), "E_FIELD")
+    e["e21-guidance-trailing-zero"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"guidance"}), w.ue(1), w.se(70, 3), w.ue(0), w.align()))) + b"\x00"), "E_FIELD")
+    e["e22-bad-msgpack-extension"] = (crc_file(ok + seg(0x04, leb128(2) + b"\xc1") + b"\x00"), "E_FIELD")
+    e["e23-unknown-text-codec"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(9), w.align(), w.raw(b"?")))) + b"\x00"), "E_TEXT_CODEC")
+    import zstandard
+
+    bomb = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(b"A" * (2 << 20))
+    e["e24-zstd-text-bomb"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(1), w.align(), w.raw(bomb)))) + b"\x00", 0x10), "E_LIMIT")
+    e["e25-no-syntax-no-pixels"] = (crc_file(platform + b"\x00"), "E_SEGMENT")
+    e["e26-end-with-property-bits"] = (crc_file(ok + b"\x80"), "E_SEGMENT")
+    e["e27-negative-prompt-past-end"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"negative_prompt"}), w.ue(0), w.ue(200), w.raw(b"short"), w.ue(0), w.align()))) + b"\x00"), "E_FIELD")
+    e["e28-corrupt-zstd-text"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(1), w.align(), w.raw(b"\x28\xb5\x2f\xfd\x20\x05garbage")))) + b"\x00"), "E_TEXT")
+    e["e29-size-not-canonical"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"width"}), w.u(1, 2), w.ue(512 // 8 - 1), w.ue(0), w.align()))) + b"\x00"), "E_FIELD")
+    e["e30-extension-wrong-criticality"] = (crc_file(ok + seg(0xC4, leb128(2) + msgpack.packb(2)) + b"\x00"), "E_SEGMENT")
+    e["e31-residual-without-syntax"] = (crc_file(seg(0x05, leb128(1) + tiny_png()) + seg(0x06, leb128(1) + b"x") + b"\x00"), "E_SEGMENT")
+    e["e32-pixels-before-extension"] = (crc_file(ok + seg(0x85, leb128(1) + b"x") + seg(0x84 | 0x40, leb128(65) + msgpack.packb("late")) + b"\x00"), "E_SEGMENT")
+    return e
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    index = {"valid": {}, "invalid": {}}
+    problems = 0
+    items = [(n, d, None) for n, d in valid_vectors().items()] + [(n, d, c) for n, (d, c) in invalid_vectors().items()]
+    for name, data, code in items:
+        path = OUT / f"{name}.aigif"
+        if path.exists():
+            if path.read_bytes() != data:
+                print(f"{name}: generator output differs from the frozen vector (keeping the frozen one)")
+                problems += 1
+            data = path.read_bytes()
+        elif args.check:
+            print(f"{name}: missing")
+            problems += 1
+            continue
+        else:
+            path.write_bytes(data)
+        if code is None:
+            expected = aigif.decode(data).to_dict()
+            jpath = OUT / f"{name}.json"
+            if not jpath.exists() and not args.check:
+                jpath.write_text(json.dumps(expected, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            index["valid"][name] = len(data)
+        else:
+            epath = OUT / f"{name}.error"
+            if not epath.exists() and not args.check:
+                epath.write_text(code + "\n")
+            index["invalid"][name] = code
+    if not args.check:
+        (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    print(f"{len(index['valid'])} valid, {len(index['invalid'])} invalid vectors; {problems} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""The CLI: pack/info round trips, the dev records, exit codes without tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aigif.cli.main import main
+
+from .conftest import shared
+
+
+def run_cli(*args):
+    r = subprocess.run([sys.executable, "-m", "aigif", *args], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_pack_no_generate_then_info_json(tmp_path):
+    out = tmp_path / "a.aigif"
+    code, _, err = run_cli("pack", "--no-generate", "--prompt", "a cat", "--seed", "1", "-o", str(out))
+    assert code == 0, err
+    code, stdout, _ = run_cli("info", "--json", str(out))
+    assert code == 0
+    assert json.loads(stdout) == {"prompt": "a cat", "seed": 1}
+
+
+def test_pack_syntax_json_round_trip(tmp_path, capsys):
+    x = {
+        "model": "runwayml/stable-diffusion-v1-5",
+        "prompt": "portrait of a woman, (freckles:1.2), <lora:detail:0.6>\nBREAK\nsoft light",
+        "negative_prompt": "blurry",
+        "seed": 123456789,
+        "steps": 28,
+        "guidance": 6.5,
+        "width": 832,
+        "height": 1216,
+        "scheduler": "DPM++ 2M Karras",
+        "extensions": {"clip_skip": 2},
+    }
+    src = tmp_path / "x.json"
+    src.write_text(json.dumps(x))
+    assert main(["pack", "--no-generate", "--syntax", str(src), "-o", str(tmp_path / "x.aigif")]) == 0
+    capsys.readouterr()
+    assert main(["info", "--json", str(tmp_path / "x.aigif")]) == 0
+    got = json.loads(capsys.readouterr().out)
+    expected = dict(x, model="sd-1.5", scheduler="dpmpp_2m_karras")
+    assert got == expected
+
+
+def dev_record_to_json(r):
+    d = {"model": "CompVis/stable-diffusion-v1-4", "prompt": r["prompt"]}
+    for src, dst in (("negative_prompt", "negative_prompt"), ("seed", "seed"), ("steps", "steps"), ("cfg", "guidance"),
+                     ("sampler", "scheduler"), ("width", "width"), ("height", "height")):
+        if r.get(src) is not None:
+            d[dst] = r[src]
+    return d
+
+
+def test_every_dev_record_round_trips():
+    """Acceptance: each dev record, mapped to the JSON form, comes back normalised."""
+    import aigif
+
+    path = shared("records", "dev.jsonl")
+    n = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        d = dev_record_to_json(json.loads(line))
+        s = aigif.Syntax.from_dict(d)
+        back = aigif.decode(aigif.encode(s)).to_dict()
+        assert back == s.to_dict()
+        # normalised = the input with canonical names and defaults removed
+        assert back["prompt"] == d["prompt"] and back.get("seed", 0) == d.get("seed", 0)
+        assert back["model"] == "sd-1.4"
+        n += 1
+    assert n == 2366
+
+
+@pytest.mark.parametrize(
+    "args, status",
+    [
+        (["info", "/nonexistent/file.aigif"], 1),
+        (["pack", "--no-generate", "--prompt", "x", "--steps", "0", "-o", "/tmp/never.aigif"], 2),
+        (["pack", "--no-generate", "--prompt", "x", "--scheduler", "no-such-sampler", "-o", "/tmp/never.aigif"], 2),
+        (["frobnicate"], 2),
+        (["registry", "show", "no-such-model"], 6),
+    ],
+)
+def test_errors_have_exit_codes_and_no_traceback(args, status):
+    code, _, err = run_cli(*args)
+    assert code == status, err
+    assert "Traceback" not in err and err.startswith(("aigif:", "usage:"))
+
+
+def test_bad_input_leaves_no_partial_output(tmp_path):
+    out = tmp_path / "never.aigif"
+    code, _, _ = run_cli("pack", "--no-generate", "--prompt", "\ud800", "-o", str(out))
+    assert code != 0 and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_info_text_shows_segment_costs(tmp_path):
+    out = tmp_path / "c.aigif"
+    assert main(["pack", "--no-generate", "--prompt", "a cat", "--seed", "1", "-o", str(out)]) == 0
+    code, stdout, _ = run_cli("info", str(out))
+    assert code == 0 and "SYNTAX" in stdout and "(default)" in stdout
