@@ -87,27 +87,27 @@ def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
     if codec == ZSTD:
         return from_utf8(_zstd_decode(data, max_bytes))
     if codec in (ZSTD_DICT, PROMPT_MODEL):
-        try:
-            from . import promptcoder
-        except ImportError:
-            raise UnknownTextCodec(f"text codec {codec} ({NAMES[codec]}) is not available in this build") from None
-        if codec == ZSTD_DICT:
-            return promptcoder.zstd_dict_decode(data, max_bytes)
-        return promptcoder.decode(data, max_bytes)
+        fn = _promptcoder_function("zstd_dict_decode" if codec == ZSTD_DICT else "decode")
+        if fn is None:
+            raise UnknownTextCodec(f"text codec {codec} ({NAMES[codec]}) is not available in this build")
+        return fn(data, max_bytes)
     raise UnknownTextCodec(f"unknown text codec {codec}")
+
+
+def _promptcoder_function(name: str):
+    try:
+        from . import promptcoder
+    except ImportError:
+        return None
+    return getattr(promptcoder, name, None)
 
 
 def available() -> list[int]:
     codecs = [RAW, ZSTD]
-    try:
-        from . import promptcoder
-
-        if hasattr(promptcoder, "zstd_dict_encode"):
-            codecs.append(ZSTD_DICT)
-        if hasattr(promptcoder, "encode"):
-            codecs.append(PROMPT_MODEL)
-    except ImportError:
-        pass
+    if _promptcoder_function("zstd_dict_encode"):
+        codecs.append(ZSTD_DICT)
+    if _promptcoder_function("encode"):
+        codecs.append(PROMPT_MODEL)
     return codecs
 
 

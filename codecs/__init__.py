@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from aigif.errors import AigifError, CodecError, InvalidSyntax, UnknownCodec
+from aigif.errors import AigifError, CodecError, InvalidSyntax, MissingExtra, UnknownCodec
 
 from . import classical, residual
 from .base import NVTC, RESERVED, VERBATIM, CodecInfo, parse_spec
@@ -35,8 +35,13 @@ def _table() -> dict[str, CodecInfo]:
 def _lookup(spec: str) -> tuple[CodecInfo, str | None]:
     info, rate = parse_spec(spec, _table())
     if not info.available:
-        raise UnknownCodec(f"codec {info.name} is not available here: {info.reason}")
+        raise _unavailable(info)
     return info, rate
+
+
+def _unavailable(info: CodecInfo) -> MissingExtra:
+    """A codec this build knows but cannot run (plugin, torch or weights missing)."""
+    return MissingExtra(f"codec {info.name} (ID {info.id}) is not available here: {info.reason}", extra="codecs")
 
 
 def _encode_checked(info: CodecInfo, rate: str | None, image: Image.Image) -> tuple[int, bytes]:
@@ -72,6 +77,11 @@ def decode(codec_id: int, data: bytes, *, max_pixels: int) -> Image.Image:
         raise CodecError(f"payload must be bytes, got {type(data).__name__}")
     data = bytes(data)
     if codec_id == NVTC:
+        from .nvtc import info as nvtc_info
+
+        info = nvtc_info()
+        if not info.available and "weights" not in info.reason:
+            raise _unavailable(info)  # torch/constriction missing; unknown weights are a CodecError
         from .nvtc import codec as nvtc_codec
 
         return nvtc_codec.decode(data, max_pixels=max_pixels)
@@ -82,7 +92,7 @@ def decode(codec_id: int, data: bytes, *, max_pixels: int) -> Image.Image:
     if info is None:
         raise UnknownCodec(f"unknown codec ID {codec_id}")
     if not info.available:
-        raise UnknownCodec(f"codec {info.name} (ID {codec_id}) is not available here: {info.reason}")
+        raise _unavailable(info)
     try:
         return classical.decode(codec_id, data, max_pixels=max_pixels)
     except AigifError:

@@ -74,10 +74,12 @@ def encode(info: CodecInfo, rate: str | None, image: Image.Image) -> bytes:
             im.save(buf, "PNG", optimize=False, compress_level=9)
         elif info.id == WEBP:
             im = _rgb_or_rgba(image, alpha_ok=True, codec="webp")
+            # method 4 is libwebp's default and the CompressAI anchor's setting; lossless
+            # quality 100 / method 6 costs 100x the time for ~1 % fewer bytes
             if rate == "lossless":
-                im.save(buf, "WEBP", lossless=True, quality=100, method=6, exact=True)
+                im.save(buf, "WEBP", lossless=True, quality=80, method=4, exact=True)
             else:
-                im.save(buf, "WEBP", quality=int(rate), method=6)
+                im.save(buf, "WEBP", quality=int(rate), method=4)
         elif info.id == AVIF:
             im = _rgb_or_rgba(image, alpha_ok=True, codec="avif")
             im.save(buf, "AVIF", quality=int(rate), subsampling="4:4:4", speed=6)

@@ -8,7 +8,7 @@ import pytest
 
 from aigif.cli.main import main
 
-from .conftest import shared
+from conftest import shared
 
 
 def run_cli(*args):
@@ -93,8 +93,8 @@ def test_errors_have_exit_codes_and_no_traceback(args, status):
 
 def test_bad_input_leaves_no_partial_output(tmp_path):
     out = tmp_path / "never.aigif"
-    code, _, _ = run_cli("pack", "--no-generate", "--prompt", "\ud800", "-o", str(out))
-    assert code != 0 and not out.exists() and list(tmp_path.iterdir()) == []
+    code = main(["pack", "--no-generate", "--prompt", "\ud800", "-o", str(out)])
+    assert code == 2 and not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_info_text_shows_segment_costs(tmp_path):

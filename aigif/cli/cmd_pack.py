@@ -85,9 +85,9 @@ def run(args) -> int:
     has_generation = any(k in d for k in ("prompt", "model", "seed", "extensions"))
     if args.image and not has_generation and not args.residual:
         return _pack_pixels(args)
-    if "seed" not in d and not args.syntax:
+    random_seed = "seed" not in d and not args.syntax
+    if random_seed:
         d["seed"] = secrets.randbits(32)
-        print(f"seed: {d['seed']}", file=sys.stderr)
     syntax = Syntax.from_dict(d)
 
     if args.residual and not args.image:
@@ -113,7 +113,7 @@ def run(args) -> int:
     elif args.residual:
         raise InvalidSyntax("--residual needs the regeneration: drop --no-generate")
     data = codec.write(syntax, args.output)
-    print(f"wrote {args.output} ({len(data)} bytes)")
+    print(f"wrote {args.output} ({len(data)} bytes" + (f", random seed {d['seed']})" if random_seed else ")"))
     return ExitStatus.OK
 
 

@@ -83,6 +83,8 @@ def to_a1111(syntax) -> str:
             if k == "extras":
                 continue  # a separate chunk in A1111, not an infotext key
             add(k, json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, (dict, list)) else v)
+    if tool == "sdnext":
+        add("App", "SD.Next")
     add("Version", src.get("version") if tool in _A1111_FAMILY else None)
 
     lines = [d.get("prompt", "")]

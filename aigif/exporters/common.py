@@ -16,7 +16,15 @@ def concrete(syntax) -> dict:
     try:
         return syntax.to_dict(resolved=True)
     except AigifError:
-        return syntax.to_dict()  # model or scheduler not in this registry: export what is there
+        # an unregistered inline model cannot be resolved; the encoder elided the values
+        # equal to the generic defaults, so those are what fills the gaps
+        from aigif.syntax import GENERIC_DEFAULTS, guidance_json
+
+        d = syntax.to_dict()
+        for key, value in GENERIC_DEFAULTS.items():
+            d.setdefault(key, guidance_json(value) if key == "guidance" else value)
+        d.setdefault("seed", 0)
+        return d
 
 
 def model_name_and_hash(d: dict) -> tuple[str | None, str | None]:

@@ -8,7 +8,6 @@ Only safetensors are ever read (use_safetensors=True; no pickle) and no remote c
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import threading
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelUnavailable, RegistryError, UnsupportedFeature
+from ._quiet import quiet_libraries
 from .compat import patch_pipeline
 from ._stack import check_device, import_stack, torch_dtype
 from .determinism import normalise_attention
@@ -62,29 +62,6 @@ def _load_errors():
     return tuple(errors)
 
 
-@contextlib.contextmanager
-def _quiet_loading():
-    """Loading bars on stderr are noise for a file converter; restore the caller's setting."""
-    from diffusers.utils import logging as dlog
-
-    try:
-        from transformers.utils import logging as tlog
-    except ImportError:  # pragma: no cover - import_stack already required it
-        tlog = None
-    d_was = dlog.is_progress_bar_enabled()
-    t_was = tlog.is_progress_bar_enabled() if tlog else False
-    dlog.disable_progress_bar()
-    if tlog:
-        tlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if d_was:
-            dlog.enable_progress_bar()
-        if tlog and t_was:
-            tlog.enable_progress_bar()
-
-
 def pipeline_class(diffusers, entry):
     name = entry.pipeline.get("class", "")
     cls = getattr(diffusers, name, None) if name.isidentifier() else None
@@ -122,7 +99,7 @@ def _from_pretrained(cls, entry, *, dtype, allow_download: bool):
     if "requires_safety_checker" in _init_params(cls):
         kwargs["requires_safety_checker"] = False
     try:
-        with _quiet_loading():
+        with quiet_libraries():
             return cls.from_pretrained(location, **kwargs)
     except _load_errors() as e:
         where = "locally" if kwargs["local_files_only"] else "locally or from the hub"

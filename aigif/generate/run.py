@@ -10,6 +10,7 @@ the platform benchmarks (generate_array).
 from __future__ import annotations
 
 from ..errors import InvalidSyntax, UnsupportedFeature
+from ._quiet import quiet_libraries
 from ._stack import import_stack
 from .determinism import apply_determinism, attention_context, thread_count
 from .extensions import pipeline_kwargs
@@ -76,7 +77,7 @@ def generate_array(resolved, *, allow_download=False, device="cpu", dtype=None, 
             # A fresh CPU generator per call: the noise depends on the seed alone, on
             # any device (diffusers' randn_tensor draws on the CPU and moves it).
             generator = torch.Generator(device="cpu").manual_seed(resolved.seed)
-            with torch.inference_mode():
+            with torch.inference_mode(), quiet_libraries():
                 images = pipe(generator=generator, **call).images
         except ValueError as e:
             raise UnsupportedFeature(f"the {type(pipe).__name__} refused these parameters: {e}") from None

@@ -227,7 +227,7 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
     refiner = {}
     r, rs = take("Refiner"), take("Refiner switch at")
     if r:
-        refiner["model"] = re.sub(r"\s*\[[0-9a-f]+\]$", "", r)
+        refiner["model"] = d.model_ref(re.sub(r"\s*\[[0-9a-f]+\]$", "", r))
     if rs is not None:
         refiner["switch_at"] = to_number(rs)
     d.extend("refiner", refiner)
@@ -260,8 +260,8 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
     d.extend("adetailer", adetailer)
 
     version = take("Version")
-    app = take("App")
-    source = {"tool": app or tool_name(params)}
+    take("App")  # "SD.Next": tool_name() records it
+    source = {"tool": tool_name(params)}
     if version:
         source["version"] = version
     d.extend("source", source)

@@ -285,7 +285,7 @@ class Walker:
         model_here = self.loader_name(v.get("model"))
         model_before = self.loader_name(pv.get("model"))
         if model_here and model_before and model_here != model_before:
-            ref = {"model": model_stem(model_here)}
+            ref = {"model": d.model_ref(model_stem(model_here))}
             steps = to_int(pv.get("steps"))
             end = to_int(pv.get("end_at_step"))
             if steps and end is not None and end < steps:

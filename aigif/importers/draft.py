@@ -11,7 +11,21 @@ from typing import Any
 
 _MODEL_SUFFIX = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", re.I)
 _HEX = re.compile(r"^[0-9a-f]+$")
-FINGERPRINT_HEX = 10  # A1111 / Civitai "AutoV2": the first 10 hex digits of the sha256
+FINGERPRINT_HEX = 10
+
+
+def _limits():
+    from aigif import limits
+
+    return limits
+
+
+_INT_RANGES = {
+    "seed": lambda: (0, (1 << 64) - 1),
+    "steps": lambda: (1, _limits().MAX_STEPS),
+    "width": lambda: (1, _limits().MAX_WIDTH),
+    "height": lambda: (1, _limits().MAX_HEIGHT),
+}  # A1111 / Civitai "AutoV2": the first 10 hex digits of the sha256
 
 
 @dataclass
@@ -70,20 +84,33 @@ class Draft:
 
     # -- plain fields -------------------------------------------------------------
     def set(self, key: str, value: Any) -> None:
+        """Set a core field; a value outside what AIGIF can store goes to `unmapped`."""
         if value is None:
             return
-        if key in ("seed", "steps", "width", "height"):
-            value = to_int(value)
-            if value is None:
+        raw = value
+        if key in ("prompt", "negative_prompt"):
+            if not isinstance(value, str):
+                self.leave(key, raw, "not text")
                 return
-            if key == "seed" and value < 0:
-                self.warnings.append(f"seed {value} means 'random' in the tool: the real seed is unknown")
-                self.leave("seed", value, "random seed (-1): the seed actually used is not recorded")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                value = value.encode("utf-8", "replace").decode("utf-8")
+                self.warnings.append(f"{key}: invalid Unicode (lone surrogates) replaced by U+FFFD")
+        elif key in _INT_RANGES:
+            value = to_int(value)
+            lo, hi = _INT_RANGES[key]()
+            if value is None or not lo <= value <= hi:
+                why = "random seed: the seed actually used is not recorded" if key == "seed" and value == -1 else "out of range"
+                self.leave(key, raw, why)
                 return
         elif key == "guidance":
             value = to_number(value)
-            if value is None:
+            if value is None or abs(value) >= 1e6:
+                self.leave(key, raw, "not a usable number")
                 return
+            if isinstance(value, float):
+                value = round(value, 6)  # float noise (7.000000000000001) is not a real digit
         self.syntax[key] = value
 
     def extend(self, name: str, value: Any) -> None:
@@ -119,6 +146,13 @@ class Draft:
         if value is not None:
             self.syntax[key] = value
 
+    def model_ref(self, name) -> str | None:
+        """A second model (refiner, ...) named inside an extension: registry name or stem."""
+        if not name:
+            return None
+        value = resolve_model(str(name), None, None, self.warnings)
+        return value["name"] if isinstance(value, dict) else value
+
     # -- scheduler --------------------------------------------------------------------
     def set_scheduler(self, tool: str, sampler: Any, schedule: Any = None) -> None:
         if sampler in (None, ""):
@@ -144,13 +178,44 @@ class Draft:
 
     # -- output ------------------------------------------------------------------------
     def finish(self) -> dict:
+        self._check_extensions()
         out = dict(self.syntax)
-        ext = dict(self.ext)
+        ext = {k: _storable(v) for k, v in self.ext.items()}
         if self.unmapped:
-            ext["unmapped"] = self.unmapped
+            ext["unmapped"] = _storable(self.unmapped)
         if ext:
             out["extensions"] = ext
         return out
+
+
+    def _check_extensions(self) -> None:
+        """An extension value AIGIF's table rejects is kept in `unmapped` instead."""
+        try:
+            from aigif.extensions import check_value
+        except ImportError:
+            return
+        from aigif.errors import InvalidSyntax
+
+        for name in list(self.ext):
+            try:
+                check_value(name, _storable(self.ext[name]))
+            except InvalidSyntax:
+                self.leave(f"extension {name}", self.ext.pop(name), "invalid value for this AIGIF extension")
+
+
+def _storable(v):
+    """msgpack stores 64-bit integers; larger ones are kept as their decimal text."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v if -(1 << 63) <= v < (1 << 64) else str(v)
+    if isinstance(v, dict):
+        return {str(k): _storable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_storable(x) for x in v]
+    if isinstance(v, str):
+        return v.encode("utf-8", "replace").decode("utf-8")
+    return v
 
 
 def _alias_has(entry, tool: str, name: str) -> bool:
@@ -167,7 +232,10 @@ def resolve_model(name: str | None, full_hash: str | None, short_hash: str | Non
         entry = reg.model_by_fingerprint(full_hash)
         if entry is not None:
             return entry.name
-    if name:
+    if name and len(model_stem(str(name)).encode("utf-8", "replace")) > 1024:
+        warnings.append("model name longer than 1024 bytes: not kept as the model")
+        name = None
+    if name and model_stem(str(name)).strip():
         stem = model_stem(str(name))
         if reg is not None:
             for key in (str(name).strip(), stem):

@@ -95,7 +95,7 @@ def _fooocus(p: dict) -> Draft:
     ref = p.pop("refiner_model", None)
     switch = p.pop("refiner_switch", None)
     if ref and ref != "None":
-        d.extend("refiner", {"model": ref, "switch_at": switch})
+        d.extend("refiner", {"model": d.model_ref(ref), "switch_at": switch})
     if p.get("vae") in ("Default (model)", None):
         p.pop("vae", None)
     version = p.pop("version", None)

@@ -105,7 +105,7 @@ def _v3(d: Draft, p: dict) -> None:
         d.extend("hires", {"denoise": p.pop("hrf_strength", None), "upscaler": p.pop("hrf_method", None)})
     refiner = {}
     if p.get("refiner_model"):
-        refiner["model"] = _name(p.pop("refiner_model"))
+        refiner["model"] = d.model_ref(_name(p.pop("refiner_model")))
         if "refiner_start" in p:
             refiner["switch_at"] = p.pop("refiner_start")
         if "refiner_steps" in p:

@@ -65,8 +65,7 @@ def read(data: bytes) -> Container:
         elif ctype == b"IEND":
             break
     else:
-        if pos < len(data):
-            c.warnings.append("PNG ends inside a chunk header")
+        c.warnings.append("PNG truncated: no IEND chunk" if pos >= len(data) else "PNG truncated inside a chunk header")
     if c.width is None:
         raise FormatError("PNG without an IHDR chunk", where="import")
     if exif_blobs:
