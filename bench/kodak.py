@@ -40,10 +40,11 @@ except ImportError:
 DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data"))
 CACHE = Path(os.environ.get("AIGIF_BENCH_CACHE", "/work/runs/nvtc/bench"))
 
+# dense where the learned codec lives (low rates), sparse elsewhere: this 2-core machine is shared
 QUALITIES = {
-    "webp": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
-    "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
-    "avif": [10, 20, 30, 40, 50, 60, 70, 80, 90],
+    "webp": [5, 10, 20, 30, 50, 70, 80, 90],
+    "jpeg": [10, 30, 50, 70, 90],
+    "avif": [10, 30, 50, 70, 90],
 }
 LOSSLESS = ["png", "webp:lossless"]
 ANCHOR = "webp"
@@ -57,37 +58,40 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """5-scale MS-SSIM of two HxWx3 uint8 images, averaged over channels."""
-    import torch
-    import torch.nn.functional as F
+    from scipy.ndimage import correlate1d
 
-    weights = torch.tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333], dtype=torch.float64)
-    x = torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None]
-    y = torch.from_numpy(b.astype(np.float64)).permute(2, 0, 1)[None]
+    weights = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
     size, sigma = 11, 1.5
-    g = torch.exp(-((torch.arange(size, dtype=torch.float64) - size // 2) ** 2) / (2 * sigma**2))
-    g = (g / g.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+    g = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma**2))
+    g /= g.sum()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    h = size // 2
 
-    def blur(t):
-        t = F.conv2d(t, g, groups=3)
-        return F.conv2d(t, g.transpose(2, 3), groups=3)
+    def blur(t):  # 'valid' separable Gaussian, as a conv2d without padding
+        t = correlate1d(t, g, axis=0, mode="constant")[h:-h]
+        return correlate1d(t, g, axis=1, mode="constant")[:, h:-h]
 
-    mcs = []
+    def pool(t):  # 2x2 mean, zero-padding odd sides (pytorch_msssim's avg_pool2d)
+        ph, pw = t.shape[0] % 2, t.shape[1] % 2
+        t = np.pad(t, ((ph, ph), (pw, pw), (0, 0))) if ph or pw else t
+        H, W = t.shape[0] // 2 * 2, t.shape[1] // 2 * 2
+        return t[:H, :W].reshape(H // 2, 2, W // 2, 2, -1).mean(axis=(1, 3))
+
+    x, y = a.astype(np.float32), b.astype(np.float32)
+    vals = []
     for i in range(5):
         mu_x, mu_y = blur(x), blur(y)
         sxx = blur(x * x) - mu_x**2
         syy = blur(y * y) - mu_y**2
         sxy = blur(x * y) - mu_x * mu_y
         cs = (2 * sxy + c2) / (sxx + syy + c2)
-        ssim = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs
         if i < 4:
-            mcs.append(torch.relu(cs.flatten(2).mean(-1)))
-            pad = (x.shape[2] % 2, x.shape[3] % 2)  # as pytorch_msssim: zero padding on odd sides
-            x = F.avg_pool2d(x, 2, padding=pad)
-            y = F.avg_pool2d(y, 2, padding=pad)
-    ssim_last = torch.relu(ssim.flatten(2).mean(-1))
-    vals = torch.stack(mcs + [ssim_last], dim=0)  # (5, 1, 3)
-    ms = torch.prod(vals ** weights.view(-1, 1, 1), dim=0)
+            vals.append(np.maximum(cs.mean(axis=(0, 1)), 0))
+            x, y = pool(x), pool(y)
+        else:
+            ssim = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs
+            vals.append(np.maximum(ssim.mean(axis=(0, 1)), 0))
+    ms = np.prod(np.stack(vals) ** weights[:, None], axis=0)  # per channel
     return float(ms.mean())
 
 
@@ -158,9 +162,10 @@ def run(which: str, with_nvtc: bool, threads: int) -> Path:
                 out = aigif_codecs.decode(codec_id, data, max_pixels=1 << 28)
                 t_dec = time.perf_counter() - t
                 rec = np.asarray(out.convert("RGB"))
+                lossless = np.array_equal(ref, rec)
                 row = {"image": path.name, "spec": spec, "w": im.width, "h": im.height, "bytes": len(data),
                        "bpp": len(data) * 8 / (im.width * im.height), "psnr": psnr(ref, rec),
-                       "msssim": ms_ssim(ref, rec), "enc_s": t_enc, "dec_s": t_dec}
+                       "msssim": 1.0 if lossless else ms_ssim(ref, rec), "enc_s": t_enc, "dec_s": t_dec}
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()
             print(f"{path.name} done ({time.time() - t0:.0f} s)", flush=True)

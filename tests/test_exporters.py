@@ -117,7 +117,8 @@ def test_a1111_hires_and_variation_round_trip():
     info = ("castle\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 123, Size: 512x768, "
             "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Variation seed: 77, Variation seed strength: 0.3, "
             "Denoising strength: 0.45, Clip skip: 2, RNG: CPU, ENSD: 31337, Hires upscale: 2, Hires steps: 10, "
-            "Hires upscaler: Latent, ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, Version: v1.10.1")
+            "Hires upscaler: Latent, ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, "
+            "Seed resize from: 640x448, Version: v1.10.1")
     r = import_image(_png_with_parameters(info))
     ext = r.syntax["extensions"]
     assert ext["hires"] == {"scale": 2, "steps": 10, "upscaler": "Latent", "denoise": 0.45}
@@ -126,7 +127,7 @@ def test_a1111_hires_and_variation_round_trip():
     assert ext["adetailer"] == {"model": "face_yolov8n.pt", "confidence": "0.3"}
     k0 = parse_infotext(info)[2]
     k1 = parse_infotext(to_a1111(aigif.Syntax.from_dict(r.syntax)))[2]
-    for key in MAPPED + ("ADetailer model", "ADetailer confidence"):
+    for key in MAPPED + ("ADetailer model", "ADetailer confidence", "Seed resize from-1", "Seed resize from-2"):
         if key in k0:
             assert _num(k1.get(key)) == _num(k0[key]), key
 
@@ -145,7 +146,8 @@ def _png_with_parameters(text: str) -> bytes:
 # -- ComfyUI ----------------------------------------------------------------------------------
 def _check_links(graph: dict) -> None:
     outputs = {"CheckpointLoaderSimple": 3, "LoraLoader": 2, "CLIPSetLastLayer": 1, "CLIPTextEncode": 1,
-               "EmptyLatentImage": 1, "KSampler": 1, "VAEDecode": 1, "VAELoader": 1, "SaveImage": 0}
+               "EmptyLatentImage": 1, "KSampler": 1, "KSamplerAdvanced": 1, "VAEDecode": 1, "VAELoader": 1, "SaveImage": 0,
+               "LatentUpscale": 1, "UpscaleModelLoader": 1, "ImageUpscaleWithModel": 1, "ImageScale": 1, "VAEEncode": 1}
     for nid, node in graph.items():
         for name, v in node["inputs"].items():
             if isinstance(v, list):
@@ -183,11 +185,35 @@ def test_comfyui_lora_chain_and_clip_skip():
 
 
 def test_comfyui_refuses_what_it_cannot_apply():
-    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {"hires": {"scale": 2}}})
+    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {"img2img": {"strength": 0.5}}})
     with pytest.raises(errors.UnsupportedFeature):
         to_comfyui(s)
     g = to_comfyui(s, strict=False)
-    assert "hires" in json.dumps(g)
+    assert "img2img" in json.dumps(g)
+
+
+def test_comfyui_hires_second_pass_from_a_real_graph():
+    """ComfyUI hires graph -> AIGIF -> ComfyUI graph: the second pass comes back."""
+    r = import_image(shared("aigc-images", "13_comfyui_hires.png"))
+    g = to_comfyui(aigif.Syntax.from_dict({k: v for k, v in r.syntax.items()}), strict=False)
+    samplers = [n for n in g.values() if n["class_type"] == "KSampler"]
+    assert len(samplers) == 2
+    second = next(n for n in samplers if n["inputs"]["latent_image"][0] != "5")
+    assert (second["inputs"]["steps"], second["inputs"]["denoise"]) == (10, 0.3)
+    scale = next(n for n in g.values() if n["class_type"] == "ImageScale")
+    assert (scale["inputs"]["width"], scale["inputs"]["height"]) == (1536, 1536)
+    assert next(n for n in g.values() if n["class_type"] == "UpscaleModelLoader")["inputs"]["model_name"] == "RealESRGAN_x4plus_anime_6B.pth"
+    _check_links(g)
+
+
+def test_comfyui_refiner_pair():
+    s = aigif.Syntax.from_dict({"model": "sdxl-base-1.0", "prompt": "x", "seed": 5, "steps": 25,
+                                "extensions": {"refiner": {"model": "sdxl-refiner-1.0", "switch_at": 0.8}}})
+    g = to_comfyui(s)
+    _check_links(g)
+    adv = sorted((n for n in g.values() if n["class_type"] == "KSamplerAdvanced"), key=lambda n: n["inputs"]["start_at_step"])
+    assert [(n["inputs"]["start_at_step"], n["inputs"]["end_at_step"]) for n in adv] == [(0, 20), (20, 10000)]
+    assert adv[0]["inputs"]["noise_seed"] == 5
 
 
 def test_json_export_is_concrete():
@@ -252,3 +278,68 @@ def test_cli_export_formats(tmp_path, capsys):
     out = tmp_path / "e.png"
     assert main(["export", str(f), "--embed", str(FIX / "01_a1111_cropped.png"), "-o", str(out)]) == 0
     assert import_image(out).syntax["seed"] == 235284042
+
+
+def test_every_registry_scheduler_survives_the_a1111_round_trip():
+    from aigif.importers.a1111 import set_a1111_scheduler
+    from aigif.importers.draft import Draft
+
+    reg = get_registry()
+    for entry in reg.schedulers.values():
+        s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 1, "scheduler": entry.name})
+        _, _, k = parse_infotext(to_a1111(s))
+        d = Draft("a1111")
+        set_a1111_scheduler(d, k["Sampler"], k.get("Schedule type"))
+        assert d.syntax.get("scheduler") == entry.name, (entry.name, k["Sampler"], k.get("Schedule type"))
+
+
+def _graph_png(graph: dict) -> bytes:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+CORE = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler", "model")
+
+
+@pytest.mark.parametrize("source", [FIX / "01_a1111_cropped.png", FIX / "39_a1111_webui.webp", "12_comfyui_basic.png",
+                                    "13_comfyui_hires.png", "45_comfyui_sdxl_refiner.png"])
+def test_comfyui_export_imports_back_to_the_same_syntax(source):
+    """AIGIF -> ComfyUI graph -> (as ComfyUI would save it) -> AIGIF keeps every core field."""
+    path = source if isinstance(source, Path) else shared("aigc-images", source)
+    before = import_image(path).syntax
+    after = import_image(_graph_png(to_comfyui(aigif.Syntax.from_dict(before), strict=False))).syntax
+
+    def name(m):
+        return m["name"] if isinstance(m, dict) else m
+
+    for key in CORE:
+        if key in before:
+            got, want = after.get(key), before[key]
+            assert (name(got) if key == "model" else got) == (name(want) if key == "model" else want), key
+    for key in ("clip_skip", "lora", "refiner"):
+        assert after.get("extensions", {}).get(key) == before.get("extensions", {}).get(key), key
+    hires_before = before.get("extensions", {}).get("hires")
+    if hires_before:
+        hires_after = after["extensions"]["hires"]
+        for key in ("steps", "denoise", "width", "height", "upscaler"):
+            assert hires_after.get(key) == hires_before.get(key), key
+
+
+def test_a1111_strict_refuses_what_infotext_cannot_say(capsys, tmp_path):
+    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {
+        "characters": [{"prompt": "girl", "negative_prompt": "", "center": [0.5, 0.5]}]}})
+    with pytest.raises(errors.UnsupportedFeature):
+        to_a1111(s, strict=True)
+    assert to_a1111(s).startswith("x\n")  # lenient by default: a description
+    from aigif.cli.main import main
+
+    f = tmp_path / "c.aigif"
+    aigif.write(s, f)
+    assert main(["export", str(f)]) == 0
+    assert "cannot express: characters" in capsys.readouterr().err

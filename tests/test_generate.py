@@ -39,7 +39,9 @@ def cache():
 
 
 def resolved(**fields):
-    return aigif.Syntax.from_dict({"prompt": "a red fox in the snow", "seed": 42, **fields}).resolve()
+    # 4 steps instead of the model default keeps the file fast on a loaded 2-core box;
+    # every code path runs the same with more steps.
+    return aigif.Syntax.from_dict({"prompt": "a red fox in the snow", "seed": 42, "steps": 4, **fields}).resolve()
 
 
 def pixels(image) -> bytes:
@@ -54,7 +56,7 @@ def test_import_needs_no_torch():
 
 @pytest.mark.parametrize("model", ["tiny-sd", "tiny-sdxl"])
 def test_same_syntax_twice_gives_identical_bytes(cache, model):
-    r = resolved(model=model)
+    r = resolved(model=model, steps=None)  # the model's own defaults
     a, platform = generate(r, cache=cache, threads=1)
     b, _ = generate(r, cache=cache, threads=1)
     assert a.mode == "RGB" and a.size == (r.width, r.height)
@@ -81,15 +83,23 @@ def test_prompt_changes_the_image(cache):
     assert pixels(a) != pixels(b)
 
 
-def test_thread_count_is_recorded_and_restored(cache):
+def test_thread_count_is_recorded_and_restored(cache, monkeypatch, request):
     import torch
 
     before = torch.get_num_threads()
-    _, platform = generate(resolved(), cache=cache, threads=1)
-    assert platform.threads == 1
-    assert torch.get_num_threads() == before
-    _, platform = generate(resolved(), cache=cache)
-    assert platform.threads == before
+    calls = []
+    real_set = torch.set_num_threads
+    request.addfinalizer(lambda: real_set(before))
+    # Record what generate asks for, but keep running on 1 thread: several threads on a
+    # loaded 2-core CI box make this test slow without testing anything more.
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(1))[1])
+    monkeypatch.setattr(torch, "get_num_threads", lambda: calls[-1] if calls else before)
+    _, platform = generate(resolved(steps=1), cache=cache, threads=3)
+    assert platform.threads == 3
+    assert calls == [3, before]  # set for the call, then restored
+    calls.clear()
+    _, platform = generate(resolved(steps=1), cache=cache)
+    assert platform.threads == before and calls == []
 
 
 def test_pipeline_loaded_once_per_model(cache):
@@ -284,3 +294,28 @@ def test_tokenizer_covers_any_utf8_prompt(cache):
     assert ids and tok.unk_token_id not in ids
     common = tok("a beautiful portrait", add_special_tokens=False).input_ids
     assert len(common) == 3  # common words are single tokens
+
+
+def test_hub_weights_not_in_cache_are_reported_missing():
+    entry = get_registry().model("tiny-sd")
+    fps = ({"kind": "sha256", "file": "unet/diffusion_pytorch_model.safetensors", "value": "ab" * 32},)
+    pipeline = {**entry.pipeline, "source": "hub", "repo": "aigif-test/no-such-model", "revision": "", "path": ""}
+    hub = dataclasses.replace(entry, pipeline=pipeline, fingerprints=fps)
+    hashes = hash_local_weights(hub)
+    assert hashes == {}
+    assert [c.status for c in check_fingerprints(hub, hashes)] == ["missing"]
+
+
+def test_inline_local_folder_loads_through_generic_pipeline_class(tmp_path):
+    # An unregistered model given as a folder path resolves to DiffusionPipeline.
+    folder = tmp_path / "mine"
+    shutil.copytree(get_registry().model("tiny-sd").source_dir, folder)
+    r = aigif.Syntax.from_dict({"model": str(folder), "prompt": "a fox", "seed": 3, "steps": 2, "width": 64, "height": 64}).resolve()
+    image, platform = generate(r, cache=PipelineCache(), threads=1)
+    assert image.size == (64, 64) and platform.device == "cpu"
+
+
+def test_progress_reports_every_step(cache):
+    seen = []
+    generate(resolved(steps=3), cache=cache, threads=1, progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -282,6 +282,8 @@ def test_comfyui_workflow_only_imports_what_the_ui_holds():
     assert s["seed"] == 230662586134329  # the KSamplerAdvanced widget
     assert any("widget" in w for w in r.warnings)
     assert "node 2 SDParameterGenerator" in s["extensions"]["unmapped"]
+    # the sampler's inputs come from custom nodes: the widget values are reported as uncertain
+    assert "KSamplerAdvanced.steps" in s["extensions"]["unmapped"]["widget_values_used"]
 
 
 def test_stability_matrix_mojibake_repaired():
@@ -713,3 +715,54 @@ def test_random_json_fields(key, obj):
 def test_random_infotext_parameter_lines(pairs):
     line = ", ".join(f"{k}: {v}" for k, v in pairs)
     _check_valid_or_aigif_error(_png_with_text([("parameters", "a prompt\nNegative prompt: n\n" + line)]))
+
+
+_NODE_TYPES = ["KSampler", "KSamplerAdvanced", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "LoraLoader",
+               "CLIPSetLastLayer", "VAEDecode", "SaveImage", "VAEEncode", "LoadImage", "FluxGuidance", "SamplerCustomAdvanced",
+               "RandomNoise", "CFGGuider", "BasicScheduler", "KSamplerSelect", "UNETLoader", "SomeCustomNode"]
+_INPUTS = ["seed", "noise_seed", "steps", "cfg", "sampler_name", "scheduler", "denoise", "model", "positive", "negative",
+           "latent_image", "images", "samples", "text", "clip", "ckpt_name", "lora_name", "strength_model", "width",
+           "height", "stop_at_clip_layer", "guidance", "conditioning", "noise", "guider", "sampler", "sigmas", "unet_name"]
+_IDS = [str(i) for i in range(8)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_IDS), st.fixed_dictionaries({
+    "class_type": st.sampled_from(_NODE_TYPES),
+    "inputs": st.dictionaries(st.sampled_from(_INPUTS), st.one_of(
+        _json_values, st.tuples(st.sampled_from(_IDS + ["99"]), st.integers(0, 3)).map(list)), max_size=8)}),
+    min_size=1, max_size=8))
+def test_random_comfyui_graphs(graph):
+    """Cycles, dangling links, wrong types: a valid syntax or an aigif error, never a crash."""
+    _check_valid_or_aigif_error(_png_with_text([("prompt", json.dumps(graph))]))
+
+
+def test_fooocus_a1111_scheme():
+    info = ("a goldfish\nNegative prompt: blurry\nSteps: 30, Sampler: DPM++ 2M SDE Karras, Seed: 42, CFG scale: 4, "
+            "Size: 896x1152, Model: juggernautXL_v8Rundiffusion, Model hash: aeb7e9e689, Sharpness: 2, Version: Fooocus v2.5.0")
+    r = import_image(_png_with_text([("parameters", info), ("fooocus_scheme", "a1111")]))
+    s = r.syntax
+    assert r.tool == "fooocus"
+    assert (s["prompt"], s["negative_prompt"], s["seed"], s["steps"], s["width"], s["height"]) == ("a goldfish", "blurry", 42, 30, 896, 1152)
+    same_scheduler(s["scheduler"], "a1111", "DPM++ 2M SDE Karras")
+    assert s["extensions"]["unmapped"]["Sharpness"] == "2"
+
+
+def test_png_xmp_itxt_is_read():
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:UserComment="'
+           + json.dumps({"c": "a boat", "seed": 3, "steps": 6, "v2": {}}).replace('"', "&quot;")
+           + '"/></rdf:RDF></x:xmpmeta>')
+    r = import_image(_png_with_text([("XML:com.adobe.xmp", xmp)]))
+    assert r.tool == "drawthings" and r.syntax["prompt"] == "a boat" and r.syntax["seed"] == 3
+
+
+def test_hostile_webp_and_jpeg_lengths():
+    riff = b"RIFF" + struct.pack("<I", 0xFFFFFFF0) + b"WEBP"
+    for body in (b"EXIF" + struct.pack("<I", 0xFFFFFF00) + b"Exif\0\0II*\0",  # chunk longer than the file
+                 b"VP8X" + struct.pack("<I", 10) + b"\0" * 10 + b"XMP " + struct.pack("<I", 3) + b"<x>"):
+        with pytest.raises(errors.AigifError):
+            import_image(riff + body)
+    jpeg = b"\xff\xd8\xff\xe1\xff\xffExif\0\0MM\0*"  # APP1 claims 65535 bytes
+    with pytest.raises(errors.NoGenerationMetadata):
+        import_image(jpeg)

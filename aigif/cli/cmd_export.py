@@ -4,6 +4,7 @@ graph or the JSON form, or embed the infotext into a copy of a PNG."""
 from __future__ import annotations
 
 import json
+import sys
 
 from ..errors import ExitStatus, InvalidSyntax
 
@@ -23,6 +24,10 @@ def run(args) -> int:
     from ..codec import read
 
     syntax = read(args.file)
+    if args.embed or args.format == "a1111":
+        missing = exporters.a1111_unexpressed(syntax)
+        if missing:
+            print(f"aigif: warning: the A1111 infotext cannot express: {', '.join(missing)}", file=sys.stderr)
     if args.embed:
         if not args.output:
             raise InvalidSyntax("--embed needs -o OUT.png")

@@ -57,11 +57,13 @@ def run(args) -> int:
     if not files:
         raise InvalidSyntax("no PNG, JPEG or WebP files found in the given inputs")
     single = len(files) == 1 and not Path(args.inputs[0]).is_dir()
-    if args.output and not single:
+    if args.output:
         out = Path(args.output)
-        if out.suffix.lower() == ".aigif":
-            raise InvalidSyntax("several inputs need -o to be a folder, not a .aigif file")
-        out.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".aigif" and not out.is_dir():
+            if not single:
+                raise InvalidSyntax("several inputs need -o to be a folder, not a .aigif file")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
     write = not (args.json and args.output is None)
     jobs = [(str(f), _output_for(f, args.output, single), args.strict, args.keep_pixels, write) for f in files]
 

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 from .a1111 import to_a1111
+from .a1111 import unexpressed as a1111_unexpressed
 from .comfyui import to_comfyui
 from .embed import embed_a1111
 from .json_form import to_json
 
-__all__ = ["to_a1111", "to_comfyui", "to_json", "embed_a1111"]
+__all__ = ["to_a1111", "to_comfyui", "to_json", "embed_a1111", "a1111_unexpressed"]

@@ -25,9 +25,27 @@ def _num(v) -> str:
     return str(v)
 
 
-def to_a1111(syntax) -> str:
+# extensions the infotext expresses (the others have no A1111 key)
+EXPRESSED = {"lora", "clip_skip", "hires", "refiner", "img2img", "variation", "rng", "vae", "eta", "adetailer",
+             "source", "comment", "unmapped"}
+
+
+def unexpressed(syntax) -> list[str]:
+    """Critical extensions an A1111 infotext cannot carry (the text would describe another image)."""
+    d = concrete(syntax)
+    return sorted(k for k in (d.get("extensions") or {}) if k not in EXPRESSED)
+
+
+def to_a1111(syntax, *, strict: bool = False) -> str:
+    """The infotext.  With strict=True, a syntax using extensions A1111 has no key for
+    raises UnsupportedFeature instead of being described incompletely."""
     d = concrete(syntax)
     ext = d.get("extensions", {}) or {}
+    missing = sorted(k for k in ext if k not in EXPRESSED)
+    if missing and strict:
+        from aigif.errors import UnsupportedFeature
+
+        raise UnsupportedFeature(f"an A1111 infotext cannot express the extension(s) {', '.join(missing)}", extensions=missing)
     params: list[tuple[str, object]] = []
 
     def add(key, value):
@@ -79,9 +97,13 @@ def to_a1111(syntax) -> str:
     src = ext.get("source") or {}
     tool = src.get("tool", "")
     if tool in _A1111_FAMILY:
-        for k, v in (ext.get("unmapped") or {}).items():
-            if k == "extras":
-                continue  # a separate chunk in A1111, not an infotext key
+        unmapped = ext.get("unmapped") or {}
+        for k, v in unmapped.items():
+            if k == "extras" or k.endswith("-2") and k[:-2] + "-1" in unmapped:
+                continue  # "extras" is a chunk of its own in A1111; "-2" joins its "-1" below
+            if k.endswith("-1") and k[:-2] + "-2" in unmapped:  # the parser split "Key: WxH" in two
+                add(k[:-2], f"{v}x{unmapped[k[:-2] + '-2']}")
+                continue
             add(k, json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, (dict, list)) else v)
     if tool == "sdnext":
         add("App", "SD.Next")

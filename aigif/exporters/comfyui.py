@@ -13,7 +13,7 @@ from aigif.errors import UnsupportedFeature
 from .common import concrete, model_name_and_hash, tool_scheduler
 
 # ComfyUI draws the initial noise on the CPU, so an explicit CPU source is honoured
-_HONOURED = {"lora", "clip_skip", "vae", "source", "comment", "unmapped"}
+_HONOURED = {"lora", "clip_skip", "vae", "hires", "refiner", "source", "comment", "unmapped"}
 
 
 def _ckpt(name: str | None) -> str:
@@ -77,11 +77,66 @@ def to_comfyui(syntax, *, strict: bool = True) -> dict:
             "latent_image": ["5", 0],
         },
     }
-    g["8"] = {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": vae}}
+    latent = ["3", 0]
+    if ext.get("refiner"):
+        latent = _refiner(g, ext["refiner"], d, latent)
+    if ext.get("hires"):
+        latent = _hires(g, ext["hires"], d, latent, model, vae)
+    g["8"] = {"class_type": "VAEDecode", "inputs": {"samples": latent, "vae": vae}}
     g["9"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": "AIGIF", "images": ["8", 0]}}
     if unsupported:
         g["9"]["_meta"] = {"title": f"AIGIF: not applied: {', '.join(sorted(unsupported))}"}
     return g
+
+
+def _hires(g: dict, h: dict, d: dict, latent: list, model: list, vae: list) -> list:
+    """A1111-style second pass: upscale (latent or with an upscaler model), then sample
+    again with `denoise`."""
+    w0, h0 = d.get("width", 512), d.get("height", 512)
+    scale = h.get("scale", 2)
+    width, height = h.get("width") or int(w0 * scale) // 8 * 8, h.get("height") or int(h0 * scale) // 8 * 8
+    upscaler = str(h.get("upscaler") or "Latent")
+    if upscaler.lower().startswith("latent"):
+        g["30"] = {"class_type": "LatentUpscale", "inputs": {"upscale_method": "nearest-exact", "width": width,
+                                                             "height": height, "crop": "disabled", "samples": latent}}
+        up = ["30", 0]
+    else:
+        g["31"] = {"class_type": "VAEDecode", "inputs": {"samples": latent, "vae": vae}}
+        g["32"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": _ckpt(upscaler).replace(".safetensors", ".pth")}}
+        g["33"] = {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["32", 0], "image": ["31", 0]}}
+        g["34"] = {"class_type": "ImageScale", "inputs": {"upscale_method": "lanczos", "width": width, "height": height,
+                                                          "crop": "disabled", "image": ["33", 0]}}
+        g["35"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["34", 0], "vae": vae}}
+        up = ["35", 0]
+    first = g["3"]["inputs"]
+    sampler, schedule = (first["sampler_name"], first["scheduler"])
+    if h.get("scheduler"):
+        sampler, schedule = tool_scheduler(h["scheduler"], "comfyui")
+    g["36"] = {"class_type": "KSampler", "inputs": {**first, "steps": h.get("steps") or first["steps"],
+                                                    "denoise": h.get("denoise", 0.7), "sampler_name": sampler or "euler",
+                                                    "scheduler": schedule or "normal", "model": model, "latent_image": up}}
+    return ["36", 0]
+
+
+def _refiner(g: dict, r: dict, d: dict, latent: list) -> list:
+    """SDXL base + refiner: the base samples steps [0, switch), the refiner the rest."""
+    first = g["3"]
+    steps = first["inputs"]["steps"]
+    switch = int(round(steps * float(r.get("switch_at", 0.8))))
+    ins = first["inputs"]
+    first["class_type"] = "KSamplerAdvanced"
+    first["inputs"] = {"add_noise": "enable", "noise_seed": ins["seed"], "steps": steps, "cfg": ins["cfg"],
+                       "sampler_name": ins["sampler_name"], "scheduler": ins["scheduler"], "start_at_step": 0,
+                       "end_at_step": switch, "return_with_leftover_noise": "enable", "model": ins["model"],
+                       "positive": ins["positive"], "negative": ins["negative"], "latent_image": ins["latent_image"]}
+    g["40"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": _ckpt(r.get("model"))}}
+    g["41"] = {"class_type": "CLIPTextEncode", "inputs": {"text": d.get("prompt", ""), "clip": ["40", 1]}}
+    g["42"] = {"class_type": "CLIPTextEncode", "inputs": {"text": d.get("negative_prompt") or "", "clip": ["40", 1]}}
+    g["43"] = {"class_type": "KSamplerAdvanced", "inputs": {
+        **first["inputs"], "add_noise": "disable", "noise_seed": 0, "steps": r.get("steps") or steps,
+        "start_at_step": switch, "end_at_step": 10000, "return_with_leftover_noise": "disable",
+        "model": ["40", 0], "positive": ["41", 0], "negative": ["42", 0], "latent_image": latent}}
+    return ["43", 0]
 
 
 def _rng_ok(name: str, value) -> bool:

@@ -58,6 +58,10 @@ def tool_scheduler(name, tool: str) -> tuple[str | None, str | None]:
     if entry is None:
         return str(name), None
     aliases = list((entry.aliases or {}).get(tool, []))
+    if not aliases and tool == "a1111":
+        # no A1111 name: ComfyUI's names are what A1111-style writers use then (and what
+        # the A1111 importer falls back to)
+        aliases = list((entry.aliases or {}).get("comfyui", []))
     explicit = [a for a in aliases if "|" in a and a.split("|", 1)[1].lower() not in ("automatic", "uniform")]
     if explicit:
         s, sch = explicit[0].split("|", 1)

@@ -91,12 +91,15 @@ def _from_pretrained(cls, entry, *, dtype, allow_download: bool):
             )
         location = str(folder)
         kwargs.update(local_files_only=True)
-    # Components the registry pipelines never use; omitting them also keeps diffusers
-    # from looking for (and, when allowed, downloading) safety-checker weights.
+    # No safety checker: it blacks out pixels that the tools writing the originals (A1111,
+    # ComfyUI, ...) never blacked out, and skipping it avoids loading its weights.  The
+    # generic DiffusionPipeline (inline model names) resolves its class from
+    # model_index.json, so it gets the overrides too; a class without them ignores them.
+    generic = cls.__name__ == "DiffusionPipeline"
     for optional in ("safety_checker", "feature_extractor", "image_encoder"):
-        if optional in cls._optional_components:
+        if generic or optional in cls._optional_components:
             kwargs[optional] = None
-    if "requires_safety_checker" in _init_params(cls):
+    if generic or "requires_safety_checker" in _init_params(cls):
         kwargs["requires_safety_checker"] = False
     try:
         with quiet_libraries():

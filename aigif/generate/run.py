@@ -60,10 +60,10 @@ def generate_array(resolved, *, allow_download=False, device="cpu", dtype=None, 
         **extra,
     )
     if progress is not None:
-        total = resolved.steps
 
         def on_step_end(_pipe, step, _timestep, tensors):
-            progress(step + 1, total)
+            # num_timesteps, not steps: second-order schedulers (Heun) run more timesteps.
+            progress(step + 1, getattr(_pipe, "num_timesteps", None) or resolved.steps)
             return tensors
 
         call["callback_on_step_end"] = on_step_end

@@ -8,6 +8,15 @@ WebP files (and the hidden LSB variants); each tool module registers a detector 
 parser by name with `register()`.  Detectors are tried from the highest priority down:
 the more specific formats (SwarmUI's JSON, NovelAI's Comment, a ComfyUI graph) before the
 generic A1111 text that several tools also write.
+
+`ImportResult.tool` is one of: a1111, forge, sdnext, civitai (A1111 infotext writers),
+comfyui, stability-matrix, tensorart, swarmui, invokeai, dream (lstein dream.py and
+InvokeAI 2.x command lines), novelai, fooocus, ruinedfooocus, drawthings, paddlenlp,
+diffusers (diffusers-style JSON, e.g. Hugging Face Spaces).
+
+Nothing is dropped silently: values AIGIF cannot represent go verbatim into the
+`unmapped` extension and are listed in `ImportResult.unmapped`; values that cannot affect
+the pixels (timestamps, UI state, restated copies) are named in `ImportResult.warnings`.
 """
 
 from __future__ import annotations

@@ -298,8 +298,12 @@ def set_a1111_scheduler(d: Draft, sampler: str, schedule: str | None, comfy: boo
                 if reg.scheduler_from_tool("comfyui", low[: -len(sch) - 1], sch) is not None:
                     d.set_scheduler("comfyui", low[: -len(sch) - 1], sch)
                     return
-        if reg.scheduler_from_tool("comfyui", low, None) is not None:
+        if reg.scheduler_from_tool("comfyui", low, schedule) is not None:
             d.set_scheduler("comfyui", low, schedule)
+            return
+        entry = reg.find_scheduler(sampler)  # an AIGIF canonical name, as AIGIF's own export writes it
+        if entry is not None and not schedule:
+            d.syntax["scheduler"] = entry.name
             return
     d.set_scheduler("a1111", sampler, schedule)
 

@@ -121,7 +121,10 @@ def parse(c) -> Draft | None:
         d.warnings.append("only the UI workflow is stored: values read from its widgets")
     if len(g) > _MAX_NODES:
         raise ValueError(f"graph with {len(g)} nodes")
-    Walker(g, d).run()
+    w = Walker(g, d)
+    w.run()
+    if w.stale:
+        d.leave("widget_values_used", sorted(set(w.stale)), "custom nodes feed these inputs; their UI widget values may be stale")
     d.extend("source", {"tool": "comfyui"})
     return d
 
@@ -132,6 +135,7 @@ class Walker:
         self.g = {str(k): v for k, v in graph.items() if isinstance(v, dict)}
         self.d = d
         self.seen_unknown: set[str] = set()
+        self.stale: list[str] = []  # values read from UI widgets that a custom node overrides
 
     def node(self, nid):
         return self.g.get(str(nid))
@@ -161,6 +165,7 @@ class Walker:
             fb = (self.node(nid) or {}).get("_fallback", {})
             if name in fb and fb[name] not in ("", None):
                 self.d.warnings.append(f"{self.ct(nid)}.{name} comes from custom node {self.ct(src)}: its widget value was used")
+                self.stale.append(f"{self.ct(nid)}.{name}")
                 return fb[name]
             return None
         return v
@@ -416,6 +421,10 @@ class Walker:
                 texts.append(self.encoder_text(cur))
                 self.clip_skip(cur)
                 continue
+            if ct == "ConditioningZeroOut":  # SD3/Flux negative: the text upstream is zeroed
+                texts.append("")
+                self.d.leave(f"{role}.zero_out", True, "conditioning zeroed, not encoded from text")
+                continue
             if ct.startswith("ControlNetApply"):
                 self.controlnet(cur)
             elif ct == "FluxGuidance":
@@ -440,8 +449,6 @@ class Walker:
             g, l = self.literal(nid, "text_g"), self.literal(nid, "text_l")
             if l not in (None, "", g):
                 self.d.leave("text_l", l, "SDXL second text encoder prompt")
-            for k in ("width", "height", "crop_w", "crop_h", "target_width", "target_height"):
-                ins.get(k)  # SDXL size conditioning: defaults follow the image size
             return g
         for k in _TEXT_KEYS:
             if k in ins:

@@ -60,14 +60,10 @@ def parse(c) -> Draft:
     if strength is not None and float(strength) < 1:
         d.extend("img2img", {"strength": round(float(strength), 6)})
     if p.pop("hires_fix", False):
-        hires = {"denoise": round(float(p.pop("second_stage_strength", 0.7)), 6)}
-        m = _SIZE.match(str(p.pop("first_stage_size", "")))
-        if m:
-            hires["first_stage_width"], hires["first_stage_height"] = int(m.group(1)), int(m.group(2))
-            # AIGIF's hires fields name the final size; Draw Things names the first stage
-            hires = {"denoise": hires["denoise"]}
-            d.leave("first_stage_size", m.group(0))
-        d.extend("hires", hires)
+        d.extend("hires", {"denoise": round(float(p.pop("second_stage_strength", 0.7)), 6)})
+        # AIGIF's hires size is the final one (already width x height); Draw Things
+        # records the first stage's, which AIGIF has no field for
+        d.leave("first_stage_size", p.pop("first_stage_size", None))
     if "v2" in p:
         p.pop("v2")
         d.ignore(["v2"], "restates the v1 keys in camelCase")

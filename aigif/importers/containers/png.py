@@ -43,8 +43,9 @@ def read(data: bytes) -> Container:
         if ctype == b"IHDR" and length >= 8:
             c.width, c.height = struct.unpack(">II", body[:8])
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
-            if length > max_field() and ctype == b"tEXt":
-                raise LimitExceeded(f"PNG {ctype.decode()} chunk of {length} bytes", limit="MAX_TEXT_BYTES")
+            if length > max_field():  # stored text this large is not generation metadata
+                c.warnings.append(f"PNG {ctype.decode()} chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
+                continue
             try:
                 key, value, repaired = _text_chunk(ctype, body)
             except ValueError as e:
@@ -57,6 +58,11 @@ def read(data: bytes) -> Container:
                 c.warnings.append(f"PNG {ctype.decode()} '{key}' held UTF-8 in a Latin-1 chunk (mojibake repaired)")
             if not crc_ok:
                 c.warnings.append(f"PNG {ctype.decode()} '{key}' has a bad CRC; its text was used anyway")
+            if key == "XML:com.adobe.xmp":  # XMP packet (Draw Things and photo tools)
+                from . import xmp
+
+                xmp.read_into(c, value.encode("utf-8"), "png:xmp")
+                continue
             c.fields.append(Field(f"png:{ctype.decode()}", key, value, length))
         elif ctype == b"eXIf":
             exif_blobs.append(body)

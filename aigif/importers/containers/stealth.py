@@ -25,7 +25,7 @@ MAGICS = {
     b"stealth_rgbcomp": ("rgb", True),
 }
 _LSB_CHARS = bytes((0x30 | (b & 1)) for b in range(256))  # byte -> b"0"/b"1"
-MAX_PIXELS = 1 << 26  # stealth data is read only from images Pillow may safely decode
+MAX_PIXELS = 1 << 25  # 32 Mpx: larger than any generated image; bounds the pixel decode
 
 
 def read(data: bytes, warn: list[str]) -> list[Field]:

@@ -1,0 +1,113 @@
+"""The shipped piece n-gram model: lazy loading and table access (spec/prompt-coder.md §4).
+
+The file is parsed into flat arrays once; per-context cumulative tables are built the
+first time a context is used and cached, so loading costs tens of milliseconds and a
+long-running process pays for each context once.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from array import array
+from importlib import resources
+from itertools import accumulate
+
+MODEL_FILE = "prompt-model-v1.bin.zst"
+MODEL_MAGIC = b"AIGIFPC\x01"
+EOS, BOS, OOV = 0, 1, 2
+N_SPECIAL = 3
+BYTE_END = 256
+BYTE_START_CTX = 256
+MAX_MODEL_RAW = 64 << 20
+
+
+class Context:
+    """One n-gram context's table: symbols (ascending), cumulative freqs, escape freq."""
+
+    __slots__ = ("syms", "cum", "esc", "_index")
+
+    def __init__(self, syms, freqs, esc: int) -> None:
+        self.syms = syms
+        self.cum = [0, *accumulate(freqs)]
+        self.esc = esc
+        self._index = None
+
+    @property
+    def index(self) -> dict[int, int]:
+        if self._index is None:
+            self._index = {s: i for i, s in enumerate(self.syms)}
+        return self._index
+
+
+class Model:
+    def __init__(self, raw: bytes) -> None:
+        if raw[:8] != MODEL_MAGIC:
+            raise ValueError("not a prompt-coder model file")
+        pos = 8
+        pos, (n_vocab, max_order) = self._ints(raw, pos, "I", 2)
+        self.n_vocab = n_vocab
+        self.max_order = max_order
+        lens = raw[pos : pos + n_vocab]
+        pos += n_vocab
+        self.vocab: list[bytes] = []
+        for n in lens:
+            self.vocab.append(raw[pos : pos + n])
+            pos += n
+        self.piece_ids = {w.decode("utf-8", "surrogatepass"): i for i, w in enumerate(self.vocab) if i >= N_SPECIAL}
+        self._orders = {}
+        for k in range(max_order, 0, -1):
+            pos, (n_ctx, n_ent) = self._ints(raw, pos, "I", 2)
+            pos, keys = self._ints(raw, pos, "Q", n_ctx)
+            pos, ends = self._ints(raw, pos, "I", n_ctx)
+            pos, esc = self._ints(raw, pos, "H", n_ctx)
+            pos, syms = self._ints(raw, pos, "H", n_ent)
+            pos, freqs = self._ints(raw, pos, "H", n_ent)
+            lookup = dict(zip(keys, range(n_ctx)))
+            self._orders[k] = (lookup, ends, esc, syms, freqs, {})
+        pos, order0 = self._ints(raw, pos, "H", n_vocab)
+        pos, byte_freqs = self._ints(raw, pos, "H", 257 * 257)
+        if pos != len(raw):
+            raise ValueError("prompt-coder model file has trailing bytes")
+        self.order0 = Context(list(range(n_vocab)), order0, 0)
+        self.bytes_ctx = [Context(list(range(257)), byte_freqs[i * 257 : (i + 1) * 257], 0) for i in range(257)]
+
+    @staticmethod
+    def _ints(raw: bytes, pos: int, typecode: str, n: int):
+        a = array(typecode)
+        end = pos + a.itemsize * n
+        if end > len(raw):
+            raise ValueError("prompt-coder model file is truncated")
+        a.frombytes(raw[pos:end])
+        if sys.byteorder != "little":
+            a.byteswap()
+        return end, a
+
+    def context(self, k: int, key: int) -> Context | None:
+        lookup, ends, esc, syms, freqs, cache = self._orders[k]
+        ctx = cache.get(key)
+        if ctx is None:
+            i = lookup.get(key)
+            if i is None:
+                return None
+            lo = ends[i - 1] if i else 0
+            hi = ends[i]
+            ctx = cache[key] = Context(syms[lo:hi].tolist(), freqs[lo:hi], esc[i])
+        return ctx
+
+
+_model: Model | None = None
+_lock = threading.Lock()
+
+
+def get_model() -> Model:
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                import zstandard
+
+                packed = resources.files(__package__).joinpath("data", MODEL_FILE).read_bytes()
+                raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_MODEL_RAW)
+                _model = Model(raw)
+    return _model
