@@ -54,6 +54,8 @@ def main(argv=None) -> int:
             data = aigif.encode(aigif.Syntax.from_dict(r.syntax))
             costs, _ = inspect(data)
             row["ext"] = sum(c.framed_bytes for c in costs if c.name.startswith("EXTENSION"))
+            bare = aigif.encode(aigif.Syntax.from_dict(import_image(path, provenance=False).syntax))
+            row["ratio_bare"] = size / len(bare)
             row.update(tool=r.tool, metadata=r.metadata_bytes, aigif=len(data), ratio=size / len(data),
                        unmapped=len(r.unmapped), status="partial" if r.unmapped else "imported")
         except AigifError as e:
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - t0
 
     full = [r["ratio"] for r in rows if r["ratio"] and not r["cropped"]]
+    bare = [r["ratio_bare"] for r in rows if r["ratio"] and not r["cropped"]]
     meta_ratio = [r["metadata"] / r["aigif"] for r in rows if r["aigif"]]
     lines = [
         "| file | tool | image B | metadata B | .aigif B | of which extensions B | image/.aigif | metadata/.aigif | unmapped | status |",
@@ -79,6 +82,7 @@ def main(argv=None) -> int:
         f"without metadata: {sum(1 for r in rows if r['status'] == 'E_NO_METADATA')}",
         f"median image/.aigif over the {len(full)} full-size imported images: {statistics.median(full):,.0f} "
         f"(min {min(full):,.0f}, max {max(full):,.0f})" if full else "no full-size images",
+        f"same without the `source` extension (`aigif import --no-provenance`): {statistics.median(bare):,.0f}" if bare else "",
         f"median metadata/.aigif (embedded text vs .aigif): {statistics.median(meta_ratio):.1f}" if meta_ratio else "",
         f"median .aigif size: {statistics.median([r['aigif'] for r in rows if r['aigif']]):.0f} B, "
         f"of which extension segments: {statistics.median([r['ext'] for r in rows if r['aigif']]):.0f} B",

@@ -77,6 +77,9 @@ def tiny_png() -> bytes:
 
 
 def valid_vectors() -> dict[str, bytes]:
+    # The first vectors were frozen when only text codecs 0 and 1 existed; pin that set so
+    # the generator keeps reproducing them byte for byte (codecs 2 and 3 have their own).
+    textcodec.available = lambda: [textcodec.RAW, textcodec.ZSTD]
     v: dict[str, bytes] = {}
     v["v01-empty-prompt"] = aigif.encode(Syntax.from_dict({"prompt": ""}))
     v["v02-a-cat-seed-1"] = aigif.encode(Syntax.from_dict({"prompt": "a cat", "seed": 1}))

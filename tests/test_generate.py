@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 import aigif  # noqa: E402
-from aigif.errors import MissingExtra, ModelUnavailable, UnsupportedFeature  # noqa: E402
+from aigif.errors import InvalidSyntax, MissingExtra, ModelUnavailable, UnsupportedFeature  # noqa: E402
 from aigif.generate import (  # noqa: E402
     PipelineCache,
     check_fingerprints,
@@ -204,9 +204,13 @@ def test_math_attention_is_recorded(cache):
     assert platform.attention == "sdpa"
 
 
-def test_unknown_attention_mode_is_an_aigif_error(cache):
-    with pytest.raises(UnsupportedFeature):
+def test_bad_options_are_usage_errors(cache):
+    with pytest.raises(InvalidSyntax, match="attention"):
         generate(resolved(), cache=cache, attention="warp-drive")
+    with pytest.raises(InvalidSyntax, match="dtype"):
+        generate(resolved(), cache=cache, dtype="int8")
+    with pytest.raises(InvalidSyntax, match="threads"):
+        generate(resolved(), cache=cache, threads=0)
 
 
 def test_embedded_folder_copied_elsewhere_loads_and_matches(cache, tmp_path):
@@ -319,3 +323,12 @@ def test_progress_reports_every_step(cache):
     seen = []
     generate(resolved(steps=3), cache=cache, threads=1, progress=lambda i, n: seen.append((i, n)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_unavailable_device_is_refused(cache):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal path needs a machine without it")
+    with pytest.raises(UnsupportedFeature, match="cuda"):
+        generate(resolved(), cache=cache, device="cuda")

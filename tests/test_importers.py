@@ -766,3 +766,19 @@ def test_hostile_webp_and_jpeg_lengths():
     jpeg = b"\xff\xd8\xff\xe1\xff\xffExif\0\0MM\0*"  # APP1 claims 65535 bytes
     with pytest.raises(errors.NoGenerationMetadata):
         import_image(jpeg)
+
+
+def test_no_provenance_drops_only_the_source_extension(tmp_path):
+    import aigif
+    from aigif.cli.main import main
+
+    full = import_image(FIX / "39_a1111_webui.webp")
+    bare = import_image(FIX / "39_a1111_webui.webp", provenance=False)
+    assert full.syntax["extensions"]["source"]["version"] == "v1.10.1"
+    assert "source" not in bare.syntax.get("extensions", {})
+    assert {k: v for k, v in bare.syntax.items() if k != "extensions"} == {k: v for k, v in full.syntax.items() if k != "extensions"}
+    a, b = tmp_path / "a.aigif", tmp_path / "b.aigif"
+    assert main(["import", str(FIX / "39_a1111_webui.webp"), "-o", str(a)]) == 0
+    assert main(["import", str(FIX / "39_a1111_webui.webp"), "-o", str(b), "--no-provenance"]) == 0
+    assert b.stat().st_size < a.stat().st_size
+    assert "source" not in aigif.read(b).extensions

@@ -108,7 +108,7 @@ class Params:
     # Orders whose tables hold Kneser-Ney continuation counts (distinct left contexts)
     # instead of raw counts: the lower orders are only reached after an escape, so they
     # should predict what is *novel* in the higher context, not what is frequent.
-    continuation_orders = (0,)
+    continuation_orders = (0, 1, 2)
     esc_num, esc_den = 1, 1  # escape count = max(1, esc_num*(singletons + pruned mass)//esc_den)
 
 

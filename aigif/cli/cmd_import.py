@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", help="OUT.aigif (one input) or a folder (default: beside each image)")
     p.add_argument("--strict", action="store_true", help="refuse images holding values AIGIF cannot represent")
     p.add_argument("--keep-pixels", action="store_true", help="also store the original image file in the .aigif")
+    p.add_argument("--no-provenance", action="store_true",
+                   help="leave out the writing tool and its version (smaller files; the A1111 export then omits Version)")
     p.add_argument("--json", action="store_true", help="print each result as JSON (no files written unless -o)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.set_defaults(run=run)
@@ -65,7 +67,8 @@ def run(args) -> int:
         else:
             out.mkdir(parents=True, exist_ok=True)
     write = not (args.json and args.output is None)
-    jobs = [(str(f), _output_for(f, args.output, single), args.strict, args.keep_pixels, write) for f in files]
+    jobs = [(str(f), _output_for(f, args.output, single), args.strict, args.keep_pixels, write, not args.no_provenance)
+            for f in files]
 
     if single:
         o = import_one(*jobs[0])

@@ -6,7 +6,7 @@ stay cheap) on an install without the [generate] extra.
 
 from __future__ import annotations
 
-from ..errors import UnsupportedFeature, missing_extra
+from ..errors import InvalidSyntax, UnsupportedFeature, missing_extra
 
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
@@ -31,7 +31,7 @@ def import_stack():
 
 def torch_dtype(torch, name: str):
     if name not in DTYPES:
-        raise UnsupportedFeature(f"dtype {name!r} is not one of {', '.join(DTYPES)}", dtype=name)
+        raise InvalidSyntax(f"dtype {name!r} is not one of {', '.join(DTYPES)}", dtype=name)
     return getattr(torch, name)
 
 

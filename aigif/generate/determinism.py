@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ..errors import UnsupportedFeature
+from ..errors import InvalidSyntax
 from ._stack import device_kind
 
 ATTENTION_MODES = ("default", "sdpa", "math", "flash", "xformers")
@@ -38,7 +38,7 @@ def thread_count(torch, threads: int | None):
         yield torch.get_num_threads()
         return
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise UnsupportedFeature(f"threads must be a positive integer, not {threads!r}")
+        raise InvalidSyntax(f"threads must be a positive integer, not {threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -50,7 +50,7 @@ def thread_count(torch, threads: int | None):
 def normalise_attention(attention: str | None) -> str:
     mode = (attention or "default").lower()
     if mode not in ATTENTION_MODES:
-        raise UnsupportedFeature(f"attention {attention!r} is not one of {', '.join(ATTENTION_MODES)}", attention=attention)
+        raise InvalidSyntax(f"attention {attention!r} is not one of {', '.join(ATTENTION_MODES)}", attention=attention)
     return mode
 
 

@@ -50,7 +50,8 @@ def build_syntax(result, keep_pixels_data: bytes | None = None):
     return s
 
 
-def import_one(source: str, output: str | None, strict: bool = False, keep_pixels: bool = False, write: bool = True) -> Outcome:
+def import_one(source: str, output: str | None, strict: bool = False, keep_pixels: bool = False, write: bool = True,
+               provenance: bool = True) -> Outcome:
     """Import one image and (if `write`) write its .aigif; never raises for bad input."""
     from aigif.codec import encode, write_atomic
     from aigif.errors import AigifError, NoGenerationMetadata
@@ -60,7 +61,7 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
     o = Outcome(source=source)
     try:
         o.image_bytes = os.path.getsize(source)
-        r = import_image(source)
+        r = import_image(source, provenance=provenance)
         o.tool, o.unmapped, o.warnings, o.metadata_bytes = r.tool, r.unmapped, r.warnings, r.metadata_bytes
         o.syntax = r.syntax
         if strict and r.unmapped:
@@ -88,7 +89,7 @@ def _star(args):
 
 
 def run_batch(jobs: list[tuple], workers: int | None = None, progress: bool = True) -> list[Outcome]:
-    """jobs: (source, output, strict, keep_pixels, write) tuples.  Results in job order."""
+    """jobs: (source, output, strict, keep_pixels, write, provenance) tuples.  Results in job order."""
     n = len(jobs)
     workers = max(1, min(workers or os.cpu_count() or 1, n))
     results: list[Outcome | None] = [None] * n

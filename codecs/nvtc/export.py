@@ -72,5 +72,6 @@ def export_weights(model: NVTC, lmbda: float, rate: int, path: Path, *, train_in
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # safetensors creates 0600 files; weights are package data
     os.replace(tmp, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,39 @@
+"""Prompt coders: text codec 2 (zstd + shipped dictionary) and 3 (piece n-gram model).
+
+Normative description: spec/prompt-coder.md.  Importing this package is cheap: the
+model tables and zstandard load on first use.
+"""
+
+from __future__ import annotations
+
+MODEL_VERSION = 1  # bumps whenever a shipped data file changes: old payloads would not decode
+
+
+def encode(text: str) -> bytes:
+    """Text codec 3: code `text` with the shipped prompt model."""
+    from .codec3 import encode as _encode
+
+    return _encode(text)
+
+
+def decode(data: bytes, max_bytes: int) -> str:
+    """Inverse of encode(); raises InvalidText when corrupt, LimitExceeded past max_bytes of UTF-8."""
+    from .codec3 import decode as _decode
+
+    return _decode(data, max_bytes)
+
+
+def zstd_dict_encode(text: str) -> bytes:
+    """Text codec 2: zstd with the shipped prompt dictionary."""
+    from .zstddict import encode as _encode
+
+    return _encode(text)
+
+
+def zstd_dict_decode(data: bytes, max_bytes: int) -> str:
+    from .zstddict import decode as _decode
+
+    return _decode(data, max_bytes)
+
+
+__all__ = ["MODEL_VERSION", "decode", "encode", "zstd_dict_decode", "zstd_dict_encode"]

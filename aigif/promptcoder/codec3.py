@@ -1,0 +1,186 @@
+"""Text codec 3: piece n-gram model + range coder (spec/prompt-coder.md §5).
+
+Per piece, the coder tries the order-3, 2, 1 contexts (PPM with exclusion: an escape
+from a context removes its symbols from the lower ones), then the order-0 table, which
+holds every symbol.  Pieces outside the vocabulary are coded as the OOV symbol followed
+by their UTF-8 bytes under an order-1 byte model.  EOS ends the text, so the payload
+needs no length field.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from aigif.errors import InvalidText, LimitExceeded
+
+from .model import BOS, BYTE_END, BYTE_START_CTX, EOS, OOV, Context, get_model
+from .rangecoder import RangeDecoder, RangeEncoder
+from .tokenize import pieces
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidText(
+            f"text cannot be stored: it is not valid Unicode (lone surrogate at index {exc.start})"
+        ) from None
+
+
+def _reduced(ctx: Context, excluded: set[int]):
+    """Indices (ascending) of this context's symbols that are excluded, and their total freq."""
+    index = ctx.index
+    cum = ctx.cum
+    idx = sorted(i for s in excluded if (i := index.get(s)) is not None)
+    removed = 0
+    for i in idx:
+        removed += cum[i + 1] - cum[i]
+    return idx, removed
+
+
+def encode(text: str) -> bytes:
+    _utf8(text)
+    model = get_model()
+    ids = model.piece_ids
+    n_vocab = model.n_vocab
+    enc = RangeEncoder()
+    context = model.context
+    order0 = model.order0
+    byte_ctx = model.bytes_ctx
+    a = b = c = BOS
+    for piece in [*pieces(text), None]:
+        if piece is None:
+            sym = EOS
+        else:
+            sym = ids.get(piece, OOV)
+        keys = ((3, (a * n_vocab + b) * n_vocab + c), (2, b * n_vocab + c), (1, c))
+        excluded: set[int] | None = None
+        coded = False
+        for k, key in keys:
+            ctx = context(k, key)
+            if ctx is None:
+                continue
+            cum = ctx.cum
+            mass = cum[-1]
+            if excluded:
+                idx, removed = _reduced(ctx, excluded)
+                mass -= removed
+                if mass == 0:
+                    continue
+            else:
+                idx = ()
+            total = mass + ctx.esc
+            i = ctx.index.get(sym)
+            if i is not None:
+                start = cum[i]
+                for j in idx:
+                    if j >= i:
+                        break
+                    start -= cum[j + 1] - cum[j]
+                enc.encode(start, cum[i + 1] - cum[i], total)
+                coded = True
+                break
+            enc.encode(mass, ctx.esc, total)
+            if k > 1:
+                excluded = set(ctx.syms) if excluded is None else excluded.union(ctx.syms)
+        if not coded:
+            cum = order0.cum
+            enc.encode(cum[sym], cum[sym + 1] - cum[sym], cum[-1])
+        if sym == OOV:
+            prev = BYTE_START_CTX
+            for byte in [*piece.encode("utf-8"), BYTE_END]:
+                cum = byte_ctx[prev].cum
+                enc.encode(cum[byte], cum[byte + 1] - cum[byte], cum[-1])
+                prev = byte
+        a, b, c = b, c, sym
+    return enc.finish()
+
+
+def decode(data: bytes, max_bytes: int) -> str:
+    model = get_model()
+    vocab = model.vocab
+    n_vocab = model.n_vocab
+    context = model.context
+    order0 = model.order0
+    byte_ctx = model.bytes_ctx
+    dec = RangeDecoder(bytes(data))
+    target = dec.target
+    consume = dec.consume
+    out = bytearray()
+    a = b = c = BOS
+    try:
+        while True:
+            keys = ((3, (a * n_vocab + b) * n_vocab + c), (2, b * n_vocab + c), (1, c))
+            excluded: set[int] | None = None
+            sym = -1
+            for k, key in keys:
+                ctx = context(k, key)
+                if ctx is None:
+                    continue
+                cum = ctx.cum
+                mass = cum[-1]
+                if excluded:
+                    idx, removed = _reduced(ctx, excluded)
+                    mass -= removed
+                    if mass == 0:
+                        continue
+                else:
+                    idx = ()
+                v = target(mass + ctx.esc)
+                if v >= mass:
+                    consume(mass, ctx.esc)
+                    if k > 1:
+                        excluded = set(ctx.syms) if excluded is None else excluded.union(ctx.syms)
+                    continue
+                # Map the slot in the reduced table back to the full table: every
+                # excluded symbol that starts at or before it shifts it right.
+                pos = v
+                for j in idx:
+                    if cum[j] <= pos:
+                        pos += cum[j + 1] - cum[j]
+                    else:
+                        break
+                i = bisect_right(cum, pos) - 1
+                start = cum[i]
+                for j in idx:
+                    if j >= i:
+                        break
+                    start -= cum[j + 1] - cum[j]
+                consume(start, cum[i + 1] - cum[i])
+                sym = ctx.syms[i]
+                break
+            if sym < 0:
+                cum = order0.cum
+                v = target(cum[-1])
+                sym = bisect_right(cum, v) - 1
+                consume(cum[sym], cum[sym + 1] - cum[sym])
+            if sym == EOS:
+                break
+            if sym == OOV:
+                prev = BYTE_START_CTX
+                while True:
+                    cum = byte_ctx[prev].cum
+                    v = target(cum[-1])
+                    byte = bisect_right(cum, v) - 1
+                    consume(cum[byte], cum[byte + 1] - cum[byte])
+                    if byte == BYTE_END:
+                        if prev == BYTE_START_CTX:
+                            # The encoder never spells an empty piece; refusing it also
+                            # guarantees every decoded symbol grows the output.
+                            raise InvalidText("codec-3 text payload is corrupt (empty spelled piece)")
+                        break
+                    out.append(byte)
+                    if len(out) > max_bytes:
+                        raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
+                    prev = byte
+            else:
+                out += vocab[sym]
+                if len(out) > max_bytes:
+                    raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
+            a, b, c = b, c, sym
+    except ValueError:
+        raise InvalidText("codec-3 text payload is corrupt (range decoder left its interval)") from None
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidText(f"codec-3 text payload decodes to invalid UTF-8 at byte {exc.start}") from None
