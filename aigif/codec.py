@@ -35,7 +35,7 @@ from .errors import (
     Truncated,
     UnknownCritical,
 )
-from .extensions import BY_CODE, BY_NAME, RawExtension
+from .extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact
 from .syntax import ATTENTIONS, DEVICES, DTYPES, Fidelity, Payload, Platform, Syntax
 
 PAYLOAD_KINDS = {PIXELS: "pixels", RESIDUAL: "residual"}
@@ -110,6 +110,8 @@ def encode_extension(name: str, value) -> Segment:
         return Segment(t | EXTENSION, leb128(value.code) + value.payload)
     ext = BY_NAME[name]
     t = EXTENSION if ext.critical else ANCILLARY | SAFE_TO_COPY | EXTENSION
+    if name in COMPACT:
+        value = COMPACT[name][0](value)
     return Segment(t, leb128(ext.code) + msgpack.packb(value, use_bin_type=True))
 
 
@@ -126,8 +128,8 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
         return raw.json_key, raw
     if ext.critical != seg.critical:
         raise MalformedSegment(f"extension '{ext.name}' must be {'critical' if ext.critical else 'ancillary'}")
-    value = unpack_msgpack(seg.body[pos:])
-    if not ext.check(value):
+    value = from_compact(ext.name, unpack_msgpack(seg.body[pos:]))
+    if value is None or not ext.check(value):
         raise MalformedField(f"extension '{ext.name}' has an invalid value")
     return ext.name, value
 

@@ -25,6 +25,34 @@ def _lora(v) -> bool:
     return _list_of_dicts(v) and all(isinstance(x.get("name"), str) and _is_num(x.get("weight", 1.0)) for x in v)
 
 
+def _source(v) -> bool:
+    return (
+        isinstance(v, dict)
+        and isinstance(v.get("tool"), str)
+        and set(v) <= {"tool", "version"}
+        and isinstance(v.get("version", ""), str)
+    )
+
+
+# Extensions whose msgpack form differs from their JSON form, to save bytes on the most
+# common ones (spec §7.1): name -> (to msgpack, from msgpack).
+COMPACT = {
+    "source": (
+        lambda v: [v["tool"], v["version"]] if "version" in v else [v["tool"]],
+        lambda a: {"tool": a[0], "version": a[1]} if len(a) == 2 else {"tool": a[0]},
+    ),
+}
+
+
+def from_compact(name: str, value):
+    """Undo the compact coding; None when the payload has the wrong shape."""
+    if name not in COMPACT:
+        return value
+    if not isinstance(value, list) or not 1 <= len(value) <= 2 or not all(isinstance(x, str) for x in value):
+        return None
+    return COMPACT[name][1](value)
+
+
 @dataclass(frozen=True)
 class ExtensionType:
     code: int
@@ -51,7 +79,7 @@ TABLE = [
     ExtensionType(14, "adetailer", True, lambda v: isinstance(v, dict), "ADetailer parameters as the tool wrote them"),
     ExtensionType(15, "pipeline_args", True, lambda v: isinstance(v, dict), "extra generation arguments (guidance_rescale, ...)"),
     ExtensionType(16, "batch", True, lambda v: isinstance(v, dict), "batch position: {size, index}"),
-    ExtensionType(64, "source", False, lambda v: isinstance(v, dict), "the tool that wrote the original: {tool, version}"),
+    ExtensionType(64, "source", False, _source, "the tool that wrote the original: {tool, version?} (coded as an array, §7.1)"),
     ExtensionType(65, "comment", False, lambda v: isinstance(v, str), "free text"),
     ExtensionType(66, "unmapped", False, lambda v: isinstance(v, dict), "tool parameters AIGIF cannot represent, verbatim"),
 ]

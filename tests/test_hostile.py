@@ -15,7 +15,6 @@ Hostile samples are generated here, in code; nothing under tests/hostile/ is nee
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import io
 import json
@@ -280,10 +279,10 @@ def test_pack_syntax_deeply_nested_json(tmp_path, capsys, text):
 # =============================================================================================
 @bug("parse_guidance/decimal_parts expand the exponent: '1e999999999' computes 10**999999999 and "
      "'0E-999999999' loops 10**9 times (aigif/syntax.py decimal_parts: check the exponent first)")
-@pytest.mark.parametrize("guidance", ["1e999999999", "0E-999999999", "0e999999999"])
+@pytest.mark.parametrize("guidance", ["0e999999999"])
 def test_pack_guidance_with_absurd_exponent_does_not_hang(tmp_path, guidance):
     code, _, err = bounded_cli(["pack", "--no-generate", "--prompt", "x", "--guidance", guidance,
-                                "-o", tmp_path / "o.aigif"], tmp_path, cpu_seconds=20)
+                                "-o", tmp_path / "o.aigif"], tmp_path, cpu_seconds=5)
     assert not killed_by_cpu_limit(code), f"--guidance {guidance} hangs"
     assert_fails_cleanly(code, err, ExitStatus.USAGE)
     assert files_in(tmp_path) == []
@@ -443,7 +442,8 @@ def test_unpack_batch_keeps_going_and_reports_first_failure(tmp_path, capsys, go
     (batch / "c.aigif").write_bytes(b"\xa1G")
     out = tmp_path / "out"
     code, _, err = cli(capsys, "unpack", batch, "-o", out)
-    assert_fails_cleanly(code, err.splitlines()[-1] if err.strip() else "aigif:", ExitStatus.CODEC)
+    assert code == ExitStatus.CODEC, err  # the first failure in file order: b.aigif
+    assert "Traceback" not in err and "internal error" not in err
     assert files_in(out) == ["a.png"]
 
 
@@ -702,7 +702,7 @@ def test_import_keep_pixels_never_writes_an_undecodable_payload(tmp_path, capsys
 def test_import_a1111_regex_is_not_quadratic(tmp_path):
     src = tmp_path / "redos.png"
     src.write_bytes(text_only_png(chunks=[png_chunk(b"tEXt", b"parameters\0" + b"y" * 300_000)]))
-    code, _, err = bounded_cli(["import", src, "-o", tmp_path / "o.aigif"], tmp_path, cpu_seconds=30)
+    code, _, err = bounded_cli(["import", src, "-o", tmp_path / "o.aigif"], tmp_path, cpu_seconds=8)
     assert not killed_by_cpu_limit(code), "import hangs on a long one-word parameters text"
     assert_fails_cleanly(code, err, ExitStatus.NO_METADATA)
 
@@ -719,7 +719,7 @@ def test_import_exif_amplification_is_bounded(tmp_path, container_kind):
     src = tmp_path / "amp.img"
     src.write_bytes(data)
     code, _, err = bounded_cli(["import", src, "-o", tmp_path / "o.aigif"], tmp_path,
-                               cpu_seconds=60, address_space=1 << 30)
+                               cpu_seconds=20, address_space=1 << 30)
     assert not killed_by_cpu_limit(code), "import of an EXIF amplifier hangs"
     assert code in (ExitStatus.LIMIT, ExitStatus.NO_METADATA), err[-500:]
     assert "Traceback" not in err and "internal error" not in err
@@ -894,7 +894,6 @@ REFUSED = [
     ("payloads-object", {"payloads": {"a": 1}}, InvalidSyntax),
     ("payloads-str", {"payloads": "abc"}, InvalidSyntax),
     ("payload-data-int", {"payloads": [{"kind": "pixels", "codec": 1, "data": 5}]}, InvalidSyntax),
-    ("payload-data-not-base64", {"payloads": [{"kind": "pixels", "codec": 1, "data": "!!!"}]}, InvalidSyntax),
 ]
 
 
@@ -904,17 +903,12 @@ def test_syntax_from_dict_refuses(name, d, error):
         Syntax.from_dict(d)
 
 
-def _ok_bytes():
-    return base64.b64encode(png_bytes((8, 8))).decode()
-
-
 FROM_DICT_BUGS = [
-    # (case id, JSON form, why it is a bug today)
-    ("prompt-list", {"prompt": []}, "a falsy non-string prompt ([], 0, false) is silently taken as ''"),
-    ("prompt-false", {"prompt": False}, "a falsy non-string prompt is silently taken as ''"),
+    # (case id, JSON form, why it fails today): each must be refused with an AigifError or
+    # written into a file that AIGIF reads back
     ("extension-int-key", {"extensions": {5: 1}}, "AttributeError: 'int' has no startswith"),
     ("raw-extension-bad-hex", {"extensions": {"ext-200": {"msgpack": "zz"}}}, "ValueError from bytes.fromhex"),
-    ("raw-extension-unicode-digit", {"extensions": {"ext-\u00b2": {"msgpack": "c0"}}}, "ValueError: str.isdigit accepts '\u00b2'"),
+    ("raw-extension-unicode-digit", {"extensions": {"ext-\u00b2": {"msgpack": "c0"}}}, "ValueError: str.isdigit accepts superscript two"),
     ("raw-extension-known-code", {"extensions": {"ext-2": {"msgpack": "02"}}}, "written as ancillary raw code 2, unreadable (E_SEGMENT)"),
     ("raw-extension-code-over-3-bytes", {"extensions": {"ext-99999999999": {"msgpack": "c0"}}}, "written, unreadable (E_FIELD)"),
     ("extension-int-beyond-64-bits", {"extensions": {"hires": {"a": 1 << 70}}}, "msgpack OverflowError at encode"),
@@ -923,7 +917,6 @@ FROM_DICT_BUGS = [
     ("extension-non-string-map-key", {"extensions": {"hires": {1: 1}}}, "written, unreadable (strict_map_key, E_FIELD)"),
     ("extension-set", {"extensions": {"hires": {"a": {1, 2}}}}, "msgpack TypeError at encode"),
     ("extension-over-limit", {"extensions": {"comment": "c" * ((1 << 20) + 10)}}, "written, unreadable (E_LIMIT)"),
-    ("extension-nan", {"extensions": {"eta": float("nan")}}, "NaN accepted; the JSON form cannot carry it"),
     ("fidelity-method-inf", {"fidelity": {"method": float("inf"), "digest": "00"}}, "OverflowError from int(inf)"),
     ("fidelity-method-300", {"fidelity": {"method": 300, "digest": "00"}}, "ValueError at encode (bytes([300]))"),
     ("fidelity-method-negative", {"fidelity": {"method": -1, "digest": "00"}}, "ValueError at encode"),
@@ -933,8 +926,7 @@ FROM_DICT_BUGS = [
     ("payload-codec-negative", {"payloads": [{"kind": "pixels", "codec": -1, "data": ""}]}, "ValueError from leb128 at encode"),
     ("payload-codec-inf", {"payloads": [{"kind": "pixels", "codec": float("inf"), "data": ""}]}, "OverflowError from int(inf)"),
     ("payload-codec-2**40", {"payloads": [{"kind": "pixels", "codec": 1 << 40, "data": ""}]}, "written, unreadable (E_FIELD)"),
-    ("payload-kind-unknown", {"payloads": [{"kind": "bogus", "codec": 1, "data": _ok_bytes()}]}, "any kind is silently stored as a RESIDUAL"),
-    ("two-critical-pixels", {"payloads": [{"kind": "pixels", "codec": 1, "data": _ok_bytes()}] * 2}, "written, unreadable (E_SEGMENT)"),
+    ("two-critical-pixels", {"payloads": [{"kind": "pixels", "codec": 1, "data": "AA=="}] * 2}, "written, unreadable (E_SEGMENT)"),
     ("ancillary-residual", {"prompt": "x", "payloads": [{"kind": "residual", "codec": 32, "data": "", "critical": False}]}, "written, unreadable (E_SEGMENT)"),
 ]
 
@@ -943,15 +935,31 @@ FROM_DICT_BUGS = [
     "d", [pytest.param(d, id=name, marks=bug(f"Syntax.from_dict/encode: {why}")) for name, d, why in FROM_DICT_BUGS]
 )
 def test_syntax_from_dict_refuses_or_round_trips(d):
-    if d.get("prompt") in ([], False) or "extension-nan" and d.get("extensions", {}).get("eta") != d.get("extensions", {}).get("eta"):
-        with pytest.raises(InvalidSyntax):  # a wrong type / NaN must be refused, not coerced
-            Syntax.from_dict(d)
-        return
     assert _from_dict_then_round_trip(d) in ("refused", "written")
 
 
+FROM_DICT_COERCION_BUGS = [
+    # (case id, JSON form, what is silently accepted today): each must be refused
+    ("prompt-list", {"prompt": []}, "a falsy non-string prompt ([], 0, false) is taken as ''"),
+    ("prompt-false", {"prompt": False}, "a falsy non-string prompt is taken as ''"),
+    ("prompt-zero", {"prompt": 0}, "a falsy non-string prompt is taken as ''"),
+    ("extension-nan", {"extensions": {"eta": float("nan")}}, "NaN is accepted although the JSON form cannot carry it"),
+    ("extension-inf-in-object", {"extensions": {"hires": {"scale": float("inf")}}}, "Infinity is accepted"),
+    ("payload-kind-unknown", {"payloads": [{"kind": "bogus", "codec": 1, "data": "AA=="}]}, "any kind is stored as a RESIDUAL"),
+    ("payload-data-not-base64", {"payloads": [{"kind": "pixels", "codec": 1, "data": "!!!"}]}, "b64decode without validate=True drops the garbage"),
+]
+
+
+@pytest.mark.parametrize(
+    "d", [pytest.param(d, id=name, marks=bug(f"Syntax.from_dict: {why}")) for name, d, why in FROM_DICT_COERCION_BUGS]
+)
+def test_syntax_from_dict_refuses_wrong_types_instead_of_coercing(d):
+    with pytest.raises(AigifError):
+        aigif.encode(Syntax.from_dict(d))
+
+
 @bug("Syntax.from_dict hangs on a guidance with a huge exponent (syntax.decimal_parts)")
-@pytest.mark.parametrize("guidance", ["1e999999999", "0E-999999999", "0e999999999", "-0E+999999999"])
+@pytest.mark.parametrize("guidance", ["1e999999999", "0E-999999999"])
 def test_syntax_from_dict_guidance_exponent_does_not_hang(tmp_path, guidance):
     code, out, err = bounded_python(
         f"""
@@ -961,7 +969,7 @@ def test_syntax_from_dict_guidance_exponent_does_not_hang(tmp_path, guidance):
             Syntax.from_dict({{"guidance": {guidance!r}}})
         except InvalidSyntax:
             print("refused")
-        """, tmp_path, cpu_seconds=20)
+        """, tmp_path, cpu_seconds=5)
     assert not killed_by_cpu_limit(code), f"guidance {guidance!r} hangs"
     assert code == 0 and out.strip() == "refused", err[-500:]
 
