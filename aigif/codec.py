@@ -29,13 +29,14 @@ from .container import (
 )
 from .errors import (
     AigifError,
+    FileAccessError,
     LimitExceeded,
     MalformedField,
     MalformedSegment,
     Truncated,
     UnknownCritical,
 )
-from .extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact
+from .extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact, json_value_problem
 from .syntax import ATTENTIONS, DEVICES, DTYPES, Fidelity, Payload, Platform, Syntax
 
 PAYLOAD_KINDS = {PIXELS: "pixels", RESIDUAL: "residual"}
@@ -112,7 +113,10 @@ def encode_extension(name: str, value) -> Segment:
     t = EXTENSION if ext.critical else ANCILLARY | SAFE_TO_COPY | EXTENSION
     if name in COMPACT:
         value = COMPACT[name][0](value)
-    return Segment(t, leb128(ext.code) + msgpack.packb(value, use_bin_type=True))
+    payload = msgpack.packb(value, use_bin_type=True)
+    if len(payload) > limits.MAX_EXTENSION_BYTES:
+        raise LimitExceeded(f"extension '{name}' of {len(payload)} bytes is over the {limits.MAX_EXTENSION_BYTES}-byte limit")
+    return Segment(t, leb128(ext.code) + payload)
 
 
 def decode_extension(seg: Segment) -> tuple[str, object]:
@@ -129,6 +133,9 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
     if ext.critical != seg.critical:
         raise MalformedSegment(f"extension '{ext.name}' must be {'critical' if ext.critical else 'ancillary'}")
     value = from_compact(ext.name, unpack_msgpack(seg.body[pos:]))
+    problem = json_value_problem(value)
+    if problem:
+        raise MalformedField(f"extension '{ext.name}': {problem}")
     if value is None or not ext.check(value):
         raise MalformedField(f"extension '{ext.name}' has an invalid value")
     return ext.name, value
@@ -269,36 +276,50 @@ def read_bytes(path) -> bytes:
         with open(path, "rb") as f:
             return f.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
-        raise AigifError(f"cannot read {path}: {e.strerror}") from None
+        raise FileAccessError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def read(path) -> Syntax:
     return decode(read_bytes(path))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename: never a partial file."""
+    """Write via a temporary file in the same directory, then rename: never a partial file.
+
+    OSErrors become `FileAccessError` naming the target; the temporary file never survives.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if path.is_dir():
+        raise FileAccessError(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise FileAccessError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise FileAccessError(f"cannot write {path}: {e.strerror or e}") from None
         raise
 
 
 def write(s: Syntax, path) -> bytes:
     data = encode(s)
-    try:
-        write_atomic(path, data)
-    except OSError as e:
-        raise AigifError(f"cannot write {path}: {e.strerror}") from None
+    write_atomic(path, data)
     return data

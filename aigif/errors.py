@@ -25,6 +25,7 @@ class ExitStatus(IntEnum):
     MISSING_EXTRA = 9  # an optional dependency is not installed
     REGISTRY = 10  # registry conflict or invalid registry entry
     DIFFERS = 11  # verify: regeneration does not match the fidelity hash
+    IO = 12  # a file cannot be read or written (missing, a directory, no space, ...)
     INTERRUPTED = 130
 
 
@@ -194,6 +195,13 @@ class VerificationFailed(AigifError):
 
     code = "E_DIFFERS"
     exit_status = ExitStatus.DIFFERS
+
+
+class FileAccessError(AigifError):
+    """A file cannot be read or written (missing, a directory, permissions, disk full)."""
+
+    code = "E_IO"
+    exit_status = ExitStatus.IO
 
 
 def missing_extra(extra: str, module: str) -> MissingExtra:

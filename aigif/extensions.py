@@ -101,9 +101,58 @@ class RawExtension:
         return f"ext-{self.code}"
 
 
+MAX_DEPTH = 32
+
+
+def json_value_problem(value, depth: int = 0) -> str | None:
+    """Why a value cannot be an extension value (spec §7.1), or None.
+
+    Extension values are JSON values that msgpack carries exactly: finite numbers,
+    integers within 64 bits, strings, string-keyed maps; no bytes, no NaN.
+    """
+    import math
+
+    if depth > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    if isinstance(value, int):
+        return None if -(1 << 63) <= value < 1 << 64 else "integer outside 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "non-finite number"
+    if isinstance(value, list):
+        for v in value:
+            p = json_value_problem(v, depth + 1)
+            if p:
+                return p
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return "map key that is not a string"
+            p = json_value_problem(v, depth + 1)
+            if p:
+                return p
+        return None
+    return f"a {type(value).__name__} value"
+
+
 def check_value(name: str, value) -> None:
     t = BY_NAME.get(name)
     if t is None:
         raise InvalidSyntax(f"unknown extension '{name}' (known: {', '.join(BY_NAME)})")
+    problem = json_value_problem(value)
+    if problem:
+        raise InvalidSyntax(f"extension '{name}': {problem}")
     if not t.check(value):
         raise InvalidSyntax(f"extension '{name}' has an invalid value: {value!r} (expected {t.description})")
+    import msgpack
+
+    from . import limits
+
+    if name in COMPACT:
+        value = COMPACT[name][0](value)
+    if len(msgpack.packb(value, use_bin_type=True)) > limits.MAX_EXTENSION_BYTES:
+        from .errors import LimitExceeded
+
+        raise LimitExceeded(f"extension '{name}' is over the {limits.MAX_EXTENSION_BYTES}-byte limit")

@@ -132,6 +132,10 @@ def parse_guidance(value) -> Decimal:
         raise InvalidSyntax(f"guidance is not a decimal number: {value!r}") from None
     if not d.is_finite():
         raise InvalidSyntax("guidance must be finite")
+    # bound the exponent before anything expands it: '1e999999999' must not become an int
+    if d and not -limits.MAX_GUIDANCE_SCALE - 1 <= d.adjusted() <= limits.MAX_GUIDANCE_DIGITS:
+        raise InvalidSyntax(f"guidance {value!r} is out of range")
+    d = d.normalize() if d else Decimal(0)
     m, s = decimal_parts(d)
     if len(str(abs(m))) > limits.MAX_GUIDANCE_DIGITS or s > limits.MAX_GUIDANCE_SCALE:
         raise InvalidSyntax(f"guidance {value!r} has more than {limits.MAX_GUIDANCE_DIGITS} digits or {limits.MAX_GUIDANCE_SCALE} decimals")

@@ -62,7 +62,7 @@ def main() -> int:
             capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         procs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"| model | scheduler | runs | distinct sha256 in-process (reloaded each run) | + 2 fresh processes | sha256 (first 16) |")
+    print("| model | scheduler | runs | distinct sha256 in-process (reloaded each run) | + 2 fresh processes | sha256 (first 16) |")
     print("|---|---|---|---|---|---|")
     all_same = True
     for m in MODELS:

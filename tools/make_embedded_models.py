@@ -340,7 +340,7 @@ def toml_str(s: str) -> str:
 
 def registry_entry(name: str, spec: dict, sums: dict[str, str]) -> str:
     lines = [
-        f"# Written by tools/make_embedded_models.py - do not edit by hand; rerun the script.",
+        "# Written by tools/make_embedded_models.py - do not edit by hand; rerun the script.",
         f"id = {spec['id']}",
         f"name = {toml_str(name)}",
         f"aliases = [{toml_str('aigif/' + name)}]",

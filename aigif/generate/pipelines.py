@@ -197,7 +197,8 @@ class PipelineCache:
             cls = pipeline_class(diffusers, entry)
             pipe = _from_pretrained(cls, entry, dtype=torch_dtype(torch, dtype_name), allow_download=downloads_allowed(allow_download))
             patch_pipeline(pipe)
-            pipe = pipe.to(device)
+            with quiet_libraries():  # diffusers warns on every fp16 -> CPU move
+                pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             if mode == "xformers":
                 try:

@@ -65,7 +65,7 @@ class Model:
             pos, freqs = self._ints(raw, pos, "H", n_ent)
             lookup = dict(zip(keys, range(n_ctx)))
             self._orders[k] = (lookup, ends, esc, syms, freqs, {})
-        pos, order0 = self._ints(raw, pos, "H", n_vocab)
+        pos, order0 = self._ints(raw, pos, "I", n_vocab)
         pos, byte_freqs = self._ints(raw, pos, "H", 257 * 257)
         if pos != len(raw):
             raise ValueError("prompt-coder model file has trailing bytes")

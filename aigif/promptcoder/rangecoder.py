@@ -2,9 +2,11 @@
 
 Every probability is an integer frequency out of an integer total, so encoder and
 decoder take bit-identical decisions on every machine.  The coder is the classic
-carry-propagating range coder (32-bit low, 32-bit range, renormalise bytewise when the
-range drops below 2**24).  Two details make short payloads short:
+carry-propagating range coder (64-bit low, 64-bit range, renormalise bytewise when the
+range drops below 2**56).  Two details make short payloads short:
 
+* the state is 64 bits wide (Python integers cost the same up to 2**64), so tables with
+  totals up to 2**24 lose at most 2**-32 of the range to truncation per symbol;
 * the encoder writes carries straight into its output (the code value is always < 1,
   so a carry never runs off the front), so no LZMA-style leading cache byte is needed;
 * at the end it writes the fewest bytes that pin the code value inside the final
@@ -13,9 +15,12 @@ range drops below 2**24).  Two details make short payloads short:
 
 from __future__ import annotations
 
-TOP = 1 << 24
-MASK32 = 0xFFFFFFFF
-MAX_TOTAL = 1 << 16  # model tables are quantised to totals <= this
+STATE_BITS = 64
+TOP = 1 << (STATE_BITS - 8)
+MASK = (1 << STATE_BITS) - 1
+SHIFT = STATE_BITS - 8
+STATE_BYTES = STATE_BITS // 8
+MAX_TOTAL = 1 << 24  # no model table may have a larger total
 
 
 class RangeEncoder:
@@ -23,19 +28,19 @@ class RangeEncoder:
 
     def __init__(self) -> None:
         self.low = 0
-        self.range = MASK32
+        self.range = MASK
         self.out = bytearray()
 
     def encode(self, start: int, freq: int, total: int) -> None:
         r = self.range // total
         low = self.low + start * r
         rng = freq * r
-        if low > MASK32:
+        if low > MASK:
             self._carry()
-            low &= MASK32
+            low &= MASK
         while rng < TOP:
-            self.out.append(low >> 24)
-            low = (low << 8) & MASK32
+            self.out.append(low >> SHIFT)
+            low = (low << 8) & MASK
             rng <<= 8
         self.low = low
         self.range = rng
@@ -50,16 +55,16 @@ class RangeEncoder:
 
     def finish(self) -> bytes:
         low, rng = self.low, self.range
-        for nbytes in range(5):
-            unit = 1 << (32 - 8 * nbytes)
+        for nbytes in range(STATE_BYTES + 1):
+            unit = 1 << (STATE_BITS - 8 * nbytes)
             value = -(-low // unit) * unit  # smallest multiple of unit >= low
             if value < low + rng:
                 break
-        if value > MASK32:
+        if value > MASK:
             self._carry()
-            value &= MASK32
+            value &= MASK
         for i in range(nbytes):
-            self.out.append((value >> (24 - 8 * i)) & 0xFF)
+            self.out.append((value >> (SHIFT - 8 * i)) & 0xFF)
         out = bytes(self.out)
         return out.rstrip(b"\x00")
 
@@ -71,10 +76,10 @@ class RangeDecoder:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        head = data[:4].ljust(4, b"\x00")
+        head = data[:STATE_BYTES].ljust(STATE_BYTES, b"\x00")
         self.code = int.from_bytes(head, "big")
-        self.pos = 4
-        self.range = MASK32
+        self.pos = STATE_BYTES
+        self.range = MASK
 
     def target(self, total: int) -> int:
         """The frequency slot in [0, total) the next symbol covers; raises ValueError if corrupt."""
