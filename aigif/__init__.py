@@ -1,6 +1,6 @@
 """AIGIF: store the generation syntax of an AI-generated image instead of its pixels.
 
-The core (this package minus `aigif.generate`) never imports torch: reading and writing
+The core (this package minus `aigif.diffusion`) never imports torch: reading and writing
 files needs only msgpack and zstandard.
 """
 

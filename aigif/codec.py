@@ -167,8 +167,26 @@ def _has_generation(s: Syntax) -> bool:
 
 
 def encode(s: Syntax) -> bytes:
-    """The complete .aigif file for a syntax (defaults elided, cheapest text codecs)."""
-    return container.pack(segments_of(s.elide_defaults()))
+    """The complete .aigif file for a syntax (defaults elided, cheapest text codecs).
+
+    The result is decoded once before it is returned: AIGIF never hands out a file that
+    it would refuse to read (a syntax built by hand can hold values the format cannot).
+    """
+    from .errors import InvalidSyntax
+
+    try:
+        data = container.pack(segments_of(s.elide_defaults()))
+    except (ValueError, TypeError, OverflowError, UnicodeEncodeError) as e:
+        raise InvalidSyntax(f"this syntax cannot be written: {e}") from None
+    except msgpack.PackException as e:
+        raise InvalidSyntax(f"an extension value cannot be written: {e}") from None
+    try:
+        decode(data)
+    except LimitExceeded:
+        raise
+    except AigifError as e:
+        raise InvalidSyntax(f"this syntax would make an unreadable file ({e})") from None
+    return data
 
 
 def decode(data: bytes) -> Syntax:
@@ -267,16 +285,29 @@ def inspect(data: bytes) -> tuple[list[SegmentCost], int]:
 
 
 # -- files ---------------------------------------------------------------------------------
-def read_bytes(path) -> bytes:
+def read_bytes(path, limit: int | None = None, what: str = "") -> bytes:
+    """A whole regular file, refused before reading when it is over `limit` bytes.
+
+    Devices and FIFOs are refused: /dev/zero must not be read until memory runs out.
+    """
+    import stat
+
     path = Path(path)
+    limit = limits.MAX_FILE_BYTES if limit is None else limit
+    label = f"{what} {path}".strip()
     try:
-        size = path.stat().st_size
-        if size > limits.MAX_FILE_BYTES:
-            raise LimitExceeded(f"{path}: {size} bytes is over the {limits.MAX_FILE_BYTES}-byte limit")
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise FileAccessError(f"cannot read {label}: not a regular file")
+        if st.st_size > limit:
+            raise LimitExceeded(f"{label}: {st.st_size} bytes is over the {limit}-byte limit")
         with open(path, "rb") as f:
-            return f.read(limits.MAX_FILE_BYTES + 1)
+            data = f.read(limit + 1)
     except OSError as e:
-        raise FileAccessError(f"cannot read {path}: {e.strerror or e}") from None
+        raise FileAccessError(f"cannot read {label}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise LimitExceeded(f"{label}: over the {limit}-byte limit")
+    return data
 
 
 def read(path) -> Syntax:

@@ -104,6 +104,14 @@ class RawExtension:
 MAX_DEPTH = 32
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def json_value_problem(value, depth: int = 0) -> str | None:
     """Why a value cannot be an extension value (spec §7.1), or None.
 
@@ -114,8 +122,10 @@ def json_value_problem(value, depth: int = 0) -> str | None:
 
     if depth > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels"
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        return None if _encodable(value) else "a string that is not valid Unicode"
     if isinstance(value, int):
         return None if -(1 << 63) <= value < 1 << 64 else "integer outside 64 bits"
     if isinstance(value, float):
@@ -128,8 +138,8 @@ def json_value_problem(value, depth: int = 0) -> str | None:
         return None
     if isinstance(value, dict):
         for k, v in value.items():
-            if not isinstance(k, str):
-                return "map key that is not a string"
+            if not isinstance(k, str) or not _encodable(k):
+                return "map key that is not a valid string"
             p = json_value_problem(v, depth + 1)
             if p:
                 return p

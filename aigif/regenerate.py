@@ -1,4 +1,4 @@
-"""From a syntax to pixels: regeneration through `aigif.generate` (torch, diffusers),
+"""From a syntax to pixels: regeneration through `aigif.diffusion` (torch, diffusers),
 pixel payloads through `aigif_codecs`, and the residual layer on top (spec §7.4).
 
 The core never imports this module at import time; `aigif.generate()` and
@@ -17,24 +17,15 @@ from .syntax import Platform, Syntax
 
 
 def _generate_module():
-    import importlib
-    import sys
-
-    package = sys.modules[__package__]
-    api_function = package.__dict__.get("generate")
     try:
-        gen = importlib.import_module(f"{__package__}.generate")
+        from . import diffusion
     except ImportError as e:
         raise missing_extra("generate", e.name or "torch") from None
-    finally:
-        # importing the subpackage rebinds aigif.generate; keep the public function
-        if callable(api_function):
-            package.generate = api_function
-    return gen
+    return diffusion
 
 
 def generate_image(syntax: Syntax | dict, **options):
-    """(PIL.Image, Platform) for a syntax; options go to aigif.generate.generate."""
+    """(PIL.Image, Platform) for a syntax; options go to aigif.diffusion.generate."""
     if isinstance(syntax, dict):
         syntax = Syntax.from_dict(syntax)
     resolved = syntax.resolve()

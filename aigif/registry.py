@@ -31,8 +31,11 @@ STATUS_RANGES = {"official": OFFICIAL_IDS, "experimental": EXPERIMENTAL_IDS, "pr
 FAMILIES = {"sd1", "sd2", "sdxl", "sdxl-refiner", "sd3", "flux", "pixart", "playground", "other"}
 SOURCES = {"hub", "embedded", "local"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.+_-]*$")
+MAX_NAME_LEN = 100
+REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 TOOLS = ("a1111", "comfyui", "invokeai", "diffusers", "novelai")
 ENTRY_POINT_GROUP = "aigif.registry"
+WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth", ".gguf", ".sft")
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ def parse_guidance(text: str | int | float, where: str = "guidance") -> Decimal:
         raise RegistryError(f"{where}: not a decimal: {text!r}") from None
     if not value.is_finite():
         raise RegistryError(f"{where}: not finite")
+    exponent = value.as_tuple().exponent
+    if not -21 <= exponent <= 12 or (value and not -10 <= value.adjusted() <= 12):
+        raise RegistryError(f"{where}: guidance {text!r} is out of range")
     return value
 
 
@@ -157,8 +163,8 @@ def validate_scheduler(d: dict, where: str) -> SchedulerEntry:
 def validate_model(d: dict, where: str, schedulers: dict[str, SchedulerEntry], origin: str = "builtin") -> ModelEntry:
     mid = _need(d, "id", int, where)
     name = _need(d, "name", str, where)
-    if not NAME_RE.match(name):
-        raise RegistryError(f"{where}: name '{name}' must match {NAME_RE.pattern}")
+    if not NAME_RE.match(name) or len(name) > MAX_NAME_LEN:
+        raise RegistryError(f"{where}: name '{name[:80]}' must match {NAME_RE.pattern} and have at most {MAX_NAME_LEN} characters")
     status = _need(d, "status", str, where)
     if status not in STATUS_RANGES:
         raise RegistryError(f"{where}: status must be one of {sorted(STATUS_RANGES)}")
@@ -194,7 +200,9 @@ def validate_model(d: dict, where: str, schedulers: dict[str, SchedulerEntry], o
     if source not in SOURCES:
         raise RegistryError(f"{where}: pipeline.source must be one of {sorted(SOURCES)}")
     if source == "hub":
-        _need(pipe, "repo", str, where + " [pipeline]")
+        repo = _need(pipe, "repo", str, where + " [pipeline]")
+        if not REPO_RE.match(repo) or ".." in repo:
+            raise RegistryError(f"{where}: '{repo}' is not a Hugging Face repo id (owner/name)")
         rev = pipe.get("revision", "")
         if rev and not re.fullmatch(r"[0-9a-f]{40}", rev):
             raise RegistryError(f"{where}: pipeline.revision must be a 40-hex commit or empty")
@@ -294,7 +302,9 @@ class Registry:
         for key in keys:
             self._model_keys[key.lower()] = entry
         for fp in entry.fingerprints:
-            self._fingerprints.setdefault(fp["value"].lower(), entry)
+            # only weights identify a model: configs and tokenizers are shared between models
+            if fp.get("file", "").endswith(WEIGHT_SUFFIXES) or not fp.get("file"):
+                self._fingerprints.setdefault(fp["value"].lower(), entry)
 
     # lookups
     def find_model(self, key) -> ModelEntry | None:

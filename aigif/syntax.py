@@ -133,6 +133,9 @@ def parse_guidance(value) -> Decimal:
     if not d.is_finite():
         raise InvalidSyntax("guidance must be finite")
     # bound the exponent before anything expands it: '1e999999999' must not become an int
+    exponent = d.as_tuple().exponent
+    if not -(limits.MAX_GUIDANCE_SCALE + limits.MAX_GUIDANCE_DIGITS) <= exponent <= limits.MAX_GUIDANCE_DIGITS:
+        raise InvalidSyntax(f"guidance {value!r} is out of range")
     if d and not -limits.MAX_GUIDANCE_SCALE - 1 <= d.adjusted() <= limits.MAX_GUIDANCE_DIGITS:
         raise InvalidSyntax(f"guidance {value!r} is out of range")
     d = d.normalize() if d else Decimal(0)
@@ -323,7 +326,7 @@ class Syntax:
                     if not m or len(m.encode("utf-8", "surrogatepass")) > limits.MAX_NAME_BYTES:
                         raise InvalidSyntax("inline model name must be 1 to 1024 bytes")
                     s.model = _check_text(m, "model")
-        s.prompt = _check_text(d.get("prompt") or "", "prompt")
+        s.prompt = _check_text(d["prompt"] if d.get("prompt") is not None else "", "prompt")
         if d.get("negative_prompt") is not None:
             s.negative_prompt = _check_text(d["negative_prompt"], "negative_prompt")
         if d.get("seed") is not None:
@@ -356,24 +359,21 @@ class Syntax:
             if not isinstance(ext, dict):
                 raise InvalidSyntax("extensions must be an object")
             for k, v in ext.items():
-                if k.startswith("ext-") and k[4:].isdigit():
-                    if not isinstance(v, dict) or not isinstance(v.get("msgpack"), str):
-                        raise InvalidSyntax(f"{k} must be {{critical, safe_to_copy, msgpack}}")
-                    s.extensions[k] = RawExtension(int(k[4:]), bool(v.get("critical")), bool(v.get("safe_to_copy")), bytes.fromhex(v["msgpack"]))
+                if not isinstance(k, str):
+                    raise InvalidSyntax(f"extension names must be strings, not {k!r}")
+                if k.startswith("ext-"):
+                    s.extensions[k] = _raw_extension(k, v)
                 else:
                     check_value(k, v)
                     s.extensions[k] = v
         if d.get("fidelity") is not None:
-            f = d["fidelity"]
-            try:
-                s.fidelity = Fidelity(int(f["method"]), bytes.fromhex(f["digest"]))
-            except (KeyError, TypeError, ValueError):
-                raise InvalidSyntax("fidelity must be {method, digest}") from None
-        for p in d.get("payloads") or []:
-            try:
-                s.payloads.append(Payload(p["kind"], int(p["codec"]), base64.b64decode(p["data"]), bool(p.get("critical", True))))
-            except (KeyError, TypeError, ValueError):
-                raise InvalidSyntax("payloads need {kind, codec, data (base64)}") from None
+            s.fidelity = _fidelity(d["fidelity"])
+        payloads = d.get("payloads") or []
+        if not isinstance(payloads, list):
+            raise InvalidSyntax("payloads must be a list")
+        s.payloads = [_payload(p) for p in payloads]
+        if sum(p.kind == "pixels" and p.critical for p in s.payloads) > 1 or sum(p.kind == "residual" for p in s.payloads) > 1:
+            raise InvalidSyntax("at most one critical pixels payload and one residual payload")
         return s.elide_defaults()
 
 
@@ -391,6 +391,59 @@ class ResolvedSyntax:
     height: int
     scheduler: SchedulerEntry | None  # None: the pipeline's own default (models without registry defaults)
     extensions: dict
+
+
+def _raw_extension(key: str, v) -> RawExtension:
+    from .extensions import BY_CODE
+
+    digits = key[4:]
+    if not (digits.isascii() and digits.isdigit()) or int(digits) >= 1 << 21:
+        raise InvalidSyntax(f"unknown extension '{key}': raw extensions are 'ext-<code>' with a code below 2**21")
+    code = int(digits)
+    if code in BY_CODE:
+        raise InvalidSyntax(f"{key} is the known extension '{BY_CODE[code].name}': use its name")
+    if not isinstance(v, dict) or not isinstance(v.get("msgpack"), str):
+        raise InvalidSyntax(f"{key} must be {{critical, safe_to_copy, msgpack}}")
+    try:
+        payload = bytes.fromhex(v["msgpack"])
+    except ValueError:
+        raise InvalidSyntax(f"{key}: msgpack must be hex") from None
+    critical = v.get("critical") is True
+    return RawExtension(code, critical, v.get("safe_to_copy") is True and not critical, payload)
+
+
+def _fidelity(f) -> Fidelity:
+    if not isinstance(f, dict) or not isinstance(f.get("method"), int) or isinstance(f.get("method"), bool):
+        raise InvalidSyntax("fidelity must be {method: integer, digest: hex}")
+    if not 0 <= f["method"] <= 255:
+        raise InvalidSyntax("fidelity method must be 0..255")
+    try:
+        digest = bytes.fromhex(f.get("digest"))
+    except (TypeError, ValueError):
+        raise InvalidSyntax("fidelity digest must be hex") from None
+    if not 1 <= len(digest) <= 32:
+        raise InvalidSyntax("fidelity digest must be 1 to 32 bytes")
+    return Fidelity(f["method"], digest)
+
+
+def _payload(p) -> Payload:
+    import binascii
+
+    if not isinstance(p, dict) or p.get("kind") not in ("pixels", "residual"):
+        raise InvalidSyntax("a payload is {kind: pixels|residual, codec, data (base64), critical}")
+    codec = p.get("codec")
+    if not isinstance(codec, int) or isinstance(codec, bool) or not 0 <= codec < 1 << 21:
+        raise InvalidSyntax("payload codec must be an integer 0..2**21-1")
+    try:
+        data = base64.b64decode(p.get("data"), validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise InvalidSyntax("payload data must be base64") from None
+    critical = p.get("critical", True)
+    if not isinstance(critical, bool):
+        raise InvalidSyntax("payload critical must be true or false")
+    if p["kind"] == "residual" and not critical:
+        raise InvalidSyntax("a residual payload is always critical")
+    return Payload(p["kind"], codec, data, critical)
 
 
 def _check_text(v, name: str) -> str:

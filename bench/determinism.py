@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Repeat determinism of aigif.generate on the embedded models.
+"""Repeat determinism of aigif.diffusion on the embedded models.
 
 For each model and scheduler, the same syntax is regenerated N times - each time with a
 freshly loaded pipeline (new PipelineCache), so loading is covered too - plus once in
@@ -29,7 +29,7 @@ SYNTAX = {"prompt": "a lighthouse on a cliff at sunset, oil painting", "negative
 
 def image_sha(model: str, scheduler: str, threads: int, cache=None) -> str:
     import aigif
-    from aigif.generate import generate
+    from aigif.diffusion import generate
 
     r = aigif.Syntax.from_dict({**SYNTAX, "model": model, "scheduler": scheduler}).resolve()
     image, _ = generate(r, threads=threads, cache=cache)
@@ -52,7 +52,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from aigif.generate import PipelineCache
+    from aigif.diffusion import PipelineCache
 
     start = time.time()
     procs = []

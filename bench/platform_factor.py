@@ -58,7 +58,7 @@ def main() -> int:
 
     import aigif
     from aigif.errors import AigifError
-    from aigif.generate import PipelineCache, generate_array
+    from aigif.diffusion import PipelineCache, generate_array
 
     cache = PipelineCache()
     start = time.time()

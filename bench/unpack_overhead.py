@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Overhead of the aigif.generate path over a bare diffusers call on the same pipeline.
+"""Overhead of the aigif.diffusion path over a bare diffusers call on the same pipeline.
 
 Both sides use the same loaded pipeline, seed, steps, guidance, size and scheduler
 class; the aigif side additionally resolves nothing (the ResolvedSyntax is built once),
@@ -35,12 +35,12 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     import aigif
-    from aigif.generate import PipelineCache, generate, load_pipeline
+    from aigif.diffusion import PipelineCache, generate, load_pipeline
 
     cache = PipelineCache()
     start = time.time()
     print(f"threads={args.threads}, {args.pairs} interleaved pairs per model\n")
-    print("| model | steps | bare diffusers median ms | aigif.generate median ms | ratio of medians | median per-pair ratio |")
+    print("| model | steps | bare diffusers median ms | aigif.diffusion median ms | ratio of medians | median per-pair ratio |")
     print("|---|---|---|---|---|---|")
     for model in MODELS:
         fields = {"model": model, "prompt": "a lighthouse on a cliff at sunset", "seed": 7}

@@ -78,7 +78,7 @@ def test_every_dev_record_round_trips():
 @pytest.mark.parametrize(
     "args, status",
     [
-        (["info", "/nonexistent/file.aigif"], 1),
+        (["info", "/nonexistent/file.aigif"], 12),
         (["pack", "--no-generate", "--prompt", "x", "--steps", "0", "-o", "/tmp/never.aigif"], 2),
         (["pack", "--no-generate", "--prompt", "x", "--scheduler", "no-such-sampler", "-o", "/tmp/never.aigif"], 2),
         (["frobnicate"], 2),

@@ -1,4 +1,4 @@
-"""aigif.generate: deterministic regeneration through diffusers with the embedded models.
+"""aigif.diffusion: deterministic regeneration through diffusers with the embedded models.
 
 Offline and CPU-only: the embedded tiny models are a few MB in the repo and generate a
 64 px image in well under a second, so these tests exercise the real pipelines.
@@ -20,7 +20,7 @@ pytest.importorskip("diffusers")
 
 import aigif  # noqa: E402
 from aigif.errors import InvalidSyntax, MissingExtra, ModelUnavailable, UnsupportedFeature  # noqa: E402
-from aigif.generate import (  # noqa: E402
+from aigif.diffusion import (  # noqa: E402
     PipelineCache,
     check_fingerprints,
     generate,
@@ -49,7 +49,7 @@ def pixels(image) -> bytes:
 
 
 def test_import_needs_no_torch():
-    code = "import sys, aigif, aigif.generate; print('torch' in sys.modules)"
+    code = "import sys, aigif, aigif.diffusion; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 
@@ -247,7 +247,7 @@ def test_hub_model_without_cache_is_model_unavailable(tmp_path, monkeypatch):
 
 
 def test_missing_torch_stack_is_missing_extra(monkeypatch):
-    from aigif.generate import _stack
+    from aigif.diffusion import _stack
 
     monkeypatch.setitem(sys.modules, "diffusers", None)  # makes `import diffusers` fail
     with pytest.raises(MissingExtra, match=r'aigif\[generate\]'):

@@ -827,7 +827,7 @@ def test_registry_remove_builtin(capsys):
     assert_fails_cleanly(code, err, ExitStatus.REGISTRY)
 
 
-@bug("registry verify imports compare_fingerprints, which aigif/generate/weights.py does not "
+@bug("registry verify imports compare_fingerprints, which aigif/diffusion/weights.py does not "
      "define (it has check_fingerprints): reported as E_EXTRA 'pip install aigif[generate]' "
      "although torch is installed")
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch (generate extra)")
@@ -859,6 +859,18 @@ def test_device_as_input_file_is_bounded(tmp_path, args):
     assert not killed_by_cpu_limit(code)
     assert_fails_cleanly(code, err)
     assert files_in(tmp_path) == ["good.aigif"]
+
+
+@pytest.mark.parametrize("data", [
+    aigif_file([Segment(SYNTAX, SYNTAX_BODY)] + [Segment(ANCILLARY | SAFE_TO_COPY | 40, b"")] * 4096),
+    b"\xa1G\x10\x81" + leb128((1 << 28) + 1) + b"xx",  # declared length over MAX_SEGMENT_BYTES, body absent
+], ids=["4097-segments", "segment-length-2**28+1"])
+def test_container_limits_are_checked_before_allocating(tmp_path, capsys, data):
+    src = tmp_path / "x.aigif"
+    src.write_bytes(data)
+    code, out, err = cli(capsys, "info", src)
+    assert_fails_cleanly(code, err, ExitStatus.LIMIT)
+    assert out == ""
 
 
 def test_files_over_the_size_limits_are_refused_before_reading(tmp_path, capsys, monkeypatch):

@@ -384,7 +384,7 @@ def test_plain_png_has_no_metadata(mode):
 def test_not_an_image():
     with pytest.raises(errors.FormatError):
         import_image(b"GIF89a not supported")
-    with pytest.raises(errors.FormatError):
+    with pytest.raises(errors.FileAccessError):
         import_image(Path("/nonexistent/file.png"))
 
 

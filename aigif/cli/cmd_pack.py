@@ -52,13 +52,15 @@ def add_parser(sub) -> None:
 def syntax_dict_from_args(args) -> dict:
     d: dict = {}
     if args.syntax:
+        from ..codec import read_bytes
+
+        raw = read_bytes(args.syntax, 16 << 20, "syntax file")
         try:
-            with open(args.syntax, encoding="utf-8") as f:
-                d = json.load(f)
-        except OSError as e:
-            raise InvalidSyntax(f"cannot read {args.syntax}: {e.strerror}") from None
+            d = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InvalidSyntax(f"{args.syntax} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise InvalidSyntax(f"{args.syntax} is nested too deeply") from None
         if not isinstance(d, dict):
             raise InvalidSyntax(f"{args.syntax} must hold a JSON object")
     for opt, key in OPTION_KEYS.items():
@@ -69,10 +71,14 @@ def syntax_dict_from_args(args) -> dict:
         name, sep, value = item.partition("=")
         if not sep:
             raise InvalidSyntax(f"--ext takes NAME=JSON, not {item!r}")
+        if not name:
+            raise InvalidSyntax(f"--ext takes NAME=JSON, not {item!r}")
         try:
             d.setdefault("extensions", {})[name] = json.loads(value)
         except json.JSONDecodeError:
             d.setdefault("extensions", {})[name] = value
+        except RecursionError:
+            raise InvalidSyntax(f"--ext {name}: value nested too deeply") from None
     return d
 
 
@@ -92,6 +98,8 @@ def run(args) -> int:
 
     if args.residual and not args.image:
         raise InvalidSyntax("--residual needs --image ORIGINAL")
+    if args.no_generate and (args.image or args.save_image or args.residual):
+        raise InvalidSyntax("--image, --residual and --save-image need the model run: drop --no-generate")
     if not args.no_generate:
         from ..regenerate import generate_image
 
@@ -117,18 +125,42 @@ def run(args) -> int:
     return ExitStatus.OK
 
 
-def _open_image(path):
+def _open_image(path, what: str = "image"):
+    """Open and decode an image with the pixel limit checked before decoding (§9.1)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     from .. import limits
+    from ..errors import CodecError, FileAccessError, LimitExceeded
 
-    Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
+    import io
+    import os
+    import stat
+
     try:
-        im = Image.open(path)
-        im.load()
-        return im
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise AigifError(f"cannot read image {path}: {e}") from None
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileAccessError(f"cannot read {what} {path}: not a regular file")
+        if st.st_size > limits.MAX_FILE_BYTES:
+            raise LimitExceeded(f"{what} {path} is over the {limits.MAX_FILE_BYTES}-byte limit")
+        with open(path, "rb") as f:
+            data = f.read(limits.MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise FileAccessError(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+        try:
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > limits.MAX_PIXELS:
+                raise LimitExceeded(f"{what} {path} is {im.width}x{im.height}, over the {limits.MAX_PIXELS}-pixel limit")
+            im.load()
+            return im
+        except Image.DecompressionBombError as e:
+            raise LimitExceeded(f"{what} {path}: {e}") from None
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+            raise CodecError(f"cannot decode {what} {path}: {e}") from None
 
 
 def _save_png(image, path) -> None:

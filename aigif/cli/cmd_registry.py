@@ -48,7 +48,7 @@ def run(args) -> int:
     action = args.action or "list"
     reg = get_registry()
     if action == "list":
-        return _list(reg, args.json)
+        return _list(reg, getattr(args, "json", False))
     if action == "show":
         return _show(reg.model(args.name), args.json)
     if action == "schedulers":
@@ -156,6 +156,10 @@ def _add(reg, args) -> int:
 
     if reg.find_model(args.name):
         raise RegistryError(f"'{args.name}' is already registered as '{reg.find_model(args.name).name}' (ID {reg.find_model(args.name).id})")
+    from ..registry import NAME_RE, MAX_NAME_LEN
+
+    if not NAME_RE.match(args.name) or len(args.name) > MAX_NAME_LEN:
+        raise RegistryError(f"'{args.name[:80]}' is not a valid entry name ({NAME_RE.pattern}, at most {MAX_NAME_LEN} characters)")
     mid = args.id if args.id is not None else max([PRIVATE_IDS.start - 1, *[i for i in reg.models if i in PRIVATE_IDS]]) + 1
     like = reg.model(args.like) if args.like else None
     pipeline_class = args.pipeline_class
@@ -166,21 +170,26 @@ def _add(reg, args) -> int:
             raise RegistryError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
         if pipeline_class is None:
             try:
-                pipeline_class = json.loads(index.read_text())["_class_name"]
-            except (ValueError, KeyError):
-                raise RegistryError(f"{index} has no _class_name") from None
+                pipeline_class = json.loads(index.read_text(encoding="utf-8"))["_class_name"]
+            except (ValueError, KeyError, TypeError, OSError, RecursionError):
+                raise RegistryError(f"{index} is not a diffusers model_index.json with a _class_name") from None
+            if not isinstance(pipeline_class, str):
+                raise RegistryError(f"{index}: _class_name must be a string")
         pipeline = {"class": pipeline_class, "source": "local", "path": str(folder)}
     else:
         pipeline = {"class": pipeline_class or (like.pipeline["class"] if like else "DiffusionPipeline"), "source": "hub", "repo": args.repo, "revision": args.revision, "revision_verified": False}
     if like:
         pipeline["schedulers"] = list(like.pipeline.get("schedulers", []))
     base = like.defaults if like else None
+    def pick(value, inherited, generic):
+        return value if value is not None else (inherited if base else generic)
+
     defaults = {
-        "steps": args.steps or (base.steps if base else 50),
-        "guidance": args.guidance or (str(base.guidance) if base else "7.5"),
-        "width": args.width or (base.width if base else 512),
-        "height": args.height or (base.height if base else 512),
-        "scheduler": args.scheduler or (_sched_name(base.scheduler) if base else "pndm"),
+        "steps": pick(args.steps, base and base.steps, 50),
+        "guidance": pick(args.guidance, base and str(base.guidance), "7.5"),
+        "width": pick(args.width, base and base.width, 512),
+        "height": pick(args.height, base and base.height, 512),
+        "scheduler": pick(args.scheduler, base and _sched_name(base.scheduler), "pndm"),
         "negative_prompt": base.negative_prompt if base else "",
     }
     sched = reg.find_scheduler(defaults["scheduler"])
@@ -225,16 +234,22 @@ def _remove(reg, name: str) -> int:
 
 def _verify(e, allow_download: bool) -> int:
     try:
-        from ..generate.weights import compare_fingerprints, hash_local_weights
+        from ..diffusion.weights import check_fingerprints, hash_local_weights
     except ImportError as err:
         from ..errors import missing_extra
 
         raise missing_extra("generate", err.name or "torch") from None
     hashes = hash_local_weights(e, allow_download=allow_download)
-    report = compare_fingerprints(e, hashes)
-    ok = True
-    for line in report:
-        print(line if isinstance(line, str) else " ".join(map(str, line)))
-        if isinstance(line, str) and ("MISMATCH" in line or "mismatch" in line):
-            ok = False
-    return ExitStatus.OK if ok else ExitStatus.REGISTRY
+    checks = check_fingerprints(e, hashes)
+    if not checks:
+        print(f"{e.name}: the entry records no file fingerprints to compare")
+        return ExitStatus.OK
+    bad = 0
+    for c in checks:
+        print(f"  {c.status:8s} {c.file}  expected {c.expected[:16]}…  actual {(c.actual or '-')[:16]}")
+        bad += c.status == "MISMATCH"
+    missing = sum(c.status == "missing" for c in checks)
+    print(f"{e.name}: {len(checks) - bad - missing} ok, {bad} mismatched, {missing} not available locally")
+    if bad:
+        raise RegistryError(f"{e.name}: {bad} local file(s) do not match the registry fingerprints")
+    return ExitStatus.OK

@@ -32,7 +32,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 class Progress:
-    """A progress line on stderr (tqdm when installed); silent for a single file."""
+    """A progress bar on stderr for batches (tqdm when installed); silent for one file."""
 
     def __init__(self, total: int):
         self.bar = None
@@ -42,72 +42,96 @@ class Progress:
 
                 self.bar = tqdm(total=total, unit="file", file=sys.stderr)
             except ImportError:
-                self.total, self.done = total, 0
+                pass
 
-    def step(self, message: str) -> None:
+    def step(self, message: str, stream=None) -> None:
         if self.bar is not None:
-            self.bar.write(message, file=sys.stdout)
+            self.bar.write(message, file=stream or sys.stdout)
             self.bar.update(1)
         else:
-            print(message)
+            print(message, file=stream or sys.stdout)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
+def plan_outputs(files: list[Path], output: str) -> list[Path]:
+    """Where each input's PNG goes; refuses ambiguous targets before any work is done."""
+    out = Path(output)
+    if len(files) == 1 and not out.is_dir():
+        if out.exists() and out.suffix.lower() != ".png":
+            raise InvalidSyntax(f"-o {out}: exists and is not a directory or a .png path")
+        if out.suffix.lower() == ".png":
+            return [out]
+    elif out.suffix.lower() == ".png" and not out.is_dir():
+        raise InvalidSyntax(f"-o {out}: several inputs need an output directory, not a .png path")
+    if out.exists() and not out.is_dir():
+        raise InvalidSyntax(f"-o {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from ..errors import FileAccessError
+
+        raise FileAccessError(f"cannot create {out}: {e.strerror or e}") from None
+    targets = [out / (p.stem + ".png") for p in files]
+    if len(set(targets)) != len(targets):
+        raise InvalidSyntax("two inputs have the same name; unpack them into separate directories")
+    return targets
+
+
 def run(args) -> int:
     import os
 
-    from ..cli.cmd_pack import _save_png
+    from ..cli.cmd_pack import _open_image, _save_png
     from ..regenerate import unpack_image
 
     files = expand_inputs(args.inputs)
     if not files:
         raise InvalidSyntax("no .aigif files given")
-    out = Path(args.output)
-    single = len(files) == 1 and out.suffix.lower() == ".png"
-    if not single:
-        out.mkdir(parents=True, exist_ok=True)
+    reference = _open_image(args.reference, "reference") if args.reference else None
+    targets = plan_outputs(files, args.output)
     allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
+    if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
+        result = unpack_image(files[0], allow_download=allow, device=args.device, threads=args.threads)
+        line = _report(files[0], targets[0], result, reference)
+        _save_png(result.image, targets[0])
+        print(line)
+        return ExitStatus.OK
+
     progress = Progress(len(files))
     counts = {"bit-exact": 0, "differs": 0, "unverified": 0, "error": 0}
-    worst = ExitStatus.OK
-    for path in files:
-        target = out if single else out / (path.stem + ".png")
+    first_error = ExitStatus.OK
+    for path, target in zip(files, targets):
         try:
             result = unpack_image(path, allow_download=allow, device=args.device, threads=args.threads)
+            line = _report(path, target, result, reference)
             _save_png(result.image, target)
         except AigifError as e:
             counts["error"] += 1
-            worst = worst or e.exit_status
-            progress.step(f"{path}: {e}")
-            if len(files) == 1:
-                progress.close()
-                raise
+            first_error = first_error or e.exit_status
+            progress.step(f"aigif: {path}: {e}", sys.stderr)
             continue
         counts[result.status] += 1
-        line = f"{path} -> {target}: {result.status} ({result.source})"
-        if args.reference:
-            line += "; " + compare_with_reference(result.image, args.reference)
         progress.step(line)
     progress.close()
-    if len(files) > 1:
-        print("summary: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    return worst
+    print("summary: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return first_error
 
 
-def compare_with_reference(image, reference: str) -> str:
-    from PIL import Image
+def _report(path, target, result, reference) -> str:
+    line = f"{path} -> {target}: {result.status} ({result.source})"
+    if reference is not None:
+        line += "; " + compare_with_reference(result.image, reference)
+    return line
 
+
+def compare_with_reference(image, reference) -> str:
     from .. import metrics
 
-    try:
-        ref = Image.open(reference)
-        ref.load()
-    except OSError as e:
-        raise AigifError(f"cannot read reference {reference}: {e}") from None
-    psnr = metrics.psnr(image, ref)
-    lp, why = metrics.lpips_distance(image, ref)
+    if image.size != reference.size:
+        raise InvalidSyntax(f"reference is {reference.width}x{reference.height} but the image is {image.width}x{image.height}")
+    psnr = metrics.psnr(image, reference)
+    lp, why = metrics.lpips_distance(image, reference)
     lp_text = f"LPIPS {lp:.4f}" if lp is not None else f"LPIPS unavailable ({why})"
     return f"PSNR {psnr:.2f} dB, {lp_text}"

@@ -52,13 +52,15 @@ def embed_text(png: bytes, text: str, key: str = "parameters") -> bytes:
     return b"".join(out)
 
 
+from aigif import limits  # noqa: E402
+
+
 def embed_a1111(syntax, image_path, out_path) -> bytes:
     from aigif.codec import write_atomic
 
-    try:
-        png = Path(image_path).read_bytes()
-    except OSError as e:
-        raise FormatError(f"cannot read {image_path}: {e.strerror or e}", where="export") from None
+    from aigif.codec import read_bytes
+
+    png = read_bytes(image_path, limits.MAX_FILE_BYTES, "image")
     data = embed_text(png, to_a1111(syntax))
     write_atomic(out_path, data)
     return data

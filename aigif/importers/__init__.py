@@ -107,13 +107,9 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
         data = bytes(src)
     else:
         path = str(src)
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_IMAGE_FILE_BYTES:
-                raise LimitExceeded(f"{path}: {size} bytes is over MAX_IMAGE_FILE_BYTES", limit="MAX_IMAGE_FILE_BYTES")
-            data = Path(path).read_bytes()
-        except OSError as e:
-            raise FormatError(f"cannot read {path}: {e.strerror or e}", where="import") from None
+        from ..codec import read_bytes
+
+        data = read_bytes(path, MAX_IMAGE_FILE_BYTES, "image")
     try:
         c = read_container(data)
     except (ValueError, IndexError, struct.error) as e:

@@ -3,7 +3,7 @@
 Importing this package is cheap and needs no torch: torch, diffusers and transformers
 are imported on first use, and their absence is a MissingExtra naming the pip command.
 
-    from aigif.generate import generate
+    from aigif.diffusion import generate
     image, platform = generate(syntax.resolve())
 
 What a syntax means to this generator (the choices a reimplementation must copy to get

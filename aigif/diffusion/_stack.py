@@ -1,6 +1,6 @@
 """The one place that imports torch / diffusers, so a missing extra is one clear error.
 
-Nothing in aigif imports this at module level: `import aigif.generate` must work (and
+Nothing in aigif imports this at module level: `import aigif.diffusion` must work (and
 stay cheap) on an install without the [generate] extra.
 """
 
