@@ -145,7 +145,9 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
 def segments_of(s: Syntax) -> list[Segment]:
     """The canonical segment list of spec §3.4."""
     segs: list[Segment] = []
-    has_syntax = not (s.payloads and any(p.kind == "pixels" and p.critical for p in s.payloads) and not _has_generation(s))
+    has_syntax = s.has_syntax and not (
+        s.payloads and any(p.kind == "pixels" and p.critical for p in s.payloads) and not _has_generation(s)
+    )
     if has_syntax:
         segs.append(Segment(SYNTAX, encode_body(s)))
     ext_segs = [encode_extension(k, v) for k, v in s.extensions.items()]
@@ -252,7 +254,7 @@ def syntax_from_segments(segments: list[Segment]) -> Syntax:
             raise MalformedSegment("a file needs a SYNTAX segment or a critical PIXELS segment")
         if any(p.kind == "residual" for p in payloads):
             raise MalformedSegment("a RESIDUAL segment needs a SYNTAX segment")
-        s = Syntax()
+        s = Syntax(has_syntax=False)
     s.extensions = extensions
     s.platform = platform
     s.fidelity = fidelity
@@ -302,7 +304,8 @@ def read_bytes(path, limit: int | None = None, what: str = "") -> bytes:
         if st.st_size > limit:
             raise LimitExceeded(f"{label}: {st.st_size} bytes is over the {limit}-byte limit")
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # read(n) allocates n bytes up front: ask for the size the file says it has
+            data = f.read(st.st_size + 1)
     except OSError as e:
         raise FileAccessError(f"cannot read {label}: {e.strerror or e}") from None
     if len(data) > limit:

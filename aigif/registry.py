@@ -254,6 +254,7 @@ class Registry:
         self._sched_keys: dict[str, SchedulerEntry] = {}
         self._sched_tool: dict[tuple[str, str], SchedulerEntry] = {}
         self._fingerprints: dict[str, ModelEntry] = {}
+        self.problems: list[str] = []  # user entries skipped because they are invalid
 
     # loading
     def load_schedulers(self, path: Path) -> None:
@@ -282,9 +283,18 @@ class Registry:
     def load_models(self, directory: Path, origin: str = "builtin") -> None:
         by_name = {s.name: s for s in self.schedulers.values()}
         for path in sorted(directory.glob("*.toml")):
-            entry = validate_model(_read_toml(path), path.name, by_name, origin)
-            object.__setattr__(entry, "path", path)
-            self.add_model(entry)
+            try:
+                entry = validate_model(_read_toml(path), path.name, by_name, origin)
+                object.__setattr__(entry, "path", path)
+                self.add_model(entry)
+            except RegistryError as e:
+                if origin != "user":
+                    raise
+                # one broken user entry must not lock the user out of the CLI that repairs it
+                import sys
+
+                self.problems.append(f"{path}: {e}")
+                print(f"aigif: warning: skipping user registry entry {path}: {e}", file=sys.stderr)
 
     def add_model(self, entry: ModelEntry) -> None:
         if entry.id in self.models:

@@ -169,6 +169,8 @@ class Syntax:
     payloads: list[Payload] = field(default_factory=list)
     # unknown ancillary, safe-to-copy segments, kept for rewriting (§3.5); raw container.Segment
     unknown_segments: list = field(default_factory=list)
+    # False for a pixels-only file: it has no SYNTAX segment, so nothing to regenerate or export
+    has_syntax: bool = True
 
     # -- registry view --------------------------------------------------------------
     def model_entry(self) -> ModelEntry | None:

@@ -11,6 +11,7 @@ it with a 110 KB dictionary trained on the JSON of the *training* split of the p
 corpora (tools/train_prompt_coder.py's hash split; dev.jsonl is never in it).
 
 --civitai-prompts FILE: also prompt + seed files for the held-out prompts of FILE.
+--held-out: prompts alone for the held-out split of each prompt corpus.
 --stats FILE: parameter-value statistics of a records file (discord-2022-records.jsonl).
 --check-all: round-trip every prompt of the shared corpora through codecs 2 and 3.
 Speeds are single-process, single-thread files/s, on a shared 2-core machine.
@@ -239,6 +240,8 @@ def main(argv=None) -> int:
     ap.add_argument("records", type=Path, nargs="?")
     ap.add_argument("--civitai-prompts", type=Path)
     ap.add_argument("--civitai-max", type=int, default=2000, help="held-out prompts used (0 = all)")
+    ap.add_argument("--held-out", action="store_true",
+                    help="prompt-alone table for each held-out corpus (first --civitai-max prompts of each)")
     ap.add_argument("--stats", type=Path)
     ap.add_argument("--check-all", action="store_true")
     ap.add_argument("--markdown", type=Path)
@@ -282,6 +285,14 @@ def main(argv=None) -> int:
         emit(["", "### Prompts alone", ""])
         emit(fmt_prompt(prompt_only(prompts)))
         emit([""])
+    if args.held_out:
+        for name, prompts in trainer.held_out_prompts().items():
+            if not prompts:
+                continue
+            prompts = prompts[: args.civitai_max] if args.civitai_max else prompts
+            emit([f"## Prompts alone: held-out `{name}` (hash split of tools/train_prompt_coder.py)", ""])
+            emit(fmt_prompt(prompt_only(prompts)))
+            emit([""])
     if args.stats:
         emit(param_stats(args.stats))
         emit([""])

@@ -43,7 +43,7 @@ CACHE = Path(os.environ.get("AIGIF_BENCH_CACHE", "/work/runs/nvtc/bench"))
 # dense where the learned codec lives (low rates), sparse elsewhere: this 2-core machine is shared
 QUALITIES = {
     "webp": [0, 5, 10, 20, 30, 50, 70, 80, 90],
-    "jpeg": [10, 30, 50, 70, 90],
+    "jpeg": [5, 10, 30, 50, 70, 90],
     "avif": [10, 30, 50, 70, 90],
 }
 # the AIGC PNGs are 1-5 Mpx: a sparser grid keeps the run within the shared CPU budget
@@ -304,9 +304,41 @@ def report(summaries: dict[str, dict], commands: list[str]) -> str:
         for codec, v in bd_table(t).items():
             f = lambda x: "n/a (curves do not overlap)" if x is None else f"{x:+.1f} %"  # noqa: E731
             lines.append(f"| {codec} | {f(v['psnr'])} | {f(v['msssim'])} | {v['points']} |")
+        eq = equal_quality_table(t)
+        if eq:
+            lines += ["", "NVTC against the rate each classical codec needs for the same mean PSNR "
+                      "(PCHIP interpolation of log-rate over PSNR; 'Nx' = NVTC spends N times the bits):", ""] + eq
         lines.append("")
     lines += ["## Commands", "", "```"] + commands + ["```", ""]
     return "\n".join(lines)
+
+
+def equal_quality_table(table: dict, codec: str = "nvtc") -> list[str]:
+    """Each point of `codec` against the rate other codecs need for the same PSNR."""
+    from scipy.interpolate import PchipInterpolator
+
+    cs = curves(table)
+    if codec not in cs:
+        return []
+    others = [n for n in ("webp", "jpeg", "avif") if n in cs]
+    lines = [f"| {codec} point | bpp | PSNR dB | " + " | ".join(f"{n} bpp at equal PSNR" for n in others) + " |",
+             "|---|---:|---:|" + "---:|" * len(others)]
+    names = sorted((s for s in table if s.startswith(codec + ":")), key=lambda k: table[k]["bpp"])
+    for spec in names:
+        b, q = table[spec]["bpp"], table[spec]["psnr"]
+        cells = []
+        for n in others:
+            pts = sorted((p, math.log(r)) for r, p, _ in cs[n])
+            lo, hi = pts[0][0], pts[-1][0]
+            if q < lo:
+                cells.append(f"below range (lowest: {math.exp(pts[0][1]):.3f} bpp at {lo:.2f} dB)")
+            elif q > hi:
+                cells.append("above range")
+            else:
+                r = math.exp(float(PchipInterpolator([p for p, _ in pts], [v for _, v in pts])(q)))
+                cells.append(f"{r:.3f} ({b / r:.1f}x fewer)" if r > b else f"{r:.3f} ({b / r:.1f}x)")
+        lines.append(f"| {spec} | {b:.3f} | {q:.2f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv=None) -> int:

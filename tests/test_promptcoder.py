@@ -219,3 +219,13 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == ""
+
+
+def test_data_file_with_wrong_hash_is_refused():
+    from aigif.errors import UnknownTextCodec
+    from aigif.promptcoder.model import load_data_file
+
+    with pytest.raises(UnknownTextCodec, match="not the one"):
+        load_data_file("prompt-dict-v1.zstd", "0" * 64)
+    with pytest.raises(UnknownTextCodec, match="not installed"):
+        load_data_file("no-such-file.bin", "0" * 64)

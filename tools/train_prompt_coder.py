@@ -103,13 +103,13 @@ MAX_PIECE_BYTES = 255
 
 
 class Params:
-    max_order = 3
+    max_order = 4  # keys are V**order < 2**64 for V <= 65536, so 4 is the largest
     vocab_min_count = 3  # a piece enters the vocabulary when seen this often in training
-    keep_min = {1: 2, 2: 2, 3: 2}  # an n-gram entry is kept when its count reaches this
+    keep_min = {1: 2, 2: 2, 3: 2, 4: 2}  # an n-gram entry is kept when its count reaches this
     # Orders whose tables hold Kneser-Ney continuation counts (distinct left contexts)
     # instead of raw counts: the lower orders are only reached after an escape, so they
     # should predict what is *novel* in the higher context, not what is frequent.
-    continuation_orders = (0, 1, 2)
+    continuation_orders = (0, 1, 2, 3)
     esc_num, esc_den = 1, 1  # escape count = max(1, esc_num*(singletons + pruned mass)//esc_den)
 
 

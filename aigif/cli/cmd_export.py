@@ -24,6 +24,10 @@ def run(args) -> int:
     from ..codec import read
 
     syntax = read(args.file)
+    if not syntax.has_syntax:
+        from ..errors import NoGenerationMetadata
+
+        raise NoGenerationMetadata(f"{args.file} holds only pixels: there is no generation syntax to export")
     if args.embed or args.format == "a1111":
         missing = exporters.a1111_unexpressed(syntax)
         if missing:

@@ -64,11 +64,32 @@ def run(args) -> int:
         if out.suffix.lower() == ".aigif" and not out.is_dir():
             if not single:
                 raise InvalidSyntax("several inputs need -o to be a folder, not a .aigif file")
+        elif out.exists() and not out.is_dir():
+            raise InvalidSyntax(f"-o {out}: exists and is not a folder")
         else:
-            out.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                from ..errors import FileAccessError
+
+                raise FileAccessError(f"cannot create {out}: {e.strerror or e}") from None
+    if args.jobs is not None and args.jobs < 1:
+        raise InvalidSyntax("-j needs a positive number of worker processes")
     write = not (args.json and args.output is None)
-    jobs = [(str(f), _output_for(f, args.output, single), args.strict, args.keep_pixels, write, not args.no_provenance)
-            for f in files]
+    targets = [_output_for(f, args.output, single) for f in files]
+    # x.png and x.webp in one folder would both become x.aigif: give the later ones the
+    # source suffix instead of silently overwriting
+    seen: set[str] = set()
+    for i, (f, t) in enumerate(zip(files, targets)):
+        if t in seen:
+            t = str(Path(t).with_name(f"{f.stem}.{f.suffix.lstrip('.').lower()}.aigif"))
+            n = 2
+            while t in seen:
+                t = str(Path(t).with_name(f"{f.stem}.{f.suffix.lstrip('.').lower()}-{n}.aigif"))
+                n += 1
+            targets[i] = t
+        seen.add(t)
+    jobs = [(str(f), t, args.strict, args.keep_pixels, write, not args.no_provenance) for f, t in zip(files, targets)]
 
     if single:
         o = import_one(*jobs[0])

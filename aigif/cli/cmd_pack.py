@@ -145,7 +145,7 @@ def _open_image(path, what: str = "image"):
         if st.st_size > limits.MAX_FILE_BYTES:
             raise LimitExceeded(f"{what} {path} is over the {limits.MAX_FILE_BYTES}-byte limit")
         with open(path, "rb") as f:
-            data = f.read(limits.MAX_FILE_BYTES + 1)
+            data = f.read(st.st_size + 1)
     except OSError as e:
         raise FileAccessError(f"cannot read {what} {path}: {e.strerror or e}") from None
 

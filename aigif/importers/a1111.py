@@ -21,7 +21,10 @@ import re
 from . import register
 from .draft import Draft, to_int, to_number
 
-RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# A1111's own pattern (modules/infotext_utils.py re_param_code) with its repetitions bounded:
+# unbounded, a long line without colons or with unclosed quotes backtracks quadratically.
+RE_PARAM = re.compile(r'\s*(\w[\w \-/]{1,63}):\s*("(?:\\.|[^\\"]){1,8192}"|[^,]*)(?:,|$)')
+MAX_PARAM_LINE = 256 * 1024
 RE_JSON_KEY = re.compile(r"(?:^|,)\s*(Hashes|Civitai resources|Civitai metadata|Lora weights):\s*([\[{])")
 RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 RE_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
@@ -49,7 +52,7 @@ def parse_infotext(text: str) -> tuple[str, str | None, dict[str, str]]:
     while lines and not lines[-1].strip():
         lines.pop()
     params: dict[str, str] = {}
-    if lines and len(RE_PARAM.findall(lines[-1])) >= 3:
+    if lines and len(lines[-1]) <= MAX_PARAM_LINE and lines[-1].count(":") >= 3 and len(RE_PARAM.findall(lines[-1])) >= 3:
         last, params = _json_params(lines.pop())
         for k, v in RE_PARAM.findall(last):
             v = unquote(v.strip())
@@ -91,6 +94,8 @@ def looks_like_infotext(text: str | None) -> bool:
     if not text or text.lstrip()[:1] in ("{", "["):
         return False
     lines = text.replace("\r\n", "\n").rstrip().split("\n")
+    if len(lines[-1]) > MAX_PARAM_LINE or lines[-1].count(":") < 3:
+        return False
     return len(RE_PARAM.findall(lines[-1])) >= 3
 
 

@@ -46,7 +46,11 @@ def build_syntax(result, keep_pixels_data: bytes | None = None):
 
     s = Syntax.from_dict(result.syntax)
     if keep_pixels_data is not None:
-        s.payloads.append(Payload(kind="pixels", codec_id=VERBATIM_IMAGE_CODEC, data=keep_pixels_data))
+        # a kept copy beside the syntax: ancillary (spec §7.4), and only if it decodes
+        from aigif.regenerate import _codecs
+
+        codec_id, data = _codecs().encode_verbatim(keep_pixels_data)
+        s.payloads.append(Payload(kind="pixels", codec_id=codec_id, data=data, critical=False))
     return s
 
 
@@ -68,7 +72,11 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
             o.status, o.exit_status = "refused", 4
             o.error = f"--strict: {len(r.unmapped)} value(s) AIGIF cannot represent: " + "; ".join(r.unmapped[:5])
             return o
-        pixels = Path(source).read_bytes() if keep_pixels else None
+        pixels = None
+        if keep_pixels:
+            from aigif.codec import read_bytes
+
+            pixels = read_bytes(source, what="image")
         data = encode(build_syntax(r, pixels))
         o.aigif_bytes = len(data)
         if write and output:

@@ -1,6 +1,6 @@
 """Text codec 3: piece n-gram model + range coder (spec/prompt-coder.md §5).
 
-Per piece, the coder tries the order-3, 2, 1 contexts (PPM with exclusion: an escape
+Per piece, the coder tries the order-N, ..., 2, 1 contexts (N = 4 in model v1) (PPM with exclusion: an escape
 from a context removes its symbols from the lower ones), then the order-0 table, which
 holds every symbol.  Pieces outside the vocabulary are coded as the OOV symbol followed
 by their UTF-8 bytes under an order-1 byte model.  EOS ends the text, so the payload
@@ -38,6 +38,19 @@ def _reduced(ctx: Context, excluded: set[int]):
     return idx, removed
 
 
+def _context_keys(history: list[int], n_vocab: int) -> list[tuple[int, int]]:
+    """(order, key) from the highest order down; key = the last k symbols in base n_vocab."""
+    keys = []
+    key = 0
+    weight = 1
+    for k, sym in enumerate(reversed(history), 1):
+        key += sym * weight
+        weight *= n_vocab
+        keys.append((k, key))
+    keys.reverse()
+    return keys
+
+
 def encode(text: str) -> bytes:
     _utf8(text)
     model = get_model()
@@ -47,16 +60,15 @@ def encode(text: str) -> bytes:
     context = model.context
     order0 = model.order0
     byte_ctx = model.bytes_ctx
-    a = b = c = BOS
+    history = [BOS] * model.max_order
     for piece in [*pieces(text), None]:
         if piece is None:
             sym = EOS
         else:
             sym = ids.get(piece, OOV)
-        keys = ((3, (a * n_vocab + b) * n_vocab + c), (2, b * n_vocab + c), (1, c))
         excluded: set[int] | None = None
         coded = False
-        for k, key in keys:
+        for k, key in _context_keys(history, n_vocab):
             ctx = context(k, key)
             if ctx is None:
                 continue
@@ -92,7 +104,8 @@ def encode(text: str) -> bytes:
                 cum = byte_ctx[prev].cum
                 enc.encode(cum[byte], cum[byte + 1] - cum[byte], cum[-1])
                 prev = byte
-        a, b, c = b, c, sym
+        history.append(sym)
+        del history[0]
     return enc.finish()
 
 
@@ -107,13 +120,12 @@ def decode(data: bytes, max_bytes: int) -> str:
     target = dec.target
     consume = dec.consume
     out = bytearray()
-    a = b = c = BOS
+    history = [BOS] * model.max_order
     try:
         while True:
-            keys = ((3, (a * n_vocab + b) * n_vocab + c), (2, b * n_vocab + c), (1, c))
             excluded: set[int] | None = None
             sym = -1
-            for k, key in keys:
+            for k, key in _context_keys(history, n_vocab):
                 ctx = context(k, key)
                 if ctx is None:
                     continue
@@ -177,7 +189,8 @@ def decode(data: bytes, max_bytes: int) -> str:
                 out += vocab[sym]
                 if len(out) > max_bytes:
                     raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
-            a, b, c = b, c, sym
+            history.append(sym)
+            del history[0]
     except ValueError:
         raise InvalidText("codec-3 text payload is corrupt (range decoder left its interval)") from None
     try:

@@ -14,6 +14,9 @@ from importlib import resources
 from itertools import accumulate
 
 MODEL_FILE = "prompt-model-v1.bin.zst"
+# spec/prompt-coder.md §1: a payload names no model, so a different file would decode
+# every codec-3 text wrongly without any error; the hash turns that into a clear one.
+MODEL_SHA256 = "8ddf06a5e2cbe84440864120622feea451f0a4b592cc7e6c92cc9fcaf551940a"
 MODEL_MAGIC = b"AIGIFPC\x01"
 EOS, BOS, OOV = 0, 1, 2
 N_SPECIAL = 3
@@ -100,6 +103,21 @@ _model: Model | None = None
 _lock = threading.Lock()
 
 
+def load_data_file(name: str, sha256: str) -> bytes:
+    """A shipped data file, verified; UnknownTextCodec when missing or not the specified one."""
+    import hashlib
+
+    from aigif.errors import UnknownTextCodec
+
+    try:
+        data = resources.files(__package__).joinpath("data", name).read_bytes()
+    except OSError as exc:
+        raise UnknownTextCodec(f"prompt-coder data file {name} is not installed: {exc}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UnknownTextCodec(f"prompt-coder data file {name} is not the one spec/prompt-coder.md specifies")
+    return data
+
+
 def get_model() -> Model:
     global _model
     if _model is None:
@@ -107,7 +125,6 @@ def get_model() -> Model:
             if _model is None:
                 import zstandard
 
-                packed = resources.files(__package__).joinpath("data", MODEL_FILE).read_bytes()
-                raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_MODEL_RAW)
-                _model = Model(raw)
+                packed = load_data_file(MODEL_FILE, MODEL_SHA256)
+                _model = Model(zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_MODEL_RAW))
     return _model

@@ -9,11 +9,12 @@ check the size against the limit before decompressing and detect a truncated fra
 from __future__ import annotations
 
 import threading
-from importlib import resources
-
 from aigif.errors import InvalidText, LimitExceeded
 
+from .model import load_data_file
+
 DICT_FILE = "prompt-dict-v1.zstd"
+DICT_SHA256 = "bc71cf612b4eb0403a6d9fd8881bc412c529dae2e8d0fcc6d19cf9765ec0541a"
 LEVEL = 19
 
 _state: tuple | None = None
@@ -27,7 +28,7 @@ def _coders():
             if _state is None:
                 import zstandard
 
-                raw = resources.files(__package__).joinpath("data", DICT_FILE).read_bytes()
+                raw = load_data_file(DICT_FILE, DICT_SHA256)
                 zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_AUTO)
                 zdict.precompute_compress(level=LEVEL)
                 _state = (zstandard, zdict)

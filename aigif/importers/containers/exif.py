@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 from . import Container, Field
-from .text import latin1_or_utf8, max_field
+from .text import MAX_TEXT_TOTAL, latin1_or_utf8, max_field
 
 TAGS = {
     0x010D: "DocumentName",
@@ -51,6 +51,11 @@ def _read(c: Container, tiff: bytes, where: str) -> None:
         raise ValueError("bad TIFF magic")
     todo = [struct.unpack(bo + "I", tiff[4:8])[0]]
     seen: set[int] = set()
+    # Many IFD entries can point at one big value: without a total cap a 1 MB file
+    # amplifies into a gigabyte of copies.  Duplicates are read once, and all EXIF text of
+    # the container together is capped like PNG text (MAX_TEXT_TOTAL).
+    read_values: set[tuple[int, int, int]] = set()
+    total = sum(f.size for f in c.fields if "exif" in f.where.lower())
     while todo and len(seen) < MAX_IFDS:
         off = todo.pop(0)
         if off in seen or off + 2 > len(tiff):
@@ -81,7 +86,15 @@ def _read(c: Container, tiff: bytes, where: str) -> None:
                 if vo + size > len(tiff):
                     c.warnings.append(f"{where}: EXIF {name} points past the end of the block")
                     continue
+                if (tag, vo, size) in read_values:
+                    continue
+                read_values.add((tag, vo, size))
                 raw = tiff[vo : vo + size]
+            total += size
+            if total > MAX_TEXT_TOTAL:
+                from aigif.errors import LimitExceeded
+
+                raise LimitExceeded("EXIF text exceeds MAX_TEXT_TOTAL", limit="MAX_TEXT_TOTAL")
             value = _decode(name, raw, bo == ">", c, where)
             if value is None or not value.strip("\0 "):
                 continue
