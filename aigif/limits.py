@@ -16,3 +16,4 @@ MAX_STEPS = 10000
 MAX_EXTENSION_BYTES = 1 << 20  # one extension's msgpack payload
 MAX_GUIDANCE_DIGITS = 12  # decimal mantissa digits of the guidance scale
 MAX_GUIDANCE_SCALE = 9  # decimal places of the guidance scale
+MAX_GENERATE_PIXELS = 4096 * 4096  # regeneration: larger sizes are legal in a file but refused before loading a model

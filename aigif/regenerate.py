@@ -29,8 +29,26 @@ def generate_image(syntax: Syntax | dict, **options):
     if isinstance(syntax, dict):
         syntax = Syntax.from_dict(syntax)
     resolved = syntax.resolve()
+    if resolved.width * resolved.height > limits.MAX_GENERATE_PIXELS:
+        from .errors import LimitExceeded
+
+        raise LimitExceeded(
+            f"{resolved.width}x{resolved.height} is over the regeneration limit of {limits.MAX_GENERATE_PIXELS} pixels "
+            "(aigif.limits.MAX_GENERATE_PIXELS)"
+        )
     gen = _generate_module()
-    return gen.generate(resolved, **options)
+    try:
+        return gen.generate(resolved, **options)
+    except MemoryError:
+        from .errors import LimitExceeded
+
+        raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}") from None
+    except RuntimeError as e:  # torch reports allocation failures as RuntimeError / OutOfMemoryError
+        if "alloc" in str(e).lower() or "out of memory" in str(e).lower():
+            from .errors import LimitExceeded
+
+            raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}: {str(e)[:200]}") from None
+        raise
 
 
 def _codecs():
