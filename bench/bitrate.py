@@ -12,9 +12,11 @@ corpora (tools/train_prompt_coder.py's hash split; dev.jsonl is never in it).
 
 --civitai-prompts FILE: also prompt + seed files for the held-out prompts of FILE.
 --held-out: prompts alone for the held-out split of each prompt corpus.
+--cold: codec-3 decode speed in a fresh process (nothing cached yet).
 --stats FILE: parameter-value statistics of a records file (discord-2022-records.jsonl).
 --check-all: round-trip every prompt of the shared corpora through codecs 2 and 3.
-Speeds are single-process, single-thread files/s, on a shared 2-core machine.
+Speeds are files/s of CPU time (time.process_time) of one single-threaded process, so
+that other jobs on a shared machine do not distort them.
 """
 
 from __future__ import annotations
@@ -113,14 +115,14 @@ def measure(dicts: list[dict], record_dict: bytes) -> dict:
     rows: dict[str, list[int]] = {k: [] for k in (
         "aigif", "a1111", "json", "msgpack", "zstd19", "brotli11", "zstd19dict")}
     files = []
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for d in dicts:
         files.append(aigif.encode(aigif.Syntax.from_dict(d)))
-    t_enc = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_enc = time.process_time() - t0
+    t0 = time.process_time()
     for f in files:
         aigif.decode(f)
-    t_dec = time.perf_counter() - t0
+    t_dec = time.process_time() - t0
     for d, f in zip(dicts, files):
         js = compact_json(d)
         rows["aigif"].append(len(f))
@@ -151,13 +153,13 @@ def prompt_only(prompts: list[str]) -> dict:
     z = zstandard.ZstdCompressor(level=19, write_checksum=False, write_dict_id=False)
     chars = sum(len(p) for p in prompts)
     out = {}
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     model = [pc.encode(p) for p in prompts]
-    t_enc = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_enc = time.process_time() - t0
+    t0 = time.process_time()
     for data, p in zip(model, prompts):
         assert pc.decode(data, 1 << 20) == p
-    t_dec = time.perf_counter() - t0
+    t_dec = time.process_time() - t0
     cands = {
         "codec 3 (prompt model)": [len(x) for x in model],
         "codec 2 (zstd -19 + shipped dict)": [len(pc.zstd_dict_encode(p)) for p in prompts],
@@ -192,6 +194,34 @@ def param_stats(path: Path) -> list[str]:
     return lines
 
 
+_COLD_CHILD = """
+import pickle, sys, time
+import aigif.promptcoder as pc
+from aigif.promptcoder.model import get_model
+t = time.process_time(); get_model(); load = time.process_time() - t
+prompts, payloads = pickle.load(sys.stdin.buffer)
+t = time.process_time()
+ok = all(pc.decode(p, 1 << 20) == s for p, s in zip(payloads, prompts))
+print(load, time.process_time() - t, ok)
+"""
+
+
+def cold_decode(name: str, prompts: list[str]) -> list[str]:
+    """Decode speed in a fresh process (empty per-context caches), model load timed apart."""
+    import pickle
+    import subprocess
+
+    import aigif.promptcoder as pc
+
+    payloads = [pc.encode(p) for p in prompts]
+    res = subprocess.run([sys.executable, "-c", _COLD_CHILD], input=pickle.dumps((prompts, payloads)),
+                         capture_output=True, check=True, cwd=REPO)
+    load, t, ok = res.stdout.decode().split()
+    assert ok == "True"
+    return [f"| {name} | {len(prompts)} | {sum(map(len, prompts)) / len(prompts):.0f} | {float(load):.2f} | "
+            f"{len(prompts) / float(t):.0f} |"]
+
+
 def check_all() -> int:
     import aigif.promptcoder as pc
 
@@ -200,14 +230,14 @@ def check_all() -> int:
     dev = [json.loads(line)["prompt"] for line in open(data / "records" / "dev.jsonl", encoding="utf-8")]
     bad = 0
     total = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for name, prompts in [*corpora.items(), ("dev", sorted(set(dev)))]:
         for p in prompts:
             total += 1
             if pc.decode(pc.encode(p), 1 << 20) != p or pc.zstd_dict_decode(pc.zstd_dict_encode(p), 1 << 20) != p:
                 bad += 1
                 print("MISMATCH", name, repr(p[:80]))
-        print(f"{name}: {len(prompts)} prompts checked ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{name}: {len(prompts)} prompts checked ({time.process_time() - t0:.0f} s)", flush=True)
     print(f"check-all: {total} prompts, {bad} failures")
     return 1 if bad else 0
 
@@ -221,7 +251,7 @@ def fmt_sizes(res: dict) -> list[str]:
         lines.append(f"| {names[k]} | {mean:.1f} | {med:.0f} | {p90} |")
     lines.append("")
     lines.append(f"{res['n']} files; aigif.encode {res['enc_fps']:.0f} files/s, aigif.decode {res['dec_fps']:.0f} files/s "
-                 "(one process, one thread).")
+                 "(CPU time of one process, one thread).")
     return lines
 
 
@@ -231,7 +261,7 @@ def fmt_prompt(res: dict) -> list[str]:
     for k, (mean, bpc) in res["rows"].items():
         lines.append(f"| {k} | {mean:.1f} | {bpc:.3f} |")
     lines.append("")
-    lines.append(f"codec 3: encode {res['enc_fps']:.0f} prompts/s, decode {res['dec_fps']:.0f} prompts/s (one core).")
+    lines.append(f"codec 3: encode {res['enc_fps']:.0f} prompts/s, decode {res['dec_fps']:.0f} prompts/s (CPU time, one core).")
     return lines
 
 
@@ -242,6 +272,7 @@ def main(argv=None) -> int:
     ap.add_argument("--civitai-max", type=int, default=2000, help="held-out prompts used (0 = all)")
     ap.add_argument("--held-out", action="store_true",
                     help="prompt-alone table for each held-out corpus (first --civitai-max prompts of each)")
+    ap.add_argument("--cold", action="store_true", help="codec-3 decode speed in a fresh process")
     ap.add_argument("--stats", type=Path)
     ap.add_argument("--check-all", action="store_true")
     ap.add_argument("--markdown", type=Path)
@@ -263,9 +294,9 @@ def main(argv=None) -> int:
         return check_all()
     record_dict = None
     if args.records or args.civitai_prompts:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         record_dict = train_record_dict()
-        print(f"(record dictionary trained in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        print(f"(record dictionary trained in {time.process_time() - t0:.0f} s)", file=sys.stderr)
     if args.records:
         recs = [json.loads(line) for line in open(args.records, encoding="utf-8")]
         dicts = [json_form(r) for r in recs]
@@ -293,6 +324,15 @@ def main(argv=None) -> int:
             emit([f"## Prompts alone: held-out `{name}` (hash split of tools/train_prompt_coder.py)", ""])
             emit(fmt_prompt(prompt_only(prompts)))
             emit([""])
+    if args.cold:
+        emit(["## Codec 3 decode speed in a fresh process (CPU time, one core)", "",
+              "| prompts | n | mean chars | model load s | decoded prompts/s |", "|---|---|---|---|---|"])
+        held = trainer.held_out_prompts()
+        if args.records:
+            emit(cold_decode(f"{args.records.name} (distinct)", sorted({r["prompt"] for r in map(json.loads, open(args.records, encoding="utf-8"))})))
+        for name in ("discord", "civitai", "negative"):
+            emit(cold_decode(f"held-out {name}", held[name][:1000]))
+        emit([""])
     if args.stats:
         emit(param_stats(args.stats))
         emit([""])

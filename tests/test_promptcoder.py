@@ -25,7 +25,7 @@ CODECS = {
     "zstd-dict": (pc.zstd_dict_encode, pc.zstd_dict_decode),
 }
 LIMIT = 1 << 20
-PER_CORPUS = 1500  # a deterministic sample per corpus; bench/bitrate.py --check-all covers every prompt
+PER_CORPUS = 2000  # a deterministic sample per corpus; bench/bitrate.py --check-all covers every prompt
 
 ADVERSARIAL = [
     "",

@@ -27,15 +27,37 @@ def _utf8(text: str) -> bytes:
         ) from None
 
 
-def _reduced(ctx: Context, excluded: set[int]):
-    """Indices (ascending) of this context's symbols that are excluded, and their total freq."""
+EXCLUDE_ABOVE = 2
+_reduced_cache: dict[tuple, tuple] = {}
+_REDUCED_CACHE_MAX = 1 << 19
+
+
+def _reduced(ctx: Context, escaped: list[Context]):
+    """Indices (ascending) of ctx's symbols excluded by the contexts escaped from, and their mass.
+
+    The work is proportional to the excluded symbols (thousands after an escape from a
+    big context), and the same chains of contexts recur from prompt to prompt, so the
+    result is cached per chain (contexts are cached by the model for good, so identity
+    keys are stable).
+    """
+    key = (ctx, *escaped)
+    hit = _reduced_cache.get(key)
+    if hit is not None:
+        return hit
+    excluded = escaped[0].symset
+    for other in escaped[1:]:
+        excluded = excluded | other.symset
+    common = excluded & ctx.symset
     index = ctx.index
     cum = ctx.cum
-    idx = sorted(i for s in excluded if (i := index.get(s)) is not None)
+    idx = sorted([index[s] for s in common])
     removed = 0
     for i in idx:
         removed += cum[i + 1] - cum[i]
-    return idx, removed
+    if len(_reduced_cache) >= _REDUCED_CACHE_MAX:
+        _reduced_cache.clear()
+    hit = _reduced_cache[key] = (idx, removed)
+    return hit
 
 
 def _context_keys(history: list[int], n_vocab: int) -> list[tuple[int, int]]:
@@ -66,7 +88,7 @@ def encode(text: str) -> bytes:
             sym = EOS
         else:
             sym = ids.get(piece, OOV)
-        excluded: set[int] | None = None
+        escaped: list[Context] = []  # contexts escaped from whose symbols are excluded
         coded = False
         for k, key in _context_keys(history, n_vocab):
             ctx = context(k, key)
@@ -74,8 +96,8 @@ def encode(text: str) -> bytes:
                 continue
             cum = ctx.cum
             mass = cum[-1]
-            if excluded:
-                idx, removed = _reduced(ctx, excluded)
+            if escaped:
+                idx, removed = _reduced(ctx, escaped)
                 mass -= removed
                 if mass == 0:
                     continue
@@ -93,8 +115,8 @@ def encode(text: str) -> bytes:
                 coded = True
                 break
             enc.encode(mass, ctx.esc, total)
-            if k > 1:
-                excluded = set(ctx.syms) if excluded is None else excluded.union(ctx.syms)
+            if k > EXCLUDE_ABOVE:
+                escaped.append(ctx)
         if not coded:
             cum = order0.cum
             enc.encode(cum[sym], cum[sym + 1] - cum[sym], cum[-1])
@@ -123,7 +145,7 @@ def decode(data: bytes, max_bytes: int) -> str:
     history = [BOS] * model.max_order
     try:
         while True:
-            excluded: set[int] | None = None
+            escaped: list[Context] = []
             sym = -1
             for k, key in _context_keys(history, n_vocab):
                 ctx = context(k, key)
@@ -131,8 +153,8 @@ def decode(data: bytes, max_bytes: int) -> str:
                     continue
                 cum = ctx.cum
                 mass = cum[-1]
-                if excluded:
-                    idx, removed = _reduced(ctx, excluded)
+                if escaped:
+                    idx, removed = _reduced(ctx, escaped)
                     mass -= removed
                     if mass == 0:
                         continue
@@ -141,8 +163,8 @@ def decode(data: bytes, max_bytes: int) -> str:
                 v = target(mass + ctx.esc)
                 if v >= mass:
                     consume(mass, ctx.esc)
-                    if k > 1:
-                        excluded = set(ctx.syms) if excluded is None else excluded.union(ctx.syms)
+                    if k > EXCLUDE_ABOVE:
+                        escaped.append(ctx)
                     continue
                 # Map the slot in the reduced table back to the full table: every
                 # excluded symbol that starts at or before it shifts it right.

@@ -16,7 +16,7 @@ from itertools import accumulate
 MODEL_FILE = "prompt-model-v1.bin.zst"
 # spec/prompt-coder.md §1: a payload names no model, so a different file would decode
 # every codec-3 text wrongly without any error; the hash turns that into a clear one.
-MODEL_SHA256 = "8ddf06a5e2cbe84440864120622feea451f0a4b592cc7e6c92cc9fcaf551940a"
+MODEL_SHA256 = "4ede521be7a3241bc7327468b5c161c7c144bc32ab3e71197c5f572cc0428c6f"
 MODEL_MAGIC = b"AIGIFPC\x01"
 EOS, BOS, OOV = 0, 1, 2
 N_SPECIAL = 3
@@ -28,13 +28,20 @@ MAX_MODEL_RAW = 64 << 20
 class Context:
     """One n-gram context's table: symbols (ascending), cumulative freqs, escape freq."""
 
-    __slots__ = ("syms", "cum", "esc", "_index")
+    __slots__ = ("syms", "cum", "esc", "_index", "_symset")
 
     def __init__(self, syms, freqs, esc: int) -> None:
         self.syms = syms
         self.cum = [0, *accumulate(freqs)]
         self.esc = esc
         self._index = None
+        self._symset = None
+
+    @property
+    def symset(self) -> frozenset[int]:
+        if self._symset is None:
+            self._symset = frozenset(self.syms)
+        return self._symset
 
     @property
     def index(self) -> dict[int, int]:
