@@ -2,7 +2,7 @@
 
     presence flags  9 bits: model, negative_prompt, seed, steps, guidance, width, height,
                             scheduler, reserved (must be 0 in 1.x)
-    model           inline u(1); ID: ue(id-1) | name: ue(len-1) bytes; fingerprint u(1) [ue(len-1) bytes]
+    model           inline u(1); ID: ue(id-1) | name: ue(codec) ue(len) bytes; fingerprint u(1) [ue(len-1) bytes]
     seed            u(1) wide; u(32) | u(64)
     steps           ue_4(steps-1)
     guidance        ue(scale) se_3(mantissa)           guidance = mantissa / 10**scale
@@ -69,10 +69,16 @@ def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
             w.u(0, 1)
             w.ue(s.model - 1)
         else:
-            name = textcodec.utf8(s.model)
+            # inline names ("juggernautXL_v9", "waiIllustriousSDXL_v160") are text too: they
+            # get the cheapest text codec, like the prompts they usually come with
             w.u(1, 1)
-            w.ue(len(name) - 1)
-            w.raw(name)
+            if force_codec is None:
+                codec, payload = textcodec.cheapest(s.model, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
+            else:
+                codec, payload = force_codec, textcodec.encode(force_codec, s.model)
+            w.ue(codec)
+            w.ue(len(payload))
+            w.raw(payload)
         w.flag(s.model_fingerprint is not None)
         if s.model_fingerprint is not None:
             w.ue(len(s.model_fingerprint) - 1)
@@ -121,10 +127,13 @@ def decode_body(body: bytes) -> Syntax:
     s = Syntax()
     if present["model"]:
         if r.flag():
-            n = r.ue(max_bits=16) + 1
-            if n > limits.MAX_NAME_BYTES:
-                raise LimitExceeded(f"inline model name of {n} bytes is over the limit")
-            s.model = textcodec.from_utf8(r.raw(n))
+            codec = r.ue(max_bits=16)
+            n = r.ue(max_bits=32)
+            if 8 * n > r.remaining_bits:
+                raise MalformedField("inline model name runs past the end of the segment")
+            s.model = textcodec.decode(codec, r.raw(n), limits.MAX_NAME_BYTES)
+            if not s.model:
+                raise MalformedField("inline model name is empty")
         else:
             s.model = r.ue(max_bits=31) + 1
             if s.model >= 1 << 31:

@@ -34,22 +34,41 @@ def _source(v) -> bool:
     )
 
 
+# Tools that write generation metadata, numbered for the source extension (spec §7.1):
+# a known tool costs one byte instead of its name.  Append only; never renumber.
+SOURCE_TOOLS = (
+    "a1111", "forge", "sdnext", "comfyui", "invokeai", "novelai", "fooocus", "ruinedfooocus",
+    "swarmui", "stability-matrix", "drawthings", "civitai", "tensorart", "dream.py", "diffusers",
+    "paddlenlp", "aigif",
+)
+_TOOL_CODES = {name: i + 1 for i, name in enumerate(SOURCE_TOOLS)}
+
+
+def _source_to_msgpack(v: dict) -> list:
+    tool = _TOOL_CODES.get(v["tool"], v["tool"])
+    return [tool, v["version"]] if "version" in v else [tool]
+
+
+def _source_from_msgpack(a: list):
+    if not isinstance(a, list) or not 1 <= len(a) <= 2 or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in a):
+        return None
+    tool = a[0]
+    if isinstance(tool, int):
+        tool = SOURCE_TOOLS[tool - 1] if 1 <= tool <= len(SOURCE_TOOLS) else f"tool-{tool}"
+    if len(a) == 2 and not isinstance(a[1], str):
+        return None
+    return {"tool": tool, "version": a[1]} if len(a) == 2 else {"tool": tool}
+
+
 # Extensions whose msgpack form differs from their JSON form, to save bytes on the most
-# common ones (spec §7.1): name -> (to msgpack, from msgpack).
-COMPACT = {
-    "source": (
-        lambda v: [v["tool"], v["version"]] if "version" in v else [v["tool"]],
-        lambda a: {"tool": a[0], "version": a[1]} if len(a) == 2 else {"tool": a[0]},
-    ),
-}
+# common ones (spec §7.1): name -> (to msgpack, from msgpack; None when malformed).
+COMPACT = {"source": (_source_to_msgpack, _source_from_msgpack)}
 
 
 def from_compact(name: str, value):
     """Undo the compact coding; None when the payload has the wrong shape."""
     if name not in COMPACT:
         return value
-    if not isinstance(value, list) or not 1 <= len(value) <= 2 or not all(isinstance(x, str) for x in value):
-        return None
     return COMPACT[name][1](value)
 
 

@@ -1,8 +1,8 @@
-"""Text codec 3: piece n-gram model + range coder (spec/prompt-coder.md §5).
+"""Text codec 3: piece n-gram model + range coder (spec/prompt-coder.md §6).
 
-Per piece, the coder tries the order-N, ..., 2, 1 contexts (N = 4 in model v1) (PPM with exclusion: an escape
-from a context removes its symbols from the lower ones), then the order-0 table, which
-holds every symbol.  Pieces outside the vocabulary are coded as the OOV symbol followed
+Per piece, the coder tries the order-N, ..., 2, 1 contexts (N = 4 in model v1; PPM with
+exclusion: an escape from a context removes its symbols from the lower ones), then the
+order-0 table, which holds every symbol.  Pieces outside the vocabulary are coded as the OOV symbol followed
 by their UTF-8 bytes under an order-1 byte model.  EOS ends the text, so the payload
 needs no length field.
 """
@@ -27,7 +27,6 @@ def _utf8(text: str) -> bytes:
         ) from None
 
 
-EXCLUDE_ABOVE = 2
 _reduced_cache: dict[tuple, tuple] = {}
 _REDUCED_CACHE_MAX = 1 << 19
 
@@ -115,7 +114,7 @@ def encode(text: str) -> bytes:
                 coded = True
                 break
             enc.encode(mass, ctx.esc, total)
-            if k > EXCLUDE_ABOVE:
+            if k > 1:
                 escaped.append(ctx)
         if not coded:
             cum = order0.cum
@@ -163,7 +162,7 @@ def decode(data: bytes, max_bytes: int) -> str:
                 v = target(mass + ctx.esc)
                 if v >= mass:
                     consume(mass, ctx.esc)
-                    if k > EXCLUDE_ABOVE:
+                    if k > 1:
                         escaped.append(ctx)
                     continue
                 # Map the slot in the reduced table back to the full table: every

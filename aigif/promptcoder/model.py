@@ -1,7 +1,7 @@
 """The shipped piece n-gram model: lazy loading and table access (spec/prompt-coder.md §4).
 
 The file is parsed into flat arrays once; per-context cumulative tables are built the
-first time a context is used and cached, so loading costs tens of milliseconds and a
+first time a context is used and cached, so loading costs ~0.1 s of CPU and a
 long-running process pays for each context once.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from array import array
+from bisect import bisect_left
 from importlib import resources
 from itertools import accumulate
 
@@ -23,6 +24,8 @@ N_SPECIAL = 3
 BYTE_END = 256
 BYTE_START_CTX = 256
 MAX_MODEL_RAW = 64 << 20
+CONTEXT_CACHE_MAX = 1 << 20  # per order; bounds memory in a long-running process
+_UNSEEN = object()
 
 
 class Context:
@@ -73,8 +76,9 @@ class Model:
             pos, esc = self._ints(raw, pos, "H", n_ctx)
             pos, syms = self._ints(raw, pos, "H", n_ent)
             pos, freqs = self._ints(raw, pos, "H", n_ent)
-            lookup = dict(zip(keys, range(n_ctx)))
-            self._orders[k] = (lookup, ends, esc, syms, freqs, {})
+            # Sorted keys searched by bisection rather than a dict: a dict of the ~1.2 M
+            # contexts would cost ~120 MB and most of the load time.
+            self._orders[k] = (keys, ends, esc, syms, freqs, {})
         pos, order0 = self._ints(raw, pos, "I", n_vocab)
         pos, byte_freqs = self._ints(raw, pos, "H", 257 * 257)
         if pos != len(raw):
@@ -94,15 +98,20 @@ class Model:
         return end, a
 
     def context(self, k: int, key: int) -> Context | None:
-        lookup, ends, esc, syms, freqs, cache = self._orders[k]
-        ctx = cache.get(key)
-        if ctx is None:
-            i = lookup.get(key)
-            if i is None:
-                return None
-            lo = ends[i - 1] if i else 0
-            hi = ends[i]
-            ctx = cache[key] = Context(syms[lo:hi].tolist(), freqs[lo:hi], esc[i])
+        """The order-k context with this key, or None; both answers are cached."""
+        keys, ends, esc, syms, freqs, cache = self._orders[k]
+        ctx = cache.get(key, _UNSEEN)
+        if ctx is _UNSEEN:
+            i = bisect_left(keys, key)
+            if i == len(keys) or keys[i] != key:
+                ctx = None
+            else:
+                lo = ends[i - 1] if i else 0
+                hi = ends[i]
+                ctx = Context(syms[lo:hi].tolist(), freqs[lo:hi], esc[i])
+            if len(cache) >= CONTEXT_CACHE_MAX:
+                cache.clear()
+            cache[key] = ctx
         return ctx
 
 

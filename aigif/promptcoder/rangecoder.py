@@ -1,4 +1,4 @@
-"""A byte-oriented multi-symbol range coder in pure Python integers (spec/prompt-coder.md §2).
+"""A byte-oriented multi-symbol range coder in pure Python integers (spec/prompt-coder.md §5).
 
 Every probability is an integer frequency out of an integer total, so encoder and
 decoder take bit-identical decisions on every machine.  The coder is the classic

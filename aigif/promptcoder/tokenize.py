@@ -1,4 +1,4 @@
-"""Pre-tokenisation of prompts into pieces (spec/prompt-coder.md §3).
+"""Pre-tokenisation of prompts into pieces (spec/prompt-coder.md §7, informative).
 
 The split only has to be lossless (the pieces concatenate back to the text); it does
 not have to be canonical, because the decoder never re-tokenises.  Leading spaces are

@@ -1,4 +1,4 @@
-"""Text codec 2: a zstd frame compressed with the shipped prompt dictionary (spec/prompt-coder.md §6).
+"""Text codec 2: a zstd frame compressed with the shipped prompt dictionary (spec/prompt-coder.md §2).
 
 The frame omits its checksum and dictionary ID (the AIGIF segment has a CRC and the
 codec ID fixes the dictionary) but declares its content size: that lets the decoder
