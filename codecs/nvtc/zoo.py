@@ -11,6 +11,9 @@ from pathlib import Path
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 WEIGHTS: dict[int, tuple[str, str]] = {
+    1: ("nvtc-1.safetensors", "a855b799a301a816a6822a88833d7b283e521807733cf8561c551d68cd05515e"),
+    2: ("nvtc-2.safetensors", "0af86b32f6e8104ab2cfdba4284b26b0b438273e6b41fe3335fb28a489201540"),
+    3: ("nvtc-3.safetensors", "545270491acd4b95ccb9a39805fdf85544614d102b8aab801272aeace8a7bda4"),
 }
 
 
