@@ -91,7 +91,10 @@ def unpack_image(path_or_bytes, **options) -> UnpackResult:
     if residual is not None:
         from . import residual as residual_layer
 
-        image = residual_layer.apply(residual.codec_id, residual.data, image)
+        if residual.codec_id == residual_layer.CODEC_ID:
+            image = residual_layer.apply(residual.codec_id, residual.data, image)
+        else:  # a pixel codec's residual (spec/codecs.md): exact only on the encoder's platform
+            image = _codecs().residual.decode(residual.codec_id, residual.data, image, max_pixels=limits.MAX_PIXELS)
         source = "regenerated+residual"
     return UnpackResult(image, syntax, source, _status(syntax, image), platform)
 

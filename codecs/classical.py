@@ -34,8 +34,17 @@ def _has(feature: str) -> bool:
         return False
 
 
+def _register_jxl() -> bool:
+    """Pillow learns JPEG XL from the pillow-jxl-plugin package (in the codecs extra) on import."""
+    try:
+        import pillow_jxl  # noqa: F401
+    except ImportError:
+        pass
+    return "JXL" in Image.registered_extensions().values()
+
+
 def infos() -> list[CodecInfo]:
-    jxl_ok = "JXL" in Image.registered_extensions().values()
+    jxl_ok = _register_jxl()
     return [
         CodecInfo(PNG, "png", True, [], "PNG, zlib level 9 (lossless)", default_rate=None),
         CodecInfo(WEBP, "webp", False, ["lossless", _QUALITY], "WebP via libwebp; RATE = quality or 'lossless'",
@@ -85,7 +94,8 @@ def encode(info: CodecInfo, rate: str | None, image: Image.Image) -> bytes:
             im.save(buf, "AVIF", quality=int(rate), subsampling="4:4:4", speed=6)
         elif info.id == JXL:
             im = _rgb_or_rgba(image, alpha_ok=True, codec="jxl")
-            if rate == "lossless":
+            # libjxl's quality 100 *is* its lossless mode, which the plugin only takes as lossless=True
+            if rate == "lossless" or int(rate) == 100:
                 im.save(buf, "JXL", lossless=True)
             else:
                 im.save(buf, "JXL", quality=int(rate))

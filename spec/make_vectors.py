@@ -162,6 +162,22 @@ def valid_vectors() -> dict[str, bytes]:
     v["v19-unknown-model-id"] = crc_file(syntax_seg({"model": 3000, "prompt": "x", "steps": 50}, 0) + b"\x00")
     v["v20-zstd-negative"] = crc_file(syntax_seg({"prompt": "p", "negative_prompt": "lowres, bad anatomy, " * 8}, textcodec.ZSTD) + b"\x00")
     v["v21-kept-original-pixels"] = crc_file(syntax_seg({"prompt": "x", "seed": 5}, 0) + seg(0x85, leb128(6) + tiny_png()) + b"\x00")
+    # added after text codecs 2 and 3 shipped (model prompt-model-v1, dictionary prompt-dict-v1)
+    v["v22-prompt-model-codec3"] = crc_file(
+        syntax_seg({"model": 4, "prompt": "a beautiful painting of a castle on a hill, trending on artstation, highly detailed, 8k", "seed": 1234567890}, textcodec.PROMPT_MODEL)
+        + b"\x00"
+    )
+    v["v23-zstd-dict-codec2"] = crc_file(
+        syntax_seg({"prompt": "masterpiece, best quality, 1girl, solo, looking at viewer, smile", "negative_prompt": "lowres, bad anatomy, bad hands, worst quality"}, textcodec.ZSTD_DICT)
+        + b"\x00"
+    )
+    v["v24-inline-model-prompt-model"] = crc_file(
+        syntax_seg({"model": {"name": "juggernautXL_v9Rdphoto2Lightning", "fingerprint": "c9e3e68f89"}, "prompt": "portrait of an old fisherman, dramatic lighting"}, textcodec.PROMPT_MODEL)
+        + b"\x00"
+    )
+    v["v25-source-tool-number"] = crc_file(
+        syntax_seg({"prompt": "x"}, 0) + seg(0xC4, leb128(64) + msgpack.packb([4])) + seg(0xC4, leb128(65) + msgpack.packb("imported")) + b"\x00"
+    )
     return v
 
 
@@ -205,6 +221,7 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     e["e29-size-not-canonical"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, {"width"}), w.u(1, 2), w.ue(512 // 8 - 1), w.ue(0), w.align()))) + b"\x00"), "E_FIELD")
     e["e30-extension-wrong-criticality"] = (crc_file(ok + seg(0xC4, leb128(2) + msgpack.packb(2)) + b"\x00"), "E_SEGMENT")
     e["e31-residual-without-syntax"] = (crc_file(seg(0x05, leb128(1) + tiny_png()) + seg(0x06, leb128(1) + b"x") + b"\x00"), "E_SEGMENT")
+    e["e33-corrupt-prompt-model-text"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(3), w.align(), w.raw(b"\xff" * 12)))) + b"\x00"), "E_TEXT")
     e["e32-pixels-before-extension"] = (crc_file(ok + seg(0x85, leb128(1) + b"x") + seg(0x84 | 0x40, leb128(65) + msgpack.packb("late")) + b"\x00"), "E_SEGMENT")
     return e
 

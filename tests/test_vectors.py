@@ -47,3 +47,21 @@ def test_vectors_are_frozen():
 
     r = subprocess.run([sys.executable, str(VECTORS.parent / "make_vectors.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_reference_decoder_from_the_spec_agrees_with_the_package():
+    """spec/reference/prompt_model_decoder.py was written from spec/prompt-coder.md alone."""
+    import importlib.util
+    import random
+
+    from aigif import promptcoder
+
+    spec = importlib.util.spec_from_file_location("refdec", VECTORS.parent / "reference" / "prompt_model_decoder.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    rng = random.Random(7)
+    words = ["a", "cat", "masterpiece", "(best quality:1.2)", "<lora:x_y:0.7>", "BREAK", "\n", "猫", "🦊", "zzqxv", ",", " "]
+    texts = ["", "a red fox", "portrait of an old fisherman, dramatic lighting, trending on artstation"]
+    texts += ["".join(rng.choice(words) + rng.choice([" ", ", ", ""]) for _ in range(rng.randrange(1, 40))) for _ in range(40)]
+    for t in texts:
+        assert ref.decode(promptcoder.encode(t)) == t

@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-platform", action="store_true", help="do not record the platform segment")
     p.add_argument("--save-image", metavar="PNG", help="also save the generated image")
     p.add_argument("--image", metavar="PATH", help="pixels: the image to store (fallback), or the original for --residual")
-    p.add_argument("--codec", default="png", metavar="NAME[:RATE]", help="codec for --image / --residual (aigif codecs)")
+    p.add_argument("--codec", default=None, metavar="NAME[:RATE]",
+                   help="pixels: a codec of `aigif codecs` (default png); --residual: coset[:MARGIN] (default coset:2, "
+                        "survives platform drift) or a pixel codec (exact only on the same platform)")
     p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
     p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights")
     p.add_argument("--device", default="cpu")
@@ -98,6 +100,8 @@ def run(args) -> int:
 
     if args.residual and not args.image:
         raise InvalidSyntax("--residual needs --image ORIGINAL")
+    if args.image and not args.residual:
+        raise InvalidSyntax("--image with generation options needs --residual (or drop the options to store the pixels)")
     if args.no_generate and (args.image or args.save_image or args.residual):
         raise InvalidSyntax("--image, --residual and --save-image need the model run: drop --no-generate")
     if not args.no_generate:
@@ -114,7 +118,12 @@ def run(args) -> int:
             from PIL import Image
 
             original = _open_image(args.image)
-            codec_id, data = residual.encode(original, image, args.codec)
+            if args.codec is None or args.codec.startswith("coset"):
+                codec_id, data = residual.encode(original, image, args.codec)
+            else:
+                from ..regenerate import _codecs
+
+                codec_id, data = _codecs().residual.encode(original, image, args.codec)
             syntax.payloads.append(Payload("residual", codec_id, data, True))
             final = original
         syntax.fidelity = fidelity_of(final)
@@ -180,7 +189,12 @@ def _pack_pixels(args) -> int:
     from ..syntax import Payload, Syntax
 
     image = _open_image(args.image)
-    codec_id, data = _codecs().encode(image, args.codec)
+    if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
+        from ..codec import read_bytes
+
+        codec_id, data = _codecs().encode_verbatim(read_bytes(args.image, what="image"))
+    else:
+        codec_id, data = _codecs().encode(image, args.codec or "png")
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
     from ..fidelity import fidelity_of
 
@@ -188,5 +202,5 @@ def _pack_pixels(args) -> int:
     s.fidelity = fidelity_of(decoded)
     out = codec.write(s, args.output)
     bpp = 8 * len(out) / (image.width * image.height)
-    print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {args.codec})")
+    print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {args.codec or 'png'})")
     return ExitStatus.OK
