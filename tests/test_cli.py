@@ -102,3 +102,18 @@ def test_info_text_shows_segment_costs(tmp_path):
     assert main(["pack", "--no-generate", "--prompt", "a cat", "--seed", "1", "-o", str(out)]) == 0
     code, stdout, _ = run_cli("info", str(out))
     assert code == 0 and "SYNTAX" in stdout and "(default)" in stdout
+
+
+@pytest.mark.parametrize("codec", ["png", "verbatim", "webp:lossless"])
+def test_pixel_fallback_round_trips_losslessly(tmp_path, capsys, codec):
+    from PIL import Image
+
+    im = Image.new("RGB", (37, 23))
+    im.putdata([((x * 7) % 256, (y * 11) % 256, (x * y) % 256) for y in range(23) for x in range(37)])
+    src = tmp_path / "photo.png"
+    im.save(src)
+    f = tmp_path / "photo.aigif"
+    assert main(["pack", "--image", str(src), "--codec", codec, "-o", str(f)]) == 0
+    assert main(["unpack", str(f), "-o", str(tmp_path / "back.png")]) == 0
+    assert "bit-exact (pixels)" in capsys.readouterr().out
+    assert Image.open(tmp_path / "back.png").convert("RGB").tobytes() == im.tobytes()

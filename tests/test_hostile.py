@@ -405,7 +405,7 @@ def test_pack_image_decompression_bomb(tmp_path, capsys, size):
 
 @pytest.mark.parametrize("codec, status", [("nope", ExitStatus.CODEC), ("webp:101", ExitStatus.USAGE),
                                            ("png:9", ExitStatus.USAGE), ("", ExitStatus.USAGE),
-                                           ("verbatim", ExitStatus.USAGE), ("jpeg:-1", ExitStatus.USAGE)])
+                                           ("verbatim:3", ExitStatus.USAGE), ("jpeg:-1", ExitStatus.USAGE)])
 def test_pack_image_bad_codec_spec(tmp_path, capsys, codec, status):
     img = tmp_path / "in.png"
     img.write_bytes(png_bytes((16, 16)))

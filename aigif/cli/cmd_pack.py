@@ -194,7 +194,7 @@ def _pack_pixels(args) -> int:
 
         codec_id, data = _codecs().encode_verbatim(read_bytes(args.image, what="image"))
     else:
-        codec_id, data = _codecs().encode(image, args.codec or "png")
+        codec_id, data = _codecs().encode(image, "png" if args.codec is None else args.codec)
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
     from ..fidelity import fidelity_of
 
@@ -202,5 +202,5 @@ def _pack_pixels(args) -> int:
     s.fidelity = fidelity_of(decoded)
     out = codec.write(s, args.output)
     bpp = 8 * len(out) / (image.width * image.height)
-    print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {args.codec or 'png'})")
+    print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {'png' if args.codec is None else args.codec})")
     return ExitStatus.OK
