@@ -117,3 +117,21 @@ def test_pixel_fallback_round_trips_losslessly(tmp_path, capsys, codec):
     assert main(["unpack", str(f), "-o", str(tmp_path / "back.png")]) == 0
     assert "bit-exact (pixels)" in capsys.readouterr().out
     assert Image.open(tmp_path / "back.png").convert("RGB").tobytes() == im.tobytes()
+
+
+def test_unpack_reference_reports_psnr_and_says_when_lpips_is_unavailable(tmp_path, capsys):
+    from PIL import Image
+
+    from aigif import metrics
+
+    im = Image.new("RGB", (32, 32), (120, 60, 30))
+    src = tmp_path / "p.png"
+    im.save(src)
+    f = tmp_path / "p.aigif"
+    assert main(["pack", "--image", str(src), "--codec", "webp:50", "-o", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["unpack", str(f), "-o", str(tmp_path / "o.png"), "--reference", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR" in out and " dB" in out
+    available, why = metrics.lpips_status()
+    assert ("LPIPS unavailable" in out and why in out) if not available else "LPIPS 0." in out
