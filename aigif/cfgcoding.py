@@ -56,6 +56,25 @@ def read_size(r: BitReader, name: str, maximum: int) -> int:
     return v
 
 
+def write_text(w: BitWriter, text: str, force_codec: int | None = None) -> None:
+    """A length-prefixed text field (§5.5): ue(codec) ue(len) payload, cheapest codec."""
+    if force_codec is None:
+        codec, payload = textcodec.cheapest(text, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
+    else:
+        codec, payload = force_codec, textcodec.encode(force_codec, text)
+    w.ue(codec)
+    w.ue(len(payload))
+    w.raw(payload)
+
+
+def read_text(r: BitReader, what: str, max_bytes: int | None = None) -> str:
+    codec = r.ue(max_bits=16)
+    n = r.ue(max_bits=32)
+    if 8 * n > r.remaining_bits:
+        raise MalformedField(f"{what} runs past the end of the segment")
+    return textcodec.decode(codec, r.raw(n), max_bytes)
+
+
 def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
     """The SYNTAX body; `force_codec` pins the text codec (conformance vectors)."""
     w = BitWriter()
@@ -72,13 +91,7 @@ def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
             # inline names ("juggernautXL_v9", "waiIllustriousSDXL_v160") are text too: they
             # get the cheapest text codec, like the prompts they usually come with
             w.u(1, 1)
-            if force_codec is None:
-                codec, payload = textcodec.cheapest(s.model, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
-            else:
-                codec, payload = force_codec, textcodec.encode(force_codec, s.model)
-            w.ue(codec)
-            w.ue(len(payload))
-            w.raw(payload)
+            write_text(w, s.model, force_codec)
         w.flag(s.model_fingerprint is not None)
         if s.model_fingerprint is not None:
             w.ue(len(s.model_fingerprint) - 1)
@@ -100,13 +113,7 @@ def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
     if s.scheduler is not None:
         w.ue(s.scheduler - 1)
     if s.negative_prompt is not None:
-        if force_codec is None:
-            codec, payload = textcodec.cheapest(s.negative_prompt, lambda c, p: ue_bits(c) + ue_bits(len(p)) + 8 * len(p))
-        else:
-            codec, payload = force_codec, textcodec.encode(force_codec, s.negative_prompt)
-        w.ue(codec)
-        w.ue(len(payload))
-        w.raw(payload)
+        write_text(w, s.negative_prompt, force_codec)
     # The prompt comes last so its length is implied by the segment's: no length field.
     pad_at = w.bit_length
     if force_codec is None:
@@ -127,11 +134,7 @@ def decode_body(body: bytes) -> Syntax:
     s = Syntax()
     if present["model"]:
         if r.flag():
-            codec = r.ue(max_bits=16)
-            n = r.ue(max_bits=32)
-            if 8 * n > r.remaining_bits:
-                raise MalformedField("inline model name runs past the end of the segment")
-            s.model = textcodec.decode(codec, r.raw(n), limits.MAX_NAME_BYTES)
+            s.model = read_text(r, "inline model name", limits.MAX_NAME_BYTES)
             if not s.model:
                 raise MalformedField("inline model name is empty")
         else:
@@ -169,11 +172,7 @@ def decode_body(body: bytes) -> Syntax:
     if present["scheduler"]:
         s.scheduler = r.ue(max_bits=16) + 1
     if present["negative_prompt"]:
-        codec = r.ue(max_bits=16)
-        n = r.ue(max_bits=32)
-        if n > limits.MAX_SEGMENT_BYTES or 8 * n > r.remaining_bits:
-            raise MalformedField("negative prompt runs past the end of the segment")
-        s.negative_prompt = textcodec.decode(codec, r.raw(n))
+        s.negative_prompt = read_text(r, "negative prompt")
     codec = r.ue(max_bits=16)
     r.align()
     s.prompt = textcodec.decode(codec, r.rest())

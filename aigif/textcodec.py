@@ -39,9 +39,12 @@ def _zstd_encode(raw: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=19, write_content_size=True, write_checksum=False, write_dict_id=False).compress(raw)
 
 
-def _zstd_decode(data: bytes, max_bytes: int) -> bytes:
+def zstd_frame_decode(data: bytes, max_bytes: int, dict_data=None) -> bytes:
+    """One zstd frame that declares its content size, checked against `max_bytes` before
+    decompressing; nothing may follow the frame (text codecs 1 and 2)."""
     import zstandard
 
+    data = bytes(data)
     try:
         params = zstandard.get_frame_parameters(data)
     except zstandard.ZstdError as e:
@@ -51,7 +54,7 @@ def _zstd_decode(data: bytes, max_bytes: int) -> bytes:
         raise InvalidText("zstd text frame must declare its content size")
     if size > max_bytes:
         raise LimitExceeded(f"text of {size} bytes is over the {max_bytes}-byte limit")
-    dobj = zstandard.ZstdDecompressor().decompressobj()
+    dobj = zstandard.ZstdDecompressor(dict_data=dict_data).decompressobj()
     try:
         out = dobj.decompress(data)
     except zstandard.ZstdError as e:
@@ -85,7 +88,7 @@ def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
             raise LimitExceeded(f"text of {len(data)} bytes is over the {max_bytes}-byte limit")
         return from_utf8(data)
     if codec == ZSTD:
-        return from_utf8(_zstd_decode(data, max_bytes))
+        return from_utf8(zstd_frame_decode(data, max_bytes))
     if codec in (ZSTD_DICT, PROMPT_MODEL):
         fn = _promptcoder_function("zstd_dict_decode" if codec == ZSTD_DICT else "decode")
         if fn is None:

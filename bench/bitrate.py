@@ -195,11 +195,12 @@ def param_stats(path: Path) -> list[str]:
 
 
 _COLD_CHILD = """
-import pickle, sys, time
+import json, sys, time
 import aigif.promptcoder as pc
 from aigif.promptcoder.model import get_model
 t = time.process_time(); get_model(); load = time.process_time() - t
-prompts, payloads = pickle.load(sys.stdin.buffer)
+job = json.loads(sys.stdin.buffer.read())
+prompts, payloads = job["prompts"], [bytes.fromhex(h) for h in job["payloads"]]
 t = time.process_time()
 ok = all(pc.decode(p, 1 << 20) == s for p, s in zip(payloads, prompts))
 print(load, time.process_time() - t, ok)
@@ -208,13 +209,13 @@ print(load, time.process_time() - t, ok)
 
 def cold_decode(name: str, prompts: list[str]) -> list[str]:
     """Decode speed in a fresh process (empty per-context caches), model load timed apart."""
-    import pickle
     import subprocess
 
     import aigif.promptcoder as pc
 
-    payloads = [pc.encode(p) for p in prompts]
-    res = subprocess.run([sys.executable, "-c", _COLD_CHILD], input=pickle.dumps((prompts, payloads)),
+    payloads = [pc.encode(p).hex() for p in prompts]
+    job = json.dumps({"prompts": prompts, "payloads": payloads}).encode()
+    res = subprocess.run([sys.executable, "-c", _COLD_CHILD], input=job,
                          capture_output=True, check=True, cwd=REPO)
     load, t, ok = res.stdout.decode().split()
     assert ok == "True"

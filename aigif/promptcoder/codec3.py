@@ -13,18 +13,11 @@ from bisect import bisect_right
 
 from aigif.errors import InvalidText, LimitExceeded
 
+from aigif.textcodec import utf8
+
 from .model import BOS, BYTE_END, BYTE_START_CTX, EOS, OOV, Context, get_model
 from .rangecoder import RangeDecoder, RangeEncoder
 from .tokenize import pieces
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidText(
-            f"text cannot be stored: it is not valid Unicode (lone surrogate at index {exc.start})"
-        ) from None
 
 
 _reduced_cache: dict[tuple, tuple] = {}
@@ -73,7 +66,7 @@ def _context_keys(history: list[int], n_vocab: int) -> list[tuple[int, int]]:
 
 
 def encode(text: str) -> bytes:
-    _utf8(text)
+    utf8(text)  # refuse lone surrogates before coding anything
     model = get_model()
     ids = model.piece_ids
     n_vocab = model.n_vocab
