@@ -219,7 +219,7 @@ class Syntax:
             entry = reg.model(self.model)
         else:
             entry = adhoc_entry(self.model)
-        d = self.defaults() if isinstance(self.model, (int, type(None))) else dict(GENERIC_DEFAULTS, scheduler=None)
+        d = self.defaults()
         sched_id = self.scheduler if self.scheduler is not None else d["scheduler"]
         scheduler = None
         if sched_id is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..errors import ExitStatus
+from ..errors import AigifError, ExitStatus
 
 
 def add_parser(sub) -> None:
@@ -27,7 +27,7 @@ def run(args) -> int:
     d = syntax.to_dict(resolved=False)
     try:
         full = syntax.to_dict(resolved=True)
-    except Exception:  # unknown model: show what the file says
+    except AigifError:  # unknown model or scheduler: show what the file says
         full = d
     print(f"{args.file}: AIGIF {data[2] >> 4}.{(data[2] >> 1) & 7}, {len(data)} bytes")
     for key in ("model", "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler"):

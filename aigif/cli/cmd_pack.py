@@ -8,7 +8,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from ..errors import AigifError, ExitStatus, InvalidSyntax
+from ..errors import ExitStatus, InvalidSyntax
+from .imageio import open_image, save_png
 
 OPTION_KEYS = {
     "prompt": "prompt",
@@ -111,13 +112,13 @@ def run(args) -> int:
         if not args.no_platform:
             syntax.platform = platform
         if args.save_image:
-            _save_png(image, args.save_image)
+            save_png(image, args.save_image)
         final = image
         if args.residual:
             from .. import residual
             from PIL import Image
 
-            original = _open_image(args.image)
+            original = open_image(args.image)
             if args.codec is None or args.codec.startswith("coset"):
                 codec_id, data = residual.encode(original, image, args.codec)
             else:
@@ -134,61 +135,13 @@ def run(args) -> int:
     return ExitStatus.OK
 
 
-def _open_image(path, what: str = "image"):
-    """Open and decode an image with the pixel limit checked before decoding (§9.1)."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    from .. import limits
-    from ..errors import CodecError, FileAccessError, LimitExceeded
-
-    import io
-    import os
-    import stat
-
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise FileAccessError(f"cannot read {what} {path}: not a regular file")
-        if st.st_size > limits.MAX_FILE_BYTES:
-            raise LimitExceeded(f"{what} {path} is over the {limits.MAX_FILE_BYTES}-byte limit")
-        with open(path, "rb") as f:
-            data = f.read(st.st_size + 1)
-    except OSError as e:
-        raise FileAccessError(f"cannot read {what} {path}: {e.strerror or e}") from None
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
-        try:
-            im = Image.open(io.BytesIO(data))
-            if im.width * im.height > limits.MAX_PIXELS:
-                raise LimitExceeded(f"{what} {path} is {im.width}x{im.height}, over the {limits.MAX_PIXELS}-pixel limit")
-            im.load()
-            return im
-        except Image.DecompressionBombError as e:
-            raise LimitExceeded(f"{what} {path}: {e}") from None
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-            raise CodecError(f"cannot decode {what} {path}: {e}") from None
-
-
-def _save_png(image, path) -> None:
-    import io
-
-    from ..codec import write_atomic
-
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    write_atomic(path, buf.getvalue())
-
-
 def _pack_pixels(args) -> int:
     """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
     from .. import codec
     from ..regenerate import _codecs
     from ..syntax import Payload, Syntax
 
-    image = _open_image(args.image)
+    image = open_image(args.image)
     if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
         from ..codec import read_bytes
 

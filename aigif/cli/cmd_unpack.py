@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AigifError, ExitStatus, InvalidSyntax
+from .imageio import open_image, save_png
 
 
 def add_parser(sub) -> None:
@@ -83,19 +84,18 @@ def plan_outputs(files: list[Path], output: str) -> list[Path]:
 def run(args) -> int:
     import os
 
-    from ..cli.cmd_pack import _open_image, _save_png
     from ..regenerate import unpack_image
 
     files = expand_inputs(args.inputs)
     if not files:
         raise InvalidSyntax("no .aigif files given")
-    reference = _open_image(args.reference, "reference") if args.reference else None
+    reference = open_image(args.reference, "reference") if args.reference else None
     targets = plan_outputs(files, args.output)
     allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
         result = unpack_image(files[0], allow_download=allow, device=args.device, threads=args.threads)
         line = _report(files[0], targets[0], result, reference)
-        _save_png(result.image, targets[0])
+        save_png(result.image, targets[0])
         print(line)
         return ExitStatus.OK
 
@@ -106,7 +106,7 @@ def run(args) -> int:
         try:
             result = unpack_image(path, allow_download=allow, device=args.device, threads=args.threads)
             line = _report(path, target, result, reference)
-            _save_png(result.image, target)
+            save_png(result.image, target)
         except AigifError as e:
             counts["error"] += 1
             first_error = first_error or e.exit_status
