@@ -3,11 +3,14 @@ NovelAI, Fooocus, SwarmUI, ...) into .aigif files.
 
 One file: errors are raised (exit status of the error).  Several files or a folder: each
 file is imported in a worker process, a progress bar runs on stderr, and a summary ends
-the run; the exit status is 0 when every file imported, else that of the first failure."""
+the run.  Every file is attempted, whatever happens to the others; each failure is listed
+with its own exit status.  The exit status of the run is 0 when every file imported
+(fully or partially), else that of the first file, in input order, that did not."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +49,8 @@ def _describe(o) -> dict:
         "unmapped": o.unmapped,
         "warnings": o.warnings,
         "error": o.error,
+        "error_code": o.error_class.code if o.error_class else (None if o.ok else "internal"),
+        "exit_status": o.exit_status,
         "metadata_bytes": o.metadata_bytes,
         "aigif_bytes": o.aigif_bytes,
         "image_bytes": o.image_bytes,
@@ -53,7 +58,7 @@ def _describe(o) -> dict:
 
 
 def run(args) -> int:
-    from ..importers.batch import collect, import_one, run_batch, summary
+    from ..importers.batch import batch_exit_status, collect, import_one, run_batch, summary
 
     files = collect(args.inputs)
     if not files:
@@ -92,13 +97,13 @@ def run(args) -> int:
     jobs = [(str(f), t, args.strict, args.keep_pixels, write, not args.no_provenance) for f, t in zip(files, targets)]
 
     if single:
-        o = import_one(*jobs[0])
+        o = import_one(*jobs[0], contain_bugs=False)
         if args.json:
             print(json.dumps(_describe(o), ensure_ascii=False, indent=2))
-        if o.status in ("imported", "partial"):
+        if o.ok:
             _report(o, quiet=args.json)
             return ExitStatus.OK
-        _raise_again(o)
+        o.raise_error()
 
     outcomes = run_batch(jobs, workers=args.jobs)
     for o in outcomes:
@@ -112,8 +117,13 @@ def run(args) -> int:
         f"{counts['refused']} refused (--strict), {counts['no-metadata']} without metadata, {counts['error']} errors",
         file=sys.stderr,
     )
-    failed = [o for o in outcomes if o.status not in ("imported", "partial")]
-    return ExitStatus(failed[0].exit_status) if failed else ExitStatus.OK
+    failed = [o for o in outcomes if not o.ok]
+    if failed:  # the failures again, together, each with its own exit status
+        print("failed:", file=sys.stderr)
+        for o in failed:
+            code = o.error_class.code if o.error_class else "internal error"
+            print(f"  exit {o.exit_status:3d}  {code:20s} {o.source}", file=sys.stderr)
+    return batch_exit_status(outcomes)
 
 
 def _report(o, quiet: bool) -> None:
@@ -125,18 +135,6 @@ def _report(o, quiet: bool) -> None:
         for item in o.unmapped:
             print(f"    not represented: {item}", file=sys.stderr)
     else:
-        print(f"{o.source}: {o.error}", file=sys.stderr)
-
-
-def _raise_again(o) -> None:
-    """A single-file failure becomes its aigif error again, for main's one handler."""
-    from .. import errors
-
-    code = (o.error or "").split(":", 1)[0]
-    message = (o.error or "").split(": ", 1)[-1]
-    for cls in vars(errors).values():
-        if isinstance(cls, type) and issubclass(cls, errors.AigifError) and cls.code == code:
-            raise cls(message)
-    if o.status == "refused":
-        raise errors.UnsupportedFeature(message)
-    raise errors.FormatError(message)
+        print(f"{o.source}: {o.error} [exit {o.exit_status}]", file=sys.stderr)
+        if o.traceback and os.environ.get("AIGIF_DEBUG"):
+            print(o.traceback, file=sys.stderr, end="")

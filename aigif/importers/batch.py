@@ -1,17 +1,27 @@
 """Import many images: one worker process per core, a progress line, a summary.
 
-The worker returns plain data (no exceptions cross the process boundary), so one bad
-file never stops the batch."""
+Every file is attempted and gets its own Outcome.  The worker returns plain data (no
+exception crosses the process boundary): an AigifError becomes its class and message, any
+other exception (a bug in one importer) an internal error naming its type, and a worker
+process that dies (a crash in C code, the kernel's OOM killer) costs only the file it was
+importing, which is found by running the unfinished files again one process each."""
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aigif.errors import AigifError, ExitStatus, FileAccessError, LimitExceeded, NoGenerationMetadata, UnsupportedFeature
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 VERBATIM_IMAGE_CODEC = 6  # payload codec 6: the original image file, decoded by Pillow
+
+# The multiprocessing context of the worker pool; None is the platform's default.  Tests
+# that patch the importer in this process set it to "fork" so that workers inherit it.
+MP_CONTEXT = None
 
 
 @dataclass
@@ -22,12 +32,46 @@ class Outcome:
     tool: str | None = None
     unmapped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # what to print: "E_CODE: message", or "internal error (Type: message)"
+    # The AigifError subclass of the failure, raised again as is for a single file; None on
+    # success and for internal errors (a non-AIGIF exception: exit status 1, spec §9.2).
+    error_class: type[AigifError] | None = None
+    error_message: str | None = None  # the message without the code, for error_class(...)
     exit_status: int = 0
+    traceback: str | None = None  # internal errors only: shown with AIGIF_DEBUG=1
     image_bytes: int = 0
     metadata_bytes: int = 0
     aigif_bytes: int = 0
     syntax: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("imported", "partial")
+
+    def fail(self, error: AigifError, status: str = "error") -> Outcome:
+        self.status = status
+        self.error_class = type(error)
+        self.error_message = str(error.args[0]) if error.args else ""
+        self.error = str(error)
+        self.exit_status = int(error.exit_status)
+        return self
+
+    def fail_internal(self, exc: BaseException) -> Outcome:
+        self.status = "error"
+        self.error_class = None
+        self.error_message = f"{type(exc).__name__}: {exc}"
+        self.error = f"internal error ({self.error_message}); rerun with AIGIF_DEBUG=1 and report it"
+        self.exit_status = int(ExitStatus.FAILURE)
+        self.traceback = "".join(traceback.format_exception(exc))
+        return self
+
+    def raise_error(self) -> None:
+        """Raise the failure again (one-file imports: main's handler prints it once)."""
+        if self.ok:
+            return
+        if self.error_class is not None:
+            raise self.error_class(self.error_message or "")
+        raise RuntimeError(self.error_message or "internal error")
 
 
 def collect(paths) -> list[Path]:
@@ -55,41 +99,57 @@ def build_syntax(result, keep_pixels_data: bytes | None = None):
 
 
 def import_one(source: str, output: str | None, strict: bool = False, keep_pixels: bool = False, write: bool = True,
-               provenance: bool = True) -> Outcome:
-    """Import one image and (if `write`) write its .aigif; never raises for bad input."""
+               provenance: bool = True, *, contain_bugs: bool = True) -> Outcome:
+    """Import one image and (if `write`) write its .aigif; never raises for bad input.
+
+    contain_bugs=True (batches): a non-AIGIF exception becomes an internal-error Outcome
+    instead of propagating, so one importer bug cannot stop the other files.  A single
+    file passes False, so that the CLI's own handler (and AIGIF_DEBUG) sees the bug."""
+    o = Outcome(source=source)
+    try:
+        _import_into(o, source, output, strict, keep_pixels, write, provenance)
+    except NoGenerationMetadata as e:
+        o.fail(e, "no-metadata")
+    except AigifError as e:
+        o.fail(e)
+    except OSError as e:  # an importer that opened a file itself: still the file's fault
+        o.fail(FileAccessError(f"{source}: {e.strerror or e}"))
+    except MemoryError:
+        o.fail(LimitExceeded(f"{source}: out of memory importing it"))
+    except Exception as e:
+        if not contain_bugs:
+            raise
+        o.fail_internal(e)
+    return o
+
+
+def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provenance) -> None:
     from aigif.codec import encode, write_atomic
-    from aigif.errors import AigifError, NoGenerationMetadata
 
     from . import import_image
 
-    o = Outcome(source=source)
     try:
         o.image_bytes = os.path.getsize(source)
-        r = import_image(source, provenance=provenance)
-        o.tool, o.unmapped, o.warnings, o.metadata_bytes = r.tool, r.unmapped, r.warnings, r.metadata_bytes
-        o.syntax = r.syntax
-        if strict and r.unmapped:
-            o.status, o.exit_status = "refused", 4
-            o.error = f"--strict: {len(r.unmapped)} value(s) AIGIF cannot represent: " + "; ".join(r.unmapped[:5])
-            return o
-        pixels = None
-        if keep_pixels:
-            from aigif.codec import read_bytes
-
-            pixels = read_bytes(source, what="image")
-        data = encode(build_syntax(r, pixels))
-        o.aigif_bytes = len(data)
-        if write and output:
-            write_atomic(output, data)
-            o.output = output
-        o.status = "partial" if r.unmapped else "imported"
-    except NoGenerationMetadata as e:
-        o.status, o.error, o.exit_status = "no-metadata", str(e), int(e.exit_status)
-    except AigifError as e:
-        o.status, o.error, o.exit_status = "error", str(e), int(e.exit_status)
     except OSError as e:
-        o.status, o.error, o.exit_status = "error", f"E_IO: {source}: {e.strerror or e}", 3
-    return o
+        raise FileAccessError(f"cannot read image {source}: {e.strerror or e}") from None
+    r = import_image(source, provenance=provenance)
+    o.tool, o.unmapped, o.warnings, o.metadata_bytes = r.tool, r.unmapped, r.warnings, r.metadata_bytes
+    o.syntax = r.syntax
+    if strict and r.unmapped:
+        o.fail(UnsupportedFeature(f"--strict: {len(r.unmapped)} value(s) AIGIF cannot represent: " + "; ".join(r.unmapped[:5])),
+               "refused")
+        return
+    pixels = None
+    if keep_pixels:
+        from aigif.codec import read_bytes
+
+        pixels = read_bytes(source, what="image")
+    data = encode(build_syntax(r, pixels))
+    o.aigif_bytes = len(data)
+    if write and output:
+        write_atomic(output, data)
+        o.output = output
+    o.status = "partial" if r.unmapped else "imported"
 
 
 def _star(args):
@@ -97,15 +157,18 @@ def _star(args):
 
 
 def run_batch(jobs: list[tuple], workers: int | None = None, progress: bool = True) -> list[Outcome]:
-    """jobs: (source, output, strict, keep_pixels, write, provenance) tuples.  Results in job order."""
+    """jobs: (source, output, strict, keep_pixels, write, provenance) tuples.
+
+    One Outcome per job, in job order, whatever happens to any one file."""
     n = len(jobs)
     workers = max(1, min(workers or os.cpu_count() or 1, n))
-    results: list[Outcome | None] = [None] * n
+    results: dict[int, Outcome] = {}
     show = progress and n > 1
 
-    def tick(done: int) -> None:
+    def tick() -> None:
         if show:
             width = 30
+            done = len(results)
             filled = width * done // n
             sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{n}")
             sys.stderr.flush()
@@ -113,18 +176,52 @@ def run_batch(jobs: list[tuple], workers: int | None = None, progress: bool = Tr
     if workers == 1:
         for i, job in enumerate(jobs):
             results[i] = import_one(*job)
-            tick(i + 1)
+            tick()
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_star, job): i for i, job in enumerate(jobs)}
-            for done, fut in enumerate(as_completed(futures), 1):
-                results[futures[fut]] = fut.result()
-                tick(done)
+        _run_pool(jobs, workers, results, tick)
     if show:
         sys.stderr.write("\n")
-    return [r for r in results if r is not None]
+    return [results[i] for i in range(n)]
+
+
+def _run_pool(jobs, workers, results: dict, tick) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=MP_CONTEXT) as pool:
+            futures = {pool.submit(_star, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except BrokenProcessPool:
+                    continue  # some worker died: which file did it is found below
+                except Exception as e:  # the result could not come back (e.g. not picklable)
+                    results[i] = Outcome(source=str(jobs[i][0])).fail_internal(e)
+                tick()
+    except BrokenProcessPool:
+        pass
+    # A dead worker fails every file still queued in its pool without saying which one
+    # killed it: run each unfinished file again in a process of its own.
+    for i, job in enumerate(jobs):
+        if i not in results:
+            results[i] = _run_alone(job)
+            tick()
+
+
+def _run_alone(job) -> Outcome:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=MP_CONTEXT) as pool:
+            return pool.submit(_star, job).result()
+    except BrokenProcessPool as e:
+        return Outcome(source=str(job[0])).fail_internal(
+            RuntimeError(f"the worker process importing this file died ({e})"))
+    except Exception as e:
+        return Outcome(source=str(job[0])).fail_internal(e)
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, int]:
@@ -132,3 +229,9 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
     return counts
+
+
+def batch_exit_status(outcomes: list[Outcome]) -> int:
+    """0 when every file imported (fully or partially), else the exit status of the first
+    file, in input order, that did not: the same rule as `aigif unpack` on many files."""
+    return next((o.exit_status for o in outcomes if not o.ok), int(ExitStatus.OK))

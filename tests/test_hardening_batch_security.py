@@ -1,0 +1,172 @@
+"""Hardening (issue 9, items 9-11): batch imports survive any one file; weights named by a
+file are loaded only with the user's consent; reading a file runs no third-party code."""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+import aigif.importers
+from aigif import errors
+from aigif.cli.main import main
+from aigif.errors import ExitStatus
+from aigif.importers import batch
+
+PARAMS = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model: sd-1.5"
+
+
+def png_bytes(text: dict | None = None) -> bytes:
+    buf = io.BytesIO()
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return int(code), captured.out, captured.err
+
+
+@pytest.fixture
+def forked_workers(monkeypatch):
+    """Workers that inherit this process's monkeypatches, whatever the platform default."""
+    monkeypatch.setattr(batch, "MP_CONTEXT", multiprocessing.get_context("fork"))
+    monkeypatch.delenv("AIGIF_DEBUG", raising=False)
+
+
+@pytest.fixture
+def three_images(tmp_path):
+    """a.png, boom.png (the one the patched importer chokes on), c.png: the bad one in the
+    middle, so that `-j 1` shows whether the files after it are still attempted."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "boom.png", "c.png"):
+        (src / name).write_bytes(png_bytes({"parameters": PARAMS}))
+    return src
+
+
+def patch_importer(monkeypatch, action):
+    real = aigif.importers.import_image
+
+    def fake(source, **kw):
+        if os.path.basename(str(source)) == "boom.png":
+            action()
+        return real(source, **kw)
+
+    monkeypatch.setattr(aigif.importers, "import_image", fake)
+
+
+def _raise_runtime():
+    raise RuntimeError("boom in an importer")
+
+
+# -- item 9: batch work ---------------------------------------------------------------
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_unexpected_error_in_one_file_does_not_stop_the_batch(tmp_path, capsys, monkeypatch, forked_workers, three_images, jobs):
+    patch_importer(monkeypatch, _raise_runtime)
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "import", three_images, "-o", out, "-j", jobs)
+    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"]
+    assert code == ExitStatus.FAILURE  # the only failure is an internal error (spec §9.2: 1)
+    assert "3 files: 2 imported, 0 partial, 0 refused (--strict), 0 without metadata, 1 errors" in err
+    assert "boom.png: internal error (RuntimeError: boom in an importer)" in err
+    assert "Traceback" not in err  # only with AIGIF_DEBUG
+    failed = err.split("failed:", 1)[1]
+    assert "exit   1" in failed and "boom.png" in failed and "a.png" not in failed
+
+
+def test_internal_error_traceback_is_shown_with_aigif_debug(tmp_path, capsys, monkeypatch, forked_workers, three_images):
+    patch_importer(monkeypatch, _raise_runtime)
+    monkeypatch.setenv("AIGIF_DEBUG", "1")
+    code, _, err = cli(capsys, "import", three_images, "-o", tmp_path / "out", "-j", "1")
+    assert code == ExitStatus.FAILURE
+    assert "Traceback" in err and "_raise_runtime" in err
+
+
+def test_a_dying_worker_costs_only_its_own_file(tmp_path, capsys, monkeypatch, forked_workers, three_images):
+    # os._exit in a worker breaks the whole process pool; the batch must find which file
+    # did it and still import the others.
+    patch_importer(monkeypatch, lambda: os._exit(7))
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "import", three_images, "-o", out, "-j", "2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"]
+    assert code == ExitStatus.FAILURE
+    assert "boom.png: internal error (RuntimeError: the worker process importing this file died" in err
+    assert "2 imported" in err
+
+
+def test_single_file_internal_error_is_reported_as_such(tmp_path, capsys, monkeypatch, three_images):
+    monkeypatch.delenv("AIGIF_DEBUG", raising=False)
+    patch_importer(monkeypatch, _raise_runtime)
+    code, _, err = cli(capsys, "import", three_images / "boom.png", "-o", tmp_path / "o.aigif")
+    assert code == ExitStatus.FAILURE
+    assert "internal error (RuntimeError: boom in an importer)" in err
+    assert not (tmp_path / "o.aigif").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_missing_file_is_e_io_and_the_others_are_imported(tmp_path, capsys, forked_workers, jobs):
+    ok = tmp_path / "ok.png"
+    ok.write_bytes(png_bytes({"parameters": PARAMS}))
+    code, _, err = cli(capsys, "import", tmp_path / "missing.png", ok, "-j", jobs)
+    assert code == ExitStatus.IO
+    assert (tmp_path / "ok.aigif").is_file()
+    assert "missing.png: E_IO:" in err and "[exit 12]" in err
+    assert "E_IO" in err.split("failed:", 1)[1]
+
+
+def test_batch_exit_status_is_the_first_failure_in_input_order(tmp_path, capsys, forked_workers):
+    # the no-metadata file comes first in input order; with two workers the missing file
+    # may well finish first, and must not decide the exit status
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(png_bytes())
+    ok = tmp_path / "ok.png"
+    ok.write_bytes(png_bytes({"parameters": PARAMS}))
+    code, _, _ = cli(capsys, "import", plain, tmp_path / "missing.png", ok, "-j", "2")
+    assert code == ExitStatus.NO_METADATA
+    code, _, _ = cli(capsys, "import", tmp_path / "missing.png", plain, ok, "-j", "2")
+    assert code == ExitStatus.IO
+
+
+def test_outcome_carries_the_error_class(tmp_path, monkeypatch):
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(png_bytes())
+    o = batch.import_one(str(tmp_path / "missing.png"), None, write=False)
+    assert (o.status, o.error_class, o.exit_status) == ("error", errors.FileAccessError, ExitStatus.IO)
+    o = batch.import_one(str(plain), None, write=False)
+    assert (o.status, o.error_class, o.exit_status) == ("no-metadata", errors.NoGenerationMetadata, ExitStatus.NO_METADATA)
+    with pytest.raises(errors.NoGenerationMetadata):
+        o.raise_error()
+    (tmp_path / "boom.png").write_bytes(png_bytes({"parameters": PARAMS}))
+    patch_importer(monkeypatch, _raise_runtime)
+    o = batch.import_one(str(tmp_path / "boom.png"), None, write=False)
+    assert (o.status, o.error_class, o.exit_status) == ("error", None, ExitStatus.FAILURE)
+    assert o.error.startswith("internal error (RuntimeError: boom in an importer)")
+    with pytest.raises(RuntimeError):
+        batch.import_one(str(tmp_path / "boom.png"), None, write=False, contain_bugs=False)
+
+
+def test_strict_refusal_carries_its_class(tmp_path):
+    from pathlib import Path
+
+    fooocus = Path(__file__).parent / "fixtures" / "aigc" / "07_fooocus_cropped.png"  # has unmapped values
+    o = batch.import_one(str(fooocus), None, strict=True, write=False)
+    assert (o.status, o.error_class, o.exit_status) == ("refused", errors.UnsupportedFeature, ExitStatus.UNSUPPORTED)
+
+
+def test_json_lines_name_each_files_exit_status(tmp_path, capsys, forked_workers):
+    ok = tmp_path / "ok.png"
+    ok.write_bytes(png_bytes({"parameters": PARAMS}))
+    code, out, _ = cli(capsys, "import", tmp_path / "missing.png", ok, "--json", "-j", "1")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["status"], r["error_code"], r["exit_status"]) for r in rows] == [("error", "E_IO", 12), ("imported", None, 0)]
+    assert code == ExitStatus.IO
