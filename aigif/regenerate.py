@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import limits
 from .codec import decode, read_bytes
-from .errors import CodecError, MissingExtra, UnknownCodec, missing_extra
+from .errors import CodecError, MissingExtra, ModelUnavailable, UnknownCodec, missing_extra
 from .fidelity import matches
 from .syntax import Platform, Syntax
 
@@ -24,11 +24,19 @@ def _generate_module():
     return diffusion
 
 
-def generate_image(syntax: Syntax | dict, **options):
-    """(PIL.Image, Platform) for a syntax; options go to aigif.diffusion.generate."""
+TRUST_FLAG = "--trust-inline-model"
+
+
+def generate_image(syntax: Syntax | dict, *, trust_inline_model: bool = False, **options):
+    """(PIL.Image, Platform) for a syntax; options go to aigif.diffusion.generate.
+
+    trust_inline_model: load weights from a local folder or hub repo that the syntax names
+    inline (not through a registry entry).  Off by default, because the syntax usually
+    comes from a file someone else wrote, and that file must not choose which files are
+    read or which repo is fetched here (`--trust-inline-model` on the CLI)."""
     if isinstance(syntax, dict):
         syntax = Syntax.from_dict(syntax)
-    resolved = syntax.resolve()
+    resolved = trusted_model(syntax.resolve(), trust_inline_model)
     if resolved.width * resolved.height > limits.MAX_GENERATE_PIXELS:
         from .errors import LimitExceeded
 
@@ -49,6 +57,39 @@ def generate_image(syntax: Syntax | dict, **options):
 
             raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}: {str(e)[:200]}") from None
         raise
+
+
+def trusted_model(resolved, trust_inline_model: bool):
+    """`resolved` with a model AIGIF may load, or ModelUnavailable (exit 6) saying how.
+
+    A registry entry (built-in, user, or a plugin the user enabled) is the user's choice.
+    An inline name is the file's: a registry entry whose name or alias is that inline
+    name stands in for it (only where weights come from; the defaults stay those of an
+    inline model, spec §5.3, so the file means what it meant), else loading it needs
+    trust_inline_model."""
+    entry = resolved.model
+    if getattr(entry, "origin", "") != "inline":
+        return resolved
+    import dataclasses
+
+    from .registry import get_registry
+
+    # "#5" is find_model's spelling of an ID, not a name: an inline name never means an ID
+    registered = None if entry.name.startswith("#") else get_registry().find_model(entry.name)
+    if registered is not None:
+        return dataclasses.replace(resolved, model=registered)
+    if trust_inline_model:
+        return resolved
+    pipe = entry.pipeline
+    where = f"the local folder {pipe.get('path')}" if pipe.get("source") == "local" else f"the hub repo {pipe.get('repo')}"
+    raise ModelUnavailable(
+        f"model {entry.name!r} is not in the registry: the file names {where} itself, and AIGIF does not load "
+        f"weights from a place that a file chooses. If you trust it, rerun "
+        f"with {TRUST_FLAG} (Python: trust_inline_model=True), or register it: "
+        f"`aigif registry add NAME --{'path' if pipe.get('source') == 'local' else 'repo'} ... --alias '{entry.name}'`",
+        model=entry.name,
+        untrusted=True,
+    )
 
 
 def _codecs():

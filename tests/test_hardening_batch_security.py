@@ -170,3 +170,125 @@ def test_json_lines_name_each_files_exit_status(tmp_path, capsys, forked_workers
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["status"], r["error_code"], r["exit_status"]) for r in rows] == [("error", "E_IO", 12), ("imported", None, 0)]
     assert code == ExitStatus.IO
+
+
+# -- item 10: weights named by a file -------------------------------------------------
+class _Reached(errors.AigifError):
+    """The fake generator ran: the model passed the trust check."""
+
+    code = "E_TEST_REACHED"
+
+
+@pytest.fixture
+def fake_generator(monkeypatch):
+    """Record which model entry would be loaded, without torch; the CLI then reports
+    _Reached (exit 1), which no real run can produce."""
+    import aigif.regenerate as regenerate
+
+    seen = []
+
+    class Fake:
+        @staticmethod
+        def generate(resolved, **options):
+            seen.append((resolved.model, options))
+            raise _Reached("generation reached")
+
+    monkeypatch.setattr(regenerate, "_generate_module", lambda: Fake)
+    return seen
+
+
+@pytest.fixture
+def model_folder(tmp_path):
+    folder = tmp_path / "someones-model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    return folder
+
+
+def inline_file(tmp_path, model: str):
+    import aigif
+
+    path = tmp_path / "sent.aigif"
+    aigif.write(aigif.Syntax.from_dict({"model": model, "prompt": "a fox", "seed": 1, "steps": 2}), path)
+    assert aigif.read(path).model == model  # really inline, not a registry ID
+    return path
+
+
+@pytest.mark.parametrize("verb", ["unpack", "verify"])
+def test_inline_folder_in_a_file_is_not_loaded_without_consent(tmp_path, capsys, fake_generator, model_folder, verb):
+    src = inline_file(tmp_path, str(model_folder))
+    args = [verb, src] + (["-o", tmp_path / "o.png"] if verb == "unpack" else [])
+    code, _, err = cli(capsys, *args)
+    assert code == ExitStatus.MODEL
+    assert "E_MODEL_UNAVAILABLE" in err and "--trust-inline-model" in err and str(model_folder) in err
+    assert "trust_inline_model=True" in err and "aigif registry add" in err
+    assert fake_generator == []
+    code, _, err = cli(capsys, *args, "--trust-inline-model")
+    assert "E_TEST_REACHED" in err
+    (entry, _), = fake_generator
+    assert entry.origin == "inline" and entry.source_dir == model_folder
+
+
+def test_inline_hub_repo_is_not_fetched_even_with_allow_download(tmp_path, capsys, fake_generator):
+    src = inline_file(tmp_path, "stranger/any-repo")
+    code, _, err = cli(capsys, "unpack", src, "-o", tmp_path / "o.png", "--allow-download")
+    assert code == ExitStatus.MODEL
+    assert "hub repo stranger/any-repo" in err and "--trust-inline-model" in err
+    assert fake_generator == []
+    cli(capsys, "unpack", src, "-o", tmp_path / "o.png", "--allow-download", "--trust-inline-model")
+    (entry, options), = fake_generator
+    assert entry.pipeline["repo"] == "stranger/any-repo" and options["allow_download"] is True
+
+
+def test_python_api_needs_the_keyword(tmp_path, fake_generator, model_folder):
+    import aigif
+
+    data = inline_file(tmp_path, str(model_folder)).read_bytes()
+    with pytest.raises(errors.ModelUnavailable, match="trust_inline_model=True"):
+        aigif.unpack(data)
+    with pytest.raises(errors.ModelUnavailable):
+        aigif.generate({"model": str(model_folder), "prompt": "x"})
+    assert fake_generator == []
+    with pytest.raises(_Reached):
+        aigif.unpack(data, trust_inline_model=True)
+    assert "trust_inline_model" not in fake_generator[0][1]  # consumed, not passed to diffusers
+
+
+def test_registry_entry_named_like_the_inline_model_is_consent(tmp_path, capsys, fake_generator, model_folder):
+    # The user registers the name the file uses: the registry entry says where the weights
+    # are, and no flag is needed.  The file's defaults stay those of an inline model.
+    import aigif
+
+    name = "friend/shared-model"
+    src = inline_file(tmp_path, name)  # written before the name is registered: stays inline
+    assert main(["registry", "add", "friends-model", "--path", str(model_folder), "--alias", name]) == 0
+    capsys.readouterr()
+    assert aigif.read(src).model == name
+    code, _, err = cli(capsys, "unpack", src, "-o", tmp_path / "o.png")
+    assert "E_TEST_REACHED" in err, err
+    (entry, _), = fake_generator
+    assert (entry.name, entry.origin, entry.source_dir) == ("friends-model", "user", model_folder.resolve())
+
+
+def test_pack_trusts_model_typed_on_its_command_line_only(tmp_path, capsys, fake_generator, model_folder):
+    code, _, err = cli(capsys, "pack", "--model", model_folder, "--prompt", "x", "--seed", "1", "-o", tmp_path / "a.aigif")
+    assert "E_TEST_REACHED" in err
+    assert fake_generator[-1][0].source_dir == model_folder
+    syntax_json = tmp_path / "sent.json"
+    syntax_json.write_text(json.dumps({"model": str(model_folder), "prompt": "x", "seed": 1}))
+    code, _, err = cli(capsys, "pack", "--syntax", syntax_json, "-o", tmp_path / "b.aigif")
+    assert code == ExitStatus.MODEL and "--trust-inline-model" in err
+    assert len(fake_generator) == 1
+    code, _, err = cli(capsys, "pack", "--syntax", syntax_json, "--trust-inline-model", "-o", tmp_path / "b.aigif")
+    assert "E_TEST_REACHED" in err and len(fake_generator) == 2
+    assert not (tmp_path / "b.aigif").exists()
+
+
+def test_registered_models_need_no_flag(tmp_path, capsys, fake_generator):
+    src = tmp_path / "reg.aigif"
+    import aigif
+
+    aigif.write(aigif.Syntax.from_dict({"model": "tiny-sd", "prompt": "a fox", "seed": 1}), src)
+    code, _, err = cli(capsys, "unpack", src, "-o", tmp_path / "o.png")
+    assert "E_TEST_REACHED" in err
+    assert fake_generator[0][0].origin == "builtin"

@@ -47,6 +47,8 @@ def add_parser(sub) -> None:
                         "survives platform drift) or a pixel codec (exact only on the same platform)")
     p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
     p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights")
+    p.add_argument("--trust-inline-model", action="store_true",
+                   help="with --syntax FILE.json naming a model folder or hub repo inline: load it (--model on this command line is trusted already)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
     p.set_defaults(run=run)
@@ -108,7 +110,11 @@ def run(args) -> int:
     if not args.no_generate:
         from ..regenerate import generate_image
 
-        image, platform = generate_image(syntax, allow_download=args.allow_download, device=args.device, threads=args.threads)
+        # --model typed on this command line is the user's own choice; a model named by a
+        # --syntax file is trusted only on request, like one named by a .aigif file
+        trusted = args.model is not None or args.trust_inline_model
+        image, platform = generate_image(syntax, allow_download=args.allow_download, trust_inline_model=trusted,
+                                         device=args.device, threads=args.threads)
         if not args.no_platform:
             syntax.platform = platform
         if args.save_image:

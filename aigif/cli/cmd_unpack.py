@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output PNG (one input) or directory")
     p.add_argument("--reference", metavar="PNG", help="original image: report PSNR and LPIPS")
     p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights (or AIGIF_ALLOW_DOWNLOAD=1)")
+    p.add_argument("--trust-inline-model", action="store_true",
+                   help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
     p.set_defaults(run=run)
@@ -93,7 +95,7 @@ def run(args) -> int:
     targets = plan_outputs(files, args.output)
     allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
-        result = unpack_image(files[0], allow_download=allow, device=args.device, threads=args.threads)
+        result = unpack_image(files[0], allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
         line = _report(files[0], targets[0], result, reference)
         save_png(result.image, targets[0])
         print(line)
@@ -104,7 +106,7 @@ def run(args) -> int:
     first_error = ExitStatus.OK
     for path, target in zip(files, targets):
         try:
-            result = unpack_image(path, allow_download=allow, device=args.device, threads=args.threads)
+            result = unpack_image(path, allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
             line = _report(path, target, result, reference)
             save_png(result.image, target)
         except AigifError as e:

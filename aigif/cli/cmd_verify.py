@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="regenerate and check the fidelity hash", description=__doc__)
     p.add_argument("files", nargs="+")
     p.add_argument("--allow-download", action="store_true")
+    p.add_argument("--trust-inline-model", action="store_true",
+                   help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
     p.set_defaults(run=run)
@@ -23,7 +25,7 @@ def run(args) -> int:
     allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
     status = ExitStatus.OK
     for path in args.files:
-        result = unpack_image(path, allow_download=allow, device=args.device, threads=args.threads)
+        result = unpack_image(path, allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
         print(f"{path}: {result.status} ({result.source})")
         if result.status != "bit-exact":
             status = ExitStatus.DIFFERS

@@ -4,6 +4,12 @@ Loading never touches the network unless the caller allows it (`--allow-download
 AIGIF_ALLOW_DOWNLOAD=1): hub entries load with local_files_only=True, and every
 failure to find or read weights becomes a ModelUnavailable saying how to get them.
 Only safetensors are ever read (use_safetensors=True; no pickle) and no remote code.
+
+This layer loads whatever entry it is given.  Whether an entry may be loaded at all is
+decided above it, in aigif.regenerate.trusted_model: an inline model name from a file
+(origin "inline") is loaded only with the user's consent (trust_inline_model=True,
+`--trust-inline-model`) or through a registry entry of that name.  Callers of
+aigif.diffusion.generate pass a ResolvedSyntax they built, and so chose its model.
 """
 
 from __future__ import annotations
