@@ -3,7 +3,9 @@
 Sources, in load order (spec §6.1):
 1. the built-in registry shipped with AIGIF (official IDs 1-4095);
 2. directories contributed by installed packages through the ``aigif.registry``
-   entry-point group (experimental IDs 4096-65535);
+   entry-point group (experimental IDs 4096-65535), only when the user opts in
+   (AIGIF_REGISTRY_PLUGINS=1, `aigif --plugins`, or `enable_plugins()`): loading an entry
+   point runs the installing package's code, and reading a file someone sent must not;
 3. the user's own entries in ``<user config dir>/aigif/registry/models`` (private IDs
    from 1048576), written by ``aigif registry add``.
 
@@ -332,7 +334,11 @@ class Registry:
     def model(self, key) -> ModelEntry:
         entry = self.find_model(key)
         if entry is None:
-            raise UnknownModel(f"model {key!r} is not in the registry (see `aigif registry list`)", model=key)
+            hint = plugins_hint()
+            raise UnknownModel(
+                f"model {key!r} is not in the registry (see `aigif registry list`)" + (f"; {hint}" if hint else ""),
+                model=key,
+            )
         return entry
 
     def model_by_fingerprint(self, value: str) -> ModelEntry | None:
@@ -383,7 +389,48 @@ class Registry:
 DEFAULT_MODEL_ID = 1  # spec §5.3: an absent model field means registry ID 1 (tiny-sd)
 
 
-def load_registry(builtin: Path | None = None, user: Path | None = None, entry_points: bool = True) -> Registry:
+PLUGINS_ENV = "AIGIF_REGISTRY_PLUGINS"
+_plugins_opted_in = False
+
+
+def plugins_enabled() -> bool:
+    """Whether entry-point registry plugins are loaded: the user's opt-in, never a file's."""
+    return _plugins_opted_in or os.environ.get(PLUGINS_ENV, "") == "1"
+
+
+def enable_plugins(on: bool = True) -> None:
+    """Load (or stop loading) entry-point registry plugins from now on in this process."""
+    global _plugins_opted_in
+    _plugins_opted_in = on
+    reset_registry()
+
+
+def installed_plugins() -> list[str]:
+    """Names of the installed registry entry points, read from package metadata only:
+    nothing is imported, so this is safe to call without the opt-in."""
+    from importlib.metadata import entry_points
+
+    try:
+        return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    except Exception:  # unreadable metadata of some package: it is not a plugin we can name
+        return []
+
+
+def plugins_hint() -> str:
+    """A sentence for errors and listings when installed plugins were not loaded, else ""."""
+    if plugins_enabled():
+        return ""
+    names = installed_plugins()
+    if not names:
+        return ""
+    return (f"{len(names)} installed registry plugin(s) not loaded ({', '.join(names[:5])}); "
+            f"to use them set {PLUGINS_ENV}=1 or run `aigif --plugins ...` (they run that package's code)")
+
+
+def load_registry(builtin: Path | None = None, user: Path | None = None, entry_points: bool | None = None) -> Registry:
+    """entry_points: load the entry-point plugins; None (default) = only if plugins_enabled()."""
+    if entry_points is None:
+        entry_points = plugins_enabled()
     reg = Registry()
     base = builtin or Path(os.environ.get("AIGIF_REGISTRY_DIR", "") or builtin_dir())
     reg.load_schedulers(base / "schedulers.toml")

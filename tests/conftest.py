@@ -11,6 +11,11 @@ SHARED = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data
 def _isolated_user_registry(tmp_path_factory, monkeypatch):
     """Tests never read or write the real user's registry."""
     monkeypatch.setenv("AIGIF_CONFIG_DIR", str(tmp_path_factory.mktemp("aigif-config")))
+    # nor the plugins of whatever packages this machine has: opt-in per test only
+    import aigif.registry
+
+    monkeypatch.delenv(aigif.registry.PLUGINS_ENV, raising=False)
+    monkeypatch.setattr(aigif.registry, "_plugins_opted_in", False)
     from aigif.registry import reset_registry
 
     reset_registry()

@@ -292,3 +292,99 @@ def test_registered_models_need_no_flag(tmp_path, capsys, fake_generator):
     code, _, err = cli(capsys, "unpack", src, "-o", tmp_path / "o.png")
     assert "E_TEST_REACHED" in err
     assert fake_generator[0][0].origin == "builtin"
+
+
+# -- item 11: registry plugins are opt-in -------------------------------------------------
+PLUGIN_MODEL = """
+id = 5000
+name = "plugin-model"
+family = "sd1"
+status = "experimental"
+[defaults]
+steps = 12
+guidance = "4.5"
+width = 64
+height = 64
+scheduler = "euler"
+[pipeline]
+class = "StableDiffusionPipeline"
+source = "local"
+path = "/nonexistent"
+"""
+
+
+@pytest.fixture
+def fake_plugin(tmp_path, monkeypatch):
+    """One installed 'aigif.registry' entry point; `loads` counts how often its code ran."""
+    import importlib.metadata
+
+    plugin_dir = tmp_path / "plugin"
+    (plugin_dir / "models").mkdir(parents=True)
+    (plugin_dir / "models" / "5000-plugin-model.toml").write_text(PLUGIN_MODEL)
+    loads = []
+
+    class FakeEntryPoint:
+        name = "someones-plugin"
+
+        def load(self):
+            loads.append(self.name)  # importing the package: third-party code runs here
+            return lambda: str(plugin_dir)
+
+    real = importlib.metadata.entry_points
+
+    def entry_points(**kw):
+        if kw.get("group") == "aigif.registry":
+            return [FakeEntryPoint()]
+        return real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    return loads
+
+
+def test_info_on_a_file_runs_no_plugin_code(tmp_path, capsys, fake_plugin):
+    import aigif
+
+    src = tmp_path / "f.aigif"
+    aigif.write(aigif.Syntax(model=5000, prompt="a fox"), src)  # the plugin's experimental ID
+    codes = []
+    for args in (["info", src], ["info", "--json", "--resolved", src], ["export", src, "--format", "json"]):
+        code, _, err = cli(capsys, *args)
+        codes.append(code)
+        if code:  # --resolved needs the model's defaults: unknown here, and the error says why
+            assert "E_MODEL_UNKNOWN" in err and "someones-plugin" in err and "AIGIF_REGISTRY_PLUGINS=1" in err
+    assert codes == [0, ExitStatus.MODEL, 0]
+    assert fake_plugin == []
+    with pytest.raises(errors.UnknownModel, match="AIGIF_REGISTRY_PLUGINS=1"):
+        aigif.Syntax(model=5000, prompt="x").resolve()
+    assert fake_plugin == []
+
+
+def test_plugins_load_with_the_env_switch(monkeypatch, fake_plugin):
+    from aigif.registry import get_registry, reset_registry
+
+    monkeypatch.setenv("AIGIF_REGISTRY_PLUGINS", "1")
+    reset_registry()
+    entry = get_registry().model("plugin-model")
+    assert (entry.id, entry.origin) == (5000, "package:someones-plugin")
+    assert fake_plugin == ["someones-plugin"]
+
+
+def test_plugins_load_with_the_cli_flag(capsys, fake_plugin):
+    code, out, err = cli(capsys, "registry", "list")
+    assert code == 0 and "plugin-model" not in out
+    assert "1 installed registry plugin(s) not loaded (someones-plugin)" in err and "--plugins" in err
+    assert fake_plugin == []
+    code, out, _ = cli(capsys, "--plugins", "registry", "show", "plugin-model")
+    assert code == 0 and "plugin-model  (ID 5000, experimental, package:someones-plugin)" in out
+    assert fake_plugin == ["someones-plugin"]
+
+
+def test_python_api_switch(fake_plugin):
+    from aigif.registry import enable_plugins, get_registry, load_registry
+
+    assert get_registry().find_model(5000) is None
+    assert load_registry(entry_points=True).find_model(5000).name == "plugin-model"  # an explicit caller choice
+    enable_plugins()
+    assert get_registry().find_model(5000).name == "plugin-model"
+    enable_plugins(False)
+    assert get_registry().find_model(5000) is None

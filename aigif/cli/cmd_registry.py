@@ -1,7 +1,9 @@
 """`aigif registry`: list, show, add, remove and verify model entries; list schedulers.
 
 User entries live in the user's config directory (AIGIF_CONFIG_DIR overrides it) and take
-private IDs from 1048576 up, so they can never collide with official IDs in a file."""
+private IDs from 1048576 up, so they can never collide with official IDs in a file.
+Entries of installed registry plugins (experimental IDs) appear only with
+`aigif --plugins registry ...` or AIGIF_REGISTRY_PLUGINS=1."""
 
 from __future__ import annotations
 
@@ -104,6 +106,13 @@ def _list(reg, as_json: bool) -> int:
         where = e.pipeline.get("repo") or e.pipeline.get("path", "")
         print(f"{e.id:>8}  {e.name:34s} {e.family:12s} {e.pipeline.get('source', ''):9s} {e.origin:8s} {where}")
     print(f"{len(entries)} models, {len(reg.schedulers)} schedulers")
+    from ..registry import plugins_hint
+
+    hint = plugins_hint()
+    if hint:
+        import sys
+
+        print(f"aigif: note: {hint}", file=sys.stderr)
     return ExitStatus.OK
 
 

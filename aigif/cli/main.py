@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="aigif", description="Store AI-generated images as their generation syntax.")
     parser.add_argument("--version", action="version", version=f"aigif {__version__} (format {FORMAT_VERSION})")
+    parser.add_argument(
+        "--plugins", action="store_true",
+        help="load registry plugins of installed packages (entry points 'aigif.registry'; also "
+             "AIGIF_REGISTRY_PLUGINS=1). Off by default: loading one runs that package's code",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
@@ -44,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return ExitStatus.USAGE
+        if args.plugins:
+            from ..registry import enable_plugins
+
+            enable_plugins()
         return int(args.run(args))
     except AigifError as e:
         print(f"aigif: {e}", file=sys.stderr)
