@@ -2,6 +2,22 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "ci", what `make test` runs).
+# "ci": the same examples on every run and every machine (derandomize: the seed comes from
+#   each test's own code), no example database carried between runs, no timing-dependent
+#   verdicts (deadline, too_slow), and a failure prints the blob that reproduces it.
+# "explore": fresh random examples each run, kept in .hypothesis/ so that a failure found
+#   once is tried first next time, and more of them; for local runs and `make fuzz`.
+#   A test whose @settings pins max_examples keeps its own count in both profiles.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", derandomize=False, max_examples=1000, deadline=None, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data"))

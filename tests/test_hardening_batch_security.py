@@ -388,3 +388,34 @@ def test_python_api_switch(fake_plugin):
     assert get_registry().find_model(5000).name == "plugin-model"
     enable_plugins(False)
     assert get_registry().find_model(5000) is None
+
+
+# -- the suite passes every time: Hypothesis runs the same examples unless asked not to ----
+def test_hypothesis_profile_is_deterministic_by_default():
+    from hypothesis import settings
+
+    import conftest
+
+    if conftest.HYPOTHESIS_PROFILE != "ci":
+        pytest.skip(f"HYPOTHESIS_PROFILE={conftest.HYPOTHESIS_PROFILE} asked for another profile")
+    current = settings.default
+    assert current.derandomize is True and current.database is None and current.deadline is None
+    assert current.print_blob is True
+
+
+def test_ci_profile_draws_the_same_examples_every_run():
+    from hypothesis import given, settings, strategies as st
+
+    def run() -> list:
+        seen = []
+
+        @settings(settings.get_profile("ci"), max_examples=25)
+        @given(st.text(), st.integers())
+        def prop(text, n):
+            seen.append((text, n))
+
+        prop()
+        return seen
+
+    first = run()
+    assert len(first) >= 10 and first == run()
