@@ -67,12 +67,35 @@ def write_text(w: BitWriter, text: str, force_codec: int | None = None) -> None:
     w.raw(payload)
 
 
-def read_text(r: BitReader, what: str, max_bytes: int | None = None) -> str:
+class TextBudget:
+    """What is left of MAX_TOTAL_TEXT_BYTES for the text fields of one SYNTAX body (§9.1)."""
+
+    def __init__(self) -> None:
+        self.left = limits.MAX_TOTAL_TEXT_BYTES
+
+    def decode(self, codec: int, payload: bytes, what: str, field_max: int) -> str:
+        cap = min(field_max, self.left)
+        try:
+            text = textcodec.decode(codec, payload, cap)
+        except LimitExceeded:
+            if cap < field_max:
+                raise LimitExceeded(f"the text fields together are over the {limits.MAX_TOTAL_TEXT_BYTES}-byte limit") from None
+            raise
+        n = len(text.encode("utf-8"))
+        if n > cap:  # codecs check `cap` themselves; this keeps the rule in one place too
+            raise LimitExceeded(f"{what} of {n} bytes is over the limit")
+        self.left -= n
+        return text
+
+
+def read_text(r: BitReader, what: str, budget: TextBudget, max_bytes: int | None = None) -> str:
     codec = r.ue(max_bits=16)
     n = r.ue(max_bits=32)
     if 8 * n > r.remaining_bits:
         raise MalformedField(f"{what} runs past the end of the segment")
-    return textcodec.decode(codec, r.raw(n), max_bytes)
+    if n > limits.MAX_TEXT_BYTES:  # before copying it out of the segment
+        raise LimitExceeded(f"{what} payload of {n} bytes is over the {limits.MAX_TEXT_BYTES}-byte limit")
+    return budget.decode(codec, r.raw(n), what, limits.MAX_TEXT_BYTES if max_bytes is None else max_bytes)
 
 
 def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
@@ -128,13 +151,14 @@ def encode_body(s: Syntax, force_codec: int | None = None) -> bytes:
 
 def decode_body(body: bytes) -> Syntax:
     r = BitReader(body)
+    budget = TextBudget()
     present = dict(zip(FLAG_ORDER, (r.flag() for _ in FLAG_ORDER)))
     if r.flag():
         raise UnsupportedVersion("SYNTAX segment announces fields of a later 1.x version")
     s = Syntax()
     if present["model"]:
         if r.flag():
-            s.model = read_text(r, "inline model name", limits.MAX_NAME_BYTES)
+            s.model = read_text(r, "inline model name", budget, limits.MAX_NAME_BYTES)
             if not s.model:
                 raise MalformedField("inline model name is empty")
         else:
@@ -172,8 +196,10 @@ def decode_body(body: bytes) -> Syntax:
     if present["scheduler"]:
         s.scheduler = r.ue(max_bits=16) + 1
     if present["negative_prompt"]:
-        s.negative_prompt = read_text(r, "negative prompt")
+        s.negative_prompt = read_text(r, "negative prompt", budget)
     codec = r.ue(max_bits=16)
     r.align()
-    s.prompt = textcodec.decode(codec, r.rest())
+    if r.remaining_bits // 8 > limits.MAX_TEXT_BYTES:  # before copying it out of the segment
+        raise LimitExceeded(f"prompt payload of {r.remaining_bits // 8} bytes is over the {limits.MAX_TEXT_BYTES}-byte limit")
+    s.prompt = budget.decode(codec, r.rest(), "prompt", limits.MAX_TEXT_BYTES)
     return s

@@ -60,9 +60,16 @@ def encode_platform(p: Platform) -> bytes:
     return bytes(out)
 
 
+# flags, three enums, a 3-byte thread count, four strings of at most 255 bytes
+MAX_PLATFORM_BYTES = 4 + 3 + 4 * (2 + 255)
+
+
 def decode_platform(body: bytes) -> Platform:
     if len(body) < 4:
         raise MalformedField("PLATFORM segment too short")
+    if len(body) > MAX_PLATFORM_BYTES:  # E_FIELD like any extra bytes; checked before copying
+        raise MalformedField("extra bytes at the end of the PLATFORM segment")
+    body = bytes(body)
     device, dtype, attention, flags = body[:4]
     if flags & ~3:
         raise MalformedField("reserved PLATFORM flag bits set")
@@ -128,7 +135,7 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
     if ext is None:
         if seg.critical:
             raise UnknownCritical(f"unknown critical extension {code}", extension=code)
-        raw = RawExtension(code, False, seg.safe_to_copy, seg.body[pos:])
+        raw = RawExtension(code, False, seg.safe_to_copy, bytes(seg.body[pos:]))
         return raw.json_key, raw
     if ext.critical != seg.critical:
         raise MalformedSegment(f"extension '{ext.name}' must be {'critical' if ext.critical else 'ancillary'}")
@@ -142,13 +149,26 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
 
 
 # -- whole files ---------------------------------------------------------------------------
+SYNTAX_FIELDS = ("model", "model_fingerprint", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler")
+# Everything a file carries, compared field by field by encode()'s self-check.
+CHECKED_FIELDS = ("prompt", *SYNTAX_FIELDS, "platform", "fidelity", "payloads")
+
+
+def writes_syntax(s: Syntax) -> bool:
+    """Whether the file of `s` (defaults elided) has a SYNTAX segment (spec §3.4 item 4).
+
+    It is left out only for a pixels file whose SYNTAX would say nothing at all: a
+    field that is set (steps, a negative prompt, a size...) is always written.
+    """
+    has_critical_pixels = any(p.kind == "pixels" and p.critical for p in s.payloads)
+    says_nothing = not s.prompt and not s.extensions and all(getattr(s, k) is None for k in SYNTAX_FIELDS)
+    return not (has_critical_pixels and says_nothing)
+
+
 def segments_of(s: Syntax) -> list[Segment]:
-    """The canonical segment list of spec §3.4."""
+    """The canonical segment list of spec §3.4, for a syntax whose defaults are elided."""
     segs: list[Segment] = []
-    has_syntax = s.has_syntax and not (
-        s.payloads and any(p.kind == "pixels" and p.critical for p in s.payloads) and not _has_generation(s)
-    )
-    if has_syntax:
+    if writes_syntax(s):
         segs.append(Segment(SYNTAX, encode_body(s)))
     ext_segs = [encode_extension(k, v) for k, v in s.extensions.items()]
     segs += sorted(ext_segs, key=lambda g: read_leb128(g.body, 0)[0])
@@ -164,30 +184,61 @@ def segments_of(s: Syntax) -> list[Segment]:
     return segs
 
 
-def _has_generation(s: Syntax) -> bool:
-    return bool(s.prompt) or s.model is not None or s.seed is not None or bool(s.extensions)
+def _extension_form(value):
+    """What an extension value is on the wire: values that msgpack writes alike are equal
+    (a tuple and a list, a RawExtension and its bytes)."""
+    if isinstance(value, RawExtension):
+        return ("raw", value.code, value.critical, value.safe_to_copy, bytes(value.payload))
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def round_trip_mismatch(given: Syntax, got: Syntax) -> str | None:
+    """The first field `got` (decoded) does not carry as `given` (elided) had it, or None."""
+    for name in CHECKED_FIELDS:
+        a, b = getattr(given, name), getattr(got, name)
+        same_type = type(a) is type(b) or isinstance(a, (bytes, bytearray)) and isinstance(b, bytes)
+        if a != b or not same_type:  # True == 1, but a bool steps is not what reads back
+            return f"{name}: {a!r} reads back as {b!r}"
+    if set(given.extensions) != set(got.extensions):
+        return f"extensions: {sorted(given.extensions)} read back as {sorted(got.extensions)}"
+    for k, v in given.extensions.items():
+        if _extension_form(v) != _extension_form(got.extensions[k]):
+            return f"extension '{k}': {v!r} reads back as {got.extensions[k]!r}"
+    kept = [(g.type, bytes(g.body)) for g in given.unknown_segments]
+    if kept != [(g.type, bytes(g.body)) for g in got.unknown_segments]:
+        return "unknown segments are not kept as given (only ancillary, safe-to-copy ones can be)"
+    if got.has_syntax != writes_syntax(given):
+        return "the SYNTAX segment is not where it should be"
+    return None
 
 
 def encode(s: Syntax) -> bytes:
     """The complete .aigif file for a syntax (defaults elided, cheapest text codecs).
 
-    The result is decoded once before it is returned: AIGIF never hands out a file that
-    it would refuse to read (a syntax built by hand can hold values the format cannot).
+    The result is decoded once before it is returned and compared with what was given,
+    field by field: AIGIF never hands out a file that it would refuse to read, or that
+    reads back as anything but the syntax it was given (a syntax built by hand can hold
+    values the format cannot).
     """
     from .errors import InvalidSyntax
 
+    given = s.elide_defaults()
     try:
-        data = container.pack(segments_of(s.elide_defaults()))
-    except (ValueError, TypeError, OverflowError, UnicodeEncodeError) as e:
+        data = container.pack(segments_of(given))
+    except (ValueError, TypeError, OverflowError, AttributeError, UnicodeEncodeError) as e:
+        # a hand-built Syntax can hold values of the wrong type (a float guidance, a str seed)
         raise InvalidSyntax(f"this syntax cannot be written: {e}") from None
     except msgpack.PackException as e:
         raise InvalidSyntax(f"an extension value cannot be written: {e}") from None
     try:
-        decode(data)
+        got = decode(data)
     except LimitExceeded:
         raise
     except AigifError as e:
         raise InvalidSyntax(f"this syntax would make an unreadable file ({e})") from None
+    problem = round_trip_mismatch(given, got)
+    if problem:
+        raise InvalidSyntax(f"this syntax does not survive writing (internal consistency check): {problem}", field=problem.split(":")[0])
     return data
 
 
@@ -220,7 +271,7 @@ def syntax_from_segments(segments: list[Segment]) -> Syntax:
             else:
                 if len(seg.body) < 2 or len(seg.body) > 33:
                     raise MalformedField("FIDELITY digest must be 1 to 32 bytes")
-                fidelity = Fidelity(seg.body[0], seg.body[1:])
+                fidelity = Fidelity(seg.body[0], bytes(seg.body[1:]))
         elif kind == EXTENSION:
             if in_payloads:
                 raise MalformedSegment("EXTENSION segments must come before payloads")
@@ -238,12 +289,13 @@ def syntax_from_segments(segments: list[Segment]) -> Syntax:
                 codec_id, pos = read_leb128(seg.body, 0, max_bytes=3, what="codec ID")
             except (Truncated, MalformedSegment) as e:
                 raise MalformedField(f"{seg.name} segment: {e.args[0]}") from None
-            payloads.append(Payload(PAYLOAD_KINDS[kind], codec_id, seg.body[pos:], seg.critical))
+            # the one copy of a payload the decoder makes (the container hands out views)
+            payloads.append(Payload(PAYLOAD_KINDS[kind], codec_id, bytes(seg.body[pos:]), seg.critical))
         else:
             if seg.critical:
                 raise UnknownCritical(f"unknown critical segment kind {kind} (type 0x{seg.type:02x})", segment=kind)
             if seg.safe_to_copy:  # unknown ancillary: skipped, and kept for rewriting if safe (§3.5)
-                unknown.append(seg)
+                unknown.append(Segment(seg.type, bytes(seg.body)))
             continue
         seen.add(kind)
     critical_pixels = [p for p in payloads if p.kind == "pixels" and p.critical]

@@ -59,7 +59,7 @@ CRC32_THRESHOLD = 4096
 @dataclass(frozen=True)
 class Segment:
     type: int
-    body: bytes
+    body: bytes  # from unpack(): a memoryview into the file (bytes-like), copied only by what keeps it
 
     @property
     def kind(self) -> int:
@@ -116,6 +116,8 @@ def unpack(data: bytes) -> tuple[int, list[Segment]]:
     """Check framing, END, trailing bytes and CRC, in the order of spec §9.3.
 
     Returns (minor version, segments).  Meaning is checked later, by the caller.
+    Segment bodies are memoryviews into `data`: nothing here copies a body, so a file of
+    n bytes costs n bytes of memory, not 3n (the caller copies the bodies it keeps).
     """
     if len(data) > limits.MAX_FILE_BYTES:
         raise LimitExceeded(f"file of {len(data)} bytes is over the {limits.MAX_FILE_BYTES}-byte limit")
@@ -130,6 +132,7 @@ def unpack(data: bytes) -> tuple[int, list[Segment]]:
     if major != FORMAT_MAJOR:
         raise UnsupportedVersion(f"format version {major}.{minor} is not supported (this decoder reads 1.x)")
     crc_len = 4 if version & VERSION_CRC32_FLAG else 2
+    view = memoryview(data)
 
     segments: list[Segment] = []
     pos = 3
@@ -147,7 +150,7 @@ def unpack(data: bytes) -> tuple[int, list[Segment]]:
             raise LimitExceeded(f"segment of {length} bytes is over the {limits.MAX_SEGMENT_BYTES}-byte limit")
         if pos + length > len(data):
             raise Truncated(f"file ends inside a {KIND_NAMES.get(seg_type & KIND_MASK, 'segment')} segment")
-        segments.append(Segment(seg_type, bytes(data[pos : pos + length])))
+        segments.append(Segment(seg_type, view[pos : pos + length]))
         pos += length
         if len(segments) > limits.MAX_SEGMENTS:
             raise LimitExceeded(f"more than {limits.MAX_SEGMENTS} segments")
@@ -156,7 +159,7 @@ def unpack(data: bytes) -> tuple[int, list[Segment]]:
         raise Truncated("file ends inside its CRC")
     if len(data) > pos + crc_len:
         raise TrailingData(f"{len(data) - pos - crc_len} bytes after the CRC")
-    covered = bytes(data[:pos])
+    covered = view[:pos]
     stored = int.from_bytes(data[pos : pos + crc_len], "big")
     actual = zlib.crc32(covered) if crc_len == 4 else crc16(covered)
     if stored != actual:

@@ -82,7 +82,15 @@ def encode(codec: int, text: str) -> bytes:
 
 
 def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
+    """The text of one field; `max_bytes` bounds its UTF-8 (default MAX_TEXT_BYTES).
+
+    A payload longer than MAX_TEXT_BYTES is refused before decoding (spec §5.5): an
+    encoder never needs one (raw is always a candidate), and it bounds the work of every
+    codec by the limit rather than by the segment size.
+    """
     max_bytes = limits.MAX_TEXT_BYTES if max_bytes is None else max_bytes
+    if len(data) > limits.MAX_TEXT_BYTES:
+        raise LimitExceeded(f"text payload of {len(data)} bytes is over the {limits.MAX_TEXT_BYTES}-byte limit")
     if codec == RAW:
         if len(data) > max_bytes:
             raise LimitExceeded(f"text of {len(data)} bytes is over the {max_bytes}-byte limit")

@@ -93,7 +93,7 @@ def run(args) -> int:
     from ..syntax import Payload, Syntax
 
     d = syntax_dict_from_args(args)
-    has_generation = any(k in d for k in ("prompt", "model", "seed", "extensions"))
+    has_generation = bool(d)  # any field given (--steps, --negative...) must be written or refused, never dropped
     if args.image and not has_generation and not args.residual:
         return _pack_pixels(args)
     random_seed = "seed" not in d and not args.syntax

@@ -5,6 +5,10 @@ exclusion: an escape from a context removes its symbols from the lower ones), th
 order-0 table, which holds every symbol.  Pieces outside the vocabulary are coded as the OOV symbol followed
 by their UTF-8 bytes under an order-1 byte model.  EOS ends the text, so the payload
 needs no length field.
+
+The decoder's work is bounded by the payload's length (rangecoder.max_decisions), and
+`encode` raises PayloadBoundExceeded for a text too repetitive to meet that bound: the
+SYNTAX coder then picks another text codec for it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from aigif.errors import InvalidText, LimitExceeded
 from aigif.textcodec import utf8
 
 from .model import BOS, BYTE_END, BYTE_START_CTX, EOS, OOV, Context, get_model
-from .rangecoder import RangeDecoder, RangeEncoder
+from .rangecoder import PayloadBoundExceeded, RangeDecoder, RangeEncoder
 from .tokenize import pieces
 
 
@@ -205,6 +209,8 @@ def decode(data: bytes, max_bytes: int) -> str:
                     raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
             history.append(sym)
             del history[0]
+    except PayloadBoundExceeded as exc:
+        raise InvalidText(f"codec-3 text payload is corrupt ({exc})") from None
     except ValueError:
         raise InvalidText("codec-3 text payload is corrupt (range decoder left its interval)") from None
     try:

@@ -3,8 +3,8 @@ imports): a second implementation that the conformance test compares with the pa
 
     python spec/reference/prompt_model_decoder.py PAYLOAD_HEX
 
-It trusts its input (no limits, no error codes): it illustrates the decoding procedure,
-it is not a hardened decoder.
+It has no error codes and no text limit: it illustrates the decoding procedure, with the
+two bounds of §5 that make the work proportional to the payload (ValueError past them).
 """
 import bisect
 import struct
@@ -44,13 +44,17 @@ def cumt(f):
 class RD:
     def __init__(s, data):
         s.d=data; s.pos=8; s.code=int.from_bytes(data[:8].ljust(8,b"\0"),"big"); s.range=2**64-1
+        s.decisions=0; s.max_decisions=64*(len(data)+8)
     def target(s,total):
+        s.decisions+=1
+        if s.decisions>s.max_decisions: raise ValueError("too many decisions for the payload length")
         s.range//=total; v=s.code//s.range
         if v>=total: raise ValueError("corrupt")
         return v
     def consume(s,start,freq):
         s.code-=start*s.range; s.range*=freq
         while s.range<2**56:
+            if s.pos>=len(s.d)+16: raise ValueError("reads more than 16 bytes past the end")
             b=s.d[s.pos] if s.pos<len(s.d) else 0; s.pos+=1
             s.code=s.code*256+b; s.range*=256
 def decode(data, limit=1<<20):

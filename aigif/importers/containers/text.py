@@ -14,7 +14,7 @@ MAX_TEXT_TOTAL = 64 << 20
 
 
 def max_field() -> int:
-    return limits.MAX_TEXT_BYTES
+    return limits.MAX_METADATA_BYTES
 
 
 def inflate(data: bytes, what: str) -> bytes:
