@@ -7,12 +7,14 @@ The core never imports this module at import time; `aigif.generate()` and
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import limits
 from .codec import decode, read_bytes
 from .errors import CodecError, MissingExtra, ModelUnavailable, UnknownCodec, missing_extra
 from .fidelity import matches
+from .registry import get_registry
 from .syntax import Platform, Syntax
 
 
@@ -70,10 +72,6 @@ def trusted_model(resolved, trust_inline_model: bool):
     entry = resolved.model
     if getattr(entry, "origin", "") != "inline":
         return resolved
-    import dataclasses
-
-    from .registry import get_registry
-
     # "#5" is find_model's spelling of an ID, not a name: an inline name never means an ID
     registered = None if entry.name.startswith("#") else get_registry().find_model(entry.name)
     if registered is not None:

@@ -106,7 +106,7 @@ def _list(reg, as_json: bool) -> int:
         where = e.pipeline.get("repo") or e.pipeline.get("path", "")
         print(f"{e.id:>8}  {e.name:34s} {e.family:12s} {e.pipeline.get('source', ''):9s} {e.origin:8s} {where}")
     print(f"{len(entries)} models, {len(reg.schedulers)} schedulers")
-    from ..registry import plugins_hint
+    from ..registry import plugins_hint  # lazy: as run() imports the registry, on use
 
     hint = plugins_hint()
     if hint:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return ExitStatus.USAGE
         if args.plugins:
-            from ..registry import enable_plugins
+            from ..registry import enable_plugins  # lazy: --version and --help read no registry
 
             enable_plugins()
         return int(args.run(args))
