@@ -161,8 +161,9 @@ def writes_syntax(s: Syntax) -> bool:
     field that is set (steps, a negative prompt, a size...) is always written.
     """
     has_critical_pixels = any(p.kind == "pixels" and p.critical for p in s.payloads)
+    has_residual = any(p.kind == "residual" for p in s.payloads)  # a residual needs a SYNTAX (§3.4)
     says_nothing = not s.prompt and not s.extensions and all(getattr(s, k) is None for k in SYNTAX_FIELDS)
-    return not (has_critical_pixels and says_nothing)
+    return not (has_critical_pixels and says_nothing and not has_residual)
 
 
 def segments_of(s: Syntax) -> list[Segment]:
@@ -185,11 +186,15 @@ def segments_of(s: Syntax) -> list[Segment]:
 
 
 def _extension_form(value):
-    """What an extension value is on the wire: values that msgpack writes alike are equal
-    (a tuple and a list, a RawExtension and its bytes)."""
+    """An extension value, comparable as its meaning: map order does not matter, a tuple
+    equals a list, but 1, 1.0 and True differ (msgpack keeps them apart)."""
     if isinstance(value, RawExtension):
         return ("raw", value.code, value.critical, value.safe_to_copy, bytes(value.payload))
-    return msgpack.packb(value, use_bin_type=True)
+    if isinstance(value, dict):
+        return ("map", sorted(((k, _extension_form(v)) for k, v in value.items()), key=repr))
+    if isinstance(value, (list, tuple)):
+        return ("array", [_extension_form(v) for v in value])
+    return (type(value).__name__, value)
 
 
 def round_trip_mismatch(given: Syntax, got: Syntax) -> str | None:
