@@ -15,7 +15,6 @@ from collections import deque
 
 from . import register
 from .draft import Draft, model_stem, to_int, to_number
-from .jsonutil import load_json
 
 _MAX_NODES = 10000
 _SEED_KEYS = ("seed", "noise_seed", "seed_value")
@@ -76,31 +75,27 @@ def _is_loader(node: dict) -> bool:
 
 
 # -- finding the graphs -----------------------------------------------------------------
+# Only the first field of each name is read, as every other tool's detector does: 63
+# chunks named `prompt` must not cost 63 JSON parses (and their memory) per image.
 def _api_graph(c):
-    for f in c.fields:
-        if f.key == "prompt":
-            g = load_json(f.value)
-            if _looks_api(g):
-                return g
-    for f in c.fields:
-        if f.key in ("UserComment", "parameters"):
-            obj = load_json(f.value)
-            if isinstance(obj, dict) and _looks_api(obj.get("prompt")):
-                return obj["prompt"]
+    g = c.json(c.get("prompt"))
+    if _looks_api(g):
+        return g
+    for key in ("UserComment", "parameters"):
+        obj = c.json(c.get(key))
+        if isinstance(obj, dict) and _looks_api(obj.get("prompt")):
+            return obj["prompt"]
     return None
 
 
 def _ui_graph(c):
-    for f in c.fields:
-        if f.key == "workflow":
-            g = load_json(f.value)
-            if isinstance(g, dict) and isinstance(g.get("nodes"), list):
-                return g
-    for f in c.fields:
-        if f.key in ("UserComment", "parameters"):
-            obj = load_json(f.value)
-            if isinstance(obj, dict) and isinstance(obj.get("workflow"), dict) and isinstance(obj["workflow"].get("nodes"), list):
-                return obj["workflow"]
+    g = c.json(c.get("workflow"))
+    if isinstance(g, dict) and isinstance(g.get("nodes"), list):
+        return g
+    for key in ("UserComment", "parameters"):
+        obj = c.json(c.get(key))
+        if isinstance(obj, dict) and isinstance(obj.get("workflow"), dict) and isinstance(obj["workflow"].get("nodes"), list):
+            return obj["workflow"]
     return None
 
 
@@ -136,6 +131,8 @@ class Walker:
         self.d = d
         self.seen_unknown: set[str] = set()
         self.stale: list[str] = []  # values read from UI widgets that a custom node overrides
+        self._clip_layer: dict[str, str | None] = {}  # encoder -> its CLIPSetLastLayer (memo)
+        self._controlnets: set[str] = set()
 
     def node(self, nid):
         return self.g.get(str(nid))
@@ -170,8 +167,12 @@ class Walker:
             return None
         return v
 
-    def upstream(self, start, pred, via=None):
-        """Breadth-first search against the data flow from node `start` for a node matching pred."""
+    def upstream(self, start, pred, via=None, dead: set | None = None):
+        """Breadth-first search against the data flow from node `start` for a node matching pred.
+
+        `dead`: nodes known to have no match upstream, skipped; a search that finds
+        nothing adds every node it saw, so that many searches over one shared chain (4,000
+        save nodes on one long chain) cost one walk of it, not one each."""
         q, seen = deque([str(start)]), {str(start)}
         while q:
             nid = q.popleft()
@@ -180,12 +181,14 @@ class Walker:
                     continue
                 if _is_link(v):
                     src = str(v[0])
-                    if src in seen or src not in self.g:
+                    if src in seen or src not in self.g or (dead is not None and src in dead):
                         continue
                     if pred(src):
                         return src
                     seen.add(src)
                     q.append(src)
+        if dead is not None:
+            dead.update(seen)
         return None
 
     def note_unknown(self, nid, why: str) -> None:
@@ -199,8 +202,9 @@ class Walker:
     def run(self) -> None:
         outputs = [nid for nid, n in self.g.items() if _is_output(n)]
         final = None
+        no_sampler: set[str] = set()
         for out in outputs:
-            final = self.upstream(out, lambda n: _is_sampler(self.ct(n)))
+            final = self.upstream(out, lambda n: _is_sampler(self.ct(n)), dead=no_sampler)
             if final:
                 break
         if final is None:
@@ -456,8 +460,30 @@ class Walker:
                 return None if t is None else str(t)
         return None
 
+    def clip_layer_node(self, encoder) -> str | None:
+        """The first CLIPSetLastLayer up the `clip` links from `encoder` (one link per node:
+        a path), remembered for every node on the way: many encoders share one chain."""
+        path, seen, cur, found = [], set(), str(encoder), None
+        while True:
+            if cur in self._clip_layer:
+                found = self._clip_layer[cur]
+                break
+            path.append(cur)
+            seen.add(cur)
+            v = self.ins(cur).get("clip")
+            src = str(v[0]) if _is_link(v) else None
+            if src is None or src in seen or src not in self.g:
+                break
+            if self.ct(src) == "CLIPSetLastLayer":
+                found = src
+                break
+            cur = src
+        for n in path:
+            self._clip_layer[n] = found
+        return found
+
     def clip_skip(self, encoder) -> None:
-        found = self.upstream(encoder, lambda n: self.ct(n) == "CLIPSetLastLayer", via=("clip",))
+        found = self.clip_layer_node(encoder)
         if found:
             layer = to_int(self.literal(found, "stop_at_clip_layer"))
             if layer is not None and layer < -1:
@@ -473,7 +499,9 @@ class Walker:
         if _is_link(cn):
             item["model"] = model_stem(str(self.literal(str(cn[0]), "control_net_name")))
         items = self.d.ext.setdefault("controlnet", [])
-        if item not in items:
+        key = repr(sorted(item.items(), key=lambda kv: kv[0]))
+        if key not in self._controlnets:  # a set: a list's `in` made 5,000 units quadratic
+            self._controlnets.add(key)
             items.append(item)
             img = ins.get("image")
             if _is_link(img):

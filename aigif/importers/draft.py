@@ -126,7 +126,10 @@ class Draft:
         if value is None or value == "" or value == [] or value == {}:
             return
         self.unmapped[key] = value
-        shown = repr(value)
+        try:
+            shown = repr(value)
+        except RecursionError:  # a list nested 900 deep: JSON allows it
+            shown = f"<{type(value).__name__} nested too deeply to show>"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         self.items.append(f"{key} = {shown}" + (f" ({why})" if why else ""))
@@ -180,13 +183,16 @@ class Draft:
     def finish(self) -> dict:
         self._check_extensions()
         out = dict(self.syntax)
-        ext = {k: _storable(v) for k, v in self.ext.items()}
+        ext = {k: _storable(v, []) for k, v in self.ext.items()}
         if self.unmapped:
-            ext["unmapped"] = _storable(self.unmapped)
+            notes: list[str] = []
+            ext["unmapped"] = _storable(self.unmapped, notes)
+            # one value JSON allows but an extension cannot hold (NaN, a lone surrogate,
+            # 40 levels of lists) must not cost the whole image its generation syntax
+            self.warnings.extend(f"unmapped: {n}" for n in notes)
         if ext:
             out["extensions"] = ext
         return out
-
 
     def _check_extensions(self) -> None:
         """An extension value AIGIF's table rejects is kept in `unmapped` instead."""
@@ -197,25 +203,76 @@ class Draft:
         from aigif.errors import InvalidSyntax
 
         for name in list(self.ext):
+            notes: list[str] = []
+            value = _storable(self.ext[name], notes)
             try:
-                check_value(name, _storable(self.ext[name]))
+                if notes:  # storing it would change it: the tool's value is kept as it was
+                    raise InvalidSyntax("; ".join(notes))
+                check_value(name, value)
             except InvalidSyntax:
                 self.leave(f"extension {name}", self.ext.pop(name), "invalid value for this AIGIF extension")
 
 
-def _storable(v):
-    """msgpack stores 64-bit integers; larger ones are kept as their decimal text."""
+def _max_depth() -> int:
+    try:
+        from aigif.extensions import MAX_DEPTH
+    except ImportError:
+        return 32
+    return MAX_DEPTH
+
+
+def _storable(v, notes: list[str], depth: int = 0, path: str = ""):
+    """The value as an extension can hold it; every change made is described in `notes`.
+
+    msgpack stores 64-bit integers: larger ones are kept as their decimal text (as
+    before, silently: no digit is lost).  A non-finite number becomes its JSON-ish text,
+    a lone surrogate U+FFFD, and a list or map nested deeper than the extension limit its
+    compact JSON text.  Recursion is bounded by that limit, not by the input.
+    """
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
         return v if -(1 << 63) <= v < (1 << 64) else str(v)
-    if isinstance(v, dict):
-        return {str(k): _storable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_storable(x) for x in v]
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return v
+        text = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+        notes.append(f"{path or 'value'}: non-finite number kept as the text {text!r}")
+        return text
     if isinstance(v, str):
+        return _text(v, notes, path)
+    if isinstance(v, (dict, list, tuple)):
+        if depth >= _max_depth():
+            notes.append(f"{path or 'value'}: nested deeper than {_max_depth()} levels, kept as JSON text")
+            return _deep_as_text(v)
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                key = _text(str(k), notes, f"{path}.{k!r}" if path else repr(k))
+                out[key] = _storable(x, notes, depth + 1, f"{path}.{key}" if path else key)
+            return out
+        return [_storable(x, notes, depth + 1, f"{path}[{i}]") for i, x in enumerate(v)]
+    notes.append(f"{path or 'value'}: a {type(v).__name__} kept as its text")
+    return _text(str(v), notes, path)
+
+
+def _text(v: str, notes: list[str], path: str) -> str:
+    try:
+        v.encode("utf-8")
+        return v
+    except UnicodeEncodeError:
+        notes.append(f"{path or 'value'}: invalid Unicode (lone surrogates) replaced by U+FFFD")
         return v.encode("utf-8", "replace").decode("utf-8")
-    return v
+
+
+def _deep_as_text(v) -> str:
+    import json
+
+    try:
+        text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    except (RecursionError, ValueError, TypeError):
+        return "<nested too deeply to keep>"
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _alias_has(entry, tool: str, name: str) -> bool:
@@ -267,31 +324,65 @@ def _fingerprint_matches(entry, full_hash: str | None) -> bool:
 
 
 # -- number helpers -----------------------------------------------------------------------
+# Every number a tool wrote is foreign input: an integer of 400 digits, "1e999", NaN or a
+# list where a number belongs must give None here, never OverflowError or ValueError.
+_INT_TEXT = re.compile(r"[+-]?\d{1,4000}")  # under Python's 4300-digit int() limit
+
+
+def to_float(v: Any) -> float | None:
+    """A finite float from a foreign value (number or numeric text), else None."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond 1.8e308
+            return None
+    elif isinstance(v, str):
+        text = v.strip()
+        if len(text) > 4000:
+            return None
+        try:
+            f = float(text)
+        except (ValueError, OverflowError):
+            return None
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def to_weight(v: Any, default: float | None = None) -> float | None:
+    """A LoRA/ControlNet weight or strength, rounded to 6 places (float noise is not a digit)."""
+    if v is None:
+        return default
+    f = to_float(v)
+    return None if f is None else round(f, 6)
+
+
 def to_int(v: Any) -> int | None:
-    if isinstance(v, bool):
+    if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, int):
         return v
     if isinstance(v, float):
-        return int(v) if v.is_integer() else None
-    try:
-        s = str(v).strip()
-        return int(s) if re.fullmatch(r"[+-]?\d+", s) else (int(float(s)) if float(s).is_integer() else None)
-    except (TypeError, ValueError):
+        return int(v) if math.isfinite(v) and v.is_integer() else None
+    if not isinstance(v, str):
         return None
+    s = v.strip()
+    if _INT_TEXT.fullmatch(s):
+        return int(s)
+    f = to_float(s)
+    return int(f) if f is not None and f.is_integer() else None
 
 
 def to_number(v: Any) -> int | float | None:
-    if isinstance(v, bool):
+    """An int stays an int (any size: the caller range-checks it); anything else becomes a
+    finite float, an integral one an int, or None."""
+    if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, (int, float)):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return int(v) if isinstance(v, float) and v.is_integer() else v
-    try:
-        f = float(str(v).strip())
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(f):
+    if isinstance(v, int):
+        return v
+    f = to_float(v)
+    if f is None:
         return None
     return int(f) if f.is_integer() else f

@@ -8,7 +8,7 @@ import re
 
 from . import register
 from .a1111 import apply_infotext, parse_infotext
-from .draft import Draft, model_stem, to_int
+from .draft import Draft, model_stem, to_int, to_weight
 from .jsonutil import first_json
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -43,24 +43,29 @@ def parse(c) -> Draft:
     if clip:
         d.extend("clip_skip", clip)
     loras = p.pop("lora", None) or []
-    d.extend("lora", [{"name": model_stem(lo.get("file") or lo.get("model", "")), "weight": round(float(lo.get("weight", 1)), 6)} for lo in loras])
+    d.extend("lora", [{"name": model_stem(lo.get("file") or lo.get("model", "")), "weight": to_weight(lo.get("weight"), 1.0)}
+                      for lo in loras if isinstance(lo, dict)])
     controls = p.pop("control", None) or []
     d.extend(
         "controlnet",
         [
-            {"model": model_stem(cn.get("file", "")), "weight": round(float(cn.get("weight", 1)), 6),
+            {"model": model_stem(cn.get("file", "")), "weight": to_weight(cn.get("weight"), 1.0),
              "start": cn.get("guidance_start", 0), "end": cn.get("guidance_end", 1)}
-            for cn in controls
+            for cn in controls if isinstance(cn, dict)
         ],
     )
     for i, cn in enumerate(controls):
-        if cn.get("no_prompt"):
+        if isinstance(cn, dict) and cn.get("no_prompt"):
             d.leave(f"control{i}.no_prompt", True)
     strength = p.pop("strength", None)
-    if strength is not None and float(strength) < 1:
-        d.extend("img2img", {"strength": round(float(strength), 6)})
+    if strength is not None:
+        s = to_weight(strength)
+        if s is None:
+            d.leave("strength", strength, "not a finite number")
+        elif s < 1:
+            d.extend("img2img", {"strength": s})
     if p.pop("hires_fix", False):
-        d.extend("hires", {"denoise": round(float(p.pop("second_stage_strength", 0.7)), 6)})
+        d.extend("hires", {"denoise": to_weight(p.pop("second_stage_strength", None), 0.7)})
         # AIGIF's hires size is the final one (already width x height); Draw Things
         # records the first stage's, which AIGIF has no field for
         d.leave("first_stage_size", p.pop("first_stage_size", None))

@@ -8,8 +8,7 @@ import re
 
 from . import register
 from .a1111 import apply_infotext, looks_like_infotext, parse_infotext
-from .draft import Draft, to_int
-from .jsonutil import load_json
+from .draft import Draft, to_int, to_number
 
 _RES = re.compile(r"\(?\s*(\d+)\s*[,x×]\s*(\d+)\s*\)?")
 
@@ -17,7 +16,7 @@ _RES = re.compile(r"\(?\s*(\d+)\s*[,x×]\s*(\d+)\s*\)?")
 def _params(c):
     for k in ("parameters", "UserComment"):
         v = c.get(k)
-        obj = load_json(v)
+        obj = c.json(v)
         if isinstance(obj, dict):
             return obj, v
     return None, c.get("parameters") or c.get("UserComment")
@@ -33,7 +32,7 @@ def detect(c) -> bool:
     if isinstance(obj, dict):
         sw = str(obj.get("software", "")) + str(obj.get("version", ""))
         return "Fooocus" in sw or "full_prompt" in obj or _scheme(c) == "fooocus"
-    return _scheme(c) == "a1111" and looks_like_infotext(text)
+    return _scheme(c) == "a1111" and looks_like_infotext(text, c)
 
 
 def parse(c) -> Draft:
@@ -70,7 +69,7 @@ def _loras(d: Draft, loras) -> None:
             out.append(item)
         elif isinstance(lo, str) and ":" in lo:
             name, w = lo.rsplit(":", 1)
-            out.append({"name": name.strip(), "weight": float(w)})
+            out.append({"name": name.strip(), "weight": to_number(w)})
     d.extend("lora", out)
 
 

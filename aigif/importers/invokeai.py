@@ -62,7 +62,11 @@ def _v3(d: Draft, p: dict) -> None:
         d.extend("pipeline_args", {"guidance_rescale": rescale})
     clip = p.pop("clip_skip", None)
     if clip:
-        d.extend("clip_skip", to_int(clip) + 1)  # InvokeAI counts skipped layers; AIGIF the last used
+        n = to_int(clip)
+        if n is not None and n >= 0:
+            d.extend("clip_skip", n + 1)
+        else:
+            d.leave("clip_skip", clip, "not a layer count")  # InvokeAI counts skipped layers; AIGIF the last used
     vae = p.pop("vae", None)
     if vae:
         d.extend("vae", {"name": _name(vae)})

@@ -18,10 +18,18 @@ def load_json(text: str | None):
         return None
 
 
+def loads(text: str, default=None):
+    """json.loads for foreign text: invalid or too deeply nested JSON gives `default`."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return default
+
+
 def first_json(c, *keys, require: str | None = None):
     """The first of the container fields `keys` that is a JSON object (holding `require`)."""
     for k in keys:
-        obj = load_json(c.get(k))
+        obj = c.json(c.get(k))
         if isinstance(obj, dict) and (require is None or require in obj):
             return obj
     return None

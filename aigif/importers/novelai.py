@@ -9,16 +9,15 @@ import re
 
 from . import register
 from .draft import Draft
-from .jsonutil import load_json
 
-_SOURCE = re.compile(r"^(.*?)\s+([0-9A-Fa-f]{8})$")
+_HASH8 = re.compile(r"[0-9A-Fa-f]{8}")
 # Values that are bookkeeping of NovelAI's API, not generation parameters.
 _IGNORED = ("signed_hash", "request_type", "stream", "version", "n_samples")
 
 
 def _fields(c) -> dict[str, str]:
     fields = {f.key: f.value for f in c.fields}
-    wrapped = load_json(fields.get("UserComment"))
+    wrapped = c.json(fields.get("UserComment"))
     if isinstance(wrapped, dict) and isinstance(wrapped.get("Comment"), str):
         for k, v in wrapped.items():
             if isinstance(v, str):
@@ -29,7 +28,7 @@ def _fields(c) -> dict[str, str]:
 
 def detect(c) -> bool:
     f = _fields(c)
-    comment = load_json(f.get("Comment"))
+    comment = c.json(f.get("Comment"))
     if not isinstance(comment, dict):
         return False
     software = f.get("Software", "")
@@ -38,7 +37,7 @@ def detect(c) -> bool:
 
 def parse(c) -> Draft:
     f = _fields(c)
-    p = dict(load_json(f["Comment"]))
+    p = dict(c.json(f["Comment"]))
     d = Draft("novelai")
     prompt = p.pop("prompt", None)
     if prompt is None:
@@ -58,8 +57,8 @@ def parse(c) -> Draft:
 
     source = f.get("Source") or (f.get("Software") if f.get("Software", "") != "NovelAI" else None)
     if source:
-        m = _SOURCE.match(source.strip())
-        d.set_model(m.group(1) if m else source.strip(), m.group(2) if m else None)
+        name, hash8 = split_source(source.strip())
+        d.set_model(name, hash8)
 
     _characters(d, v4p, v4n)
     if isinstance(v4p, dict):
@@ -87,6 +86,17 @@ def parse(c) -> Draft:
                 continue
         d.leave(k, v)
     return d
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """'Stable Diffusion XL C1E60F0F' -> (name, 'C1E60F0F'); no trailing 8-hex word: (source, None).
+
+    Split at the last white space run, not with `^(.*?)\\s+(hex{8})$`, which backtracks
+    quadratically over a Source padded with spaces."""
+    parts = source.rsplit(None, 1)
+    if len(parts) == 2 and _HASH8.fullmatch(parts[1]) and "\n" not in parts[0]:
+        return parts[0], parts[1]
+    return source, None
 
 
 def _characters(d: Draft, v4p, v4n) -> None:

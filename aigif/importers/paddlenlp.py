@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from . import register
-from .draft import Draft
+from .draft import Draft, to_number
 
 _LINE = re.compile(r"^([A-Za-z_][\w ]*):\s?(.*)$")
 _IGNORED = ("epoch_time", "num_images_per_prompt", "latents")
@@ -45,8 +45,12 @@ def parse(c) -> Draft:
     d.set_scheduler("a1111", p.pop("Sampler", None))
     d.set_model(p.pop("model_name", None))
     eta = p.pop("eta", None)
-    if eta is not None and float(eta) != 0.0:
-        d.extend("eta", float(eta))
+    if eta is not None:
+        e = to_number(eta)
+        if e is None:
+            d.leave("eta", eta, "not a finite number")
+        elif e != 0:
+            d.extend("eta", e)
     if p.get("superres_model_name") in ("无", "None", ""):
         p.pop("superres_model_name")
     if p.get("latents") == "None":

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from . import register
-from .draft import Draft, to_int
+from .draft import Draft, to_int, to_number
 from .jsonutil import first_json
 
 _KEYS = ("parameters", "UserComment")
@@ -35,8 +35,9 @@ def parse(c) -> Draft:
         d.extend("clip_skip", abs(to_int(clip)))
     loras, weights = p.pop("loras", None), p.pop("loraweights", None)
     if loras:
-        ws = list(weights or [])
-        d.extend("lora", [{"name": n, "weight": float(ws[i]) if i < len(ws) else 1.0} for i, n in enumerate(loras)])
+        ws = list(weights) if isinstance(weights, list) else []
+        d.extend("lora", [{"name": n, "weight": to_number(ws[i]) if i < len(ws) else 1.0}
+                          for i, n in enumerate(loras if isinstance(loras, list) else [loras])])
     version = p.pop("swarm_version", None)
     d.extend("source", {"tool": "swarmui", **({"version": version} if version else {})})
     if p.get("automaticvae") is True:

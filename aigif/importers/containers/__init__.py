@@ -9,6 +9,7 @@ JSON came from a PNG iTXt chunk, an EXIF UserComment or the alpha channel's low 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from aigif.errors import FormatError
 
@@ -29,6 +30,29 @@ class Container:
     c2pa: bool = False  # a C2PA manifest is present (provenance only, never generation syntax)
     width: int | None = None
     height: int | None = None
+    # Per-image cache of what the detectors derive from a field's text (its JSON above
+    # all): a dozen detectors look at the same fields, and a 1 MB chunk must be parsed
+    # once, not once per detector.  Keyed by the text object itself (kept alive here).
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, kind: str, text: Any, compute: Callable[[Any], Any]) -> Any:
+        """compute(text), computed once per image for each (kind, text object)."""
+        if text is None:
+            return compute(text)
+        key = (kind, id(text))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is text:
+            return hit[1]
+        value = compute(text)
+        self._memo[key] = (text, value)
+        return value
+
+    def json(self, text: str | None):
+        """The field text's JSON value (None if it is not JSON), parsed once per image.
+        Parsers share the object: they copy before they modify it."""
+        from ..jsonutil import load_json
+
+        return self.memo("json", text, load_json)
 
     def get(self, key: str) -> str | None:
         for f in self.fields:

@@ -10,20 +10,39 @@ import re
 from . import Container, Field
 
 _PROPS = {"exif:UserComment": "UserComment", "dc:description": "ImageDescription", "sd:parameters": "parameters"}
-_ELEMENT = r"<{p}\b[^>]*>(.*?)</{p}>"
 _ATTR = r"\b{p}\s*=\s*\"([^\"]*)\""
-_LI = re.compile(r"<rdf:li\b[^>]*>(.*?)</rdf:li>", re.S)
+_WORD_CHAR = re.compile(r"\w")  # what ends `\b` after the name
+
+
+def element_text(text: str, name: str) -> str | None:
+    """The content of the first `<name ...>...</name>` that is closed, like the regex
+    `<name\\b[^>]*>(.*?)</name>` (re.S), in one pass.  That regex retries from every
+    opening tag and scans to the end for each: unclosed elements repeated 20,000 times
+    made it quadratic.  If the first opening tag has no `>` or no closing tag after it,
+    no later one has either."""
+    opening, closing = "<" + name, "</" + name + ">"
+    pos = text.find(opening)
+    while pos >= 0:
+        after = pos + len(opening)
+        if _WORD_CHAR.match(text, after):
+            pos = text.find(opening, after)  # a longer name (`<dc:descriptionX`): not this element
+            continue
+        gt = text.find(">", after)
+        if gt < 0:
+            return None
+        close = text.find(closing, gt + 1)
+        return None if close < 0 else text[gt + 1 : close]
+    return None
 
 
 def read_into(c: Container, packet: bytes, where: str) -> None:
     text = packet.decode("utf-8", "replace")
     for prop, key in _PROPS.items():
-        m = re.search(_ELEMENT.format(p=re.escape(prop)), text, re.S)
+        inner = element_text(text, prop)
         value = None
-        if m:
-            inner = m.group(1)
-            li = _LI.search(inner)
-            value = li.group(1) if li else inner
+        if inner is not None:
+            li = element_text(inner, "rdf:li")
+            value = li if li is not None else inner
         else:
             m = re.search(_ATTR.format(p=re.escape(prop)), text)
             if m:
