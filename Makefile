@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIGIF := $(VENV)/bin/aigif
 OUT ?= out
 
-.PHONY: setup demo test bench clean vectors
+.PHONY: setup demo test bench clean vectors fuzz
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,19 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The fuzz harness (fuzz/) for as long as asked, then the Hypothesis property tests with the
+# random-exploration profile.  Findings are minimised into fuzz/findings/ (not committed).
+# `make test` runs a fixed-seed slice of the same harness (tests/test_fuzz_slice.py).
+FUZZ_TIME ?= 600
+FUZZ_SEED ?= 1
+FUZZ_TARGETS ?= decoder,importers
+fuzz: setup
+	status=0; \
+	$(PY) -m fuzz --time $(FUZZ_TIME) --seed $(FUZZ_SEED) --targets $(FUZZ_TARGETS) \
+		--json fuzz/findings/summary.json $(FUZZ_ARGS) || status=1; \
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest tests/test_importers.py tests/test_properties.py || status=1; \
+	exit $$status
 
 vectors: setup
 	$(PY) spec/make_vectors.py

@@ -357,6 +357,7 @@ def main(argv=None) -> int:
     s["seed"] = args.seed
     print_summary(s)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(s, indent=2))
     return 1 if stats.findings else 0
 

@@ -156,6 +156,24 @@ def info_plugins(data: bytes) -> dict:
     return {"plugins_loaded": loaded}
 
 
+def selftest(data: bytes) -> dict:
+    """Plant each kind of finding, so that a test can see the worker's limits work."""
+    if data == b"cpu":
+        while True:
+            pass
+    if data == b"mem":
+        return {"n": len(bytearray(2 << 30))}
+    if data == b"exc":
+        raise ValueError("planted")
+    if data == b"signal":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if data == b"lose":
+        return {"violation": "planted"}
+    raise AigifError("planted clean error")
+
+
 def _jsonable(obj):
     try:
         json.dumps(obj, allow_nan=True)
@@ -172,5 +190,6 @@ TARGETS = {
     "encode_json": encode_json,
     "cli": cli,
     "info_plugins": info_plugins,
+    "selftest": selftest,
 }
 PATH_TARGETS = ("read", "import_path")
