@@ -178,7 +178,25 @@ def valid_vectors() -> dict[str, bytes]:
     v["v25-source-tool-number"] = crc_file(
         syntax_seg({"prompt": "x"}, 0) + seg(0xC4, leb128(64) + msgpack.packb([4])) + seg(0xC4, leb128(65) + msgpack.packb("imported")) + b"\x00"
     )
+    # added with revision 2 (bounded decoding, no silent field loss)
+    v["v26-prompt-model-short-payload"] = crc_file(syntax_seg({"prompt": "a"}, textcodec.PROMPT_MODEL) + b"\x00")
+    v["v27-pixels-with-syntax-fields"] = crc_file(
+        syntax_seg({"prompt": "", "steps": 30, "negative_prompt": "blurry"}, 0) + seg(0x05, leb128(1) + tiny_png()) + b"\x00"
+    )
     return v
+
+
+def too_dense_payload(text: str) -> bytes:
+    """Codec 3 as an encoder without the work bound would write it (spec/prompt-coder.md §5)."""
+    import aigif.promptcoder.rangecoder as rc
+    from aigif.promptcoder import codec3
+
+    saved = rc.DECISIONS_PER_BYTE
+    rc.DECISIONS_PER_BYTE = 1 << 30
+    try:
+        return codec3.encode(text)
+    finally:
+        rc.DECISIONS_PER_BYTE = saved
 
 
 def invalid_vectors() -> dict[str, tuple[bytes, str]]:
@@ -223,6 +241,17 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     e["e31-residual-without-syntax"] = (crc_file(seg(0x05, leb128(1) + tiny_png()) + seg(0x06, leb128(1) + b"x") + b"\x00"), "E_SEGMENT")
     e["e33-corrupt-prompt-model-text"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(3), w.align(), w.raw(b"\xff" * 12)))) + b"\x00"), "E_TEXT")
     e["e32-pixels-before-extension"] = (crc_file(ok + seg(0x85, leb128(1) + b"x") + seg(0x84 | 0x40, leb128(65) + msgpack.packb("late")) + b"\x00"), "E_SEGMENT")
+    # added with revision 2: work bounded by the input
+    e["e34-prompt-model-runaway"] = (bytes.fromhex("a1471001020010006a62"), "E_TEXT")  # empty codec-3 payload: > 16 implicit zeros
+    dense = too_dense_payload("black darkness " * 3000)
+    e["e35-prompt-model-too-dense"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(3), w.align(), w.raw(dense)))) + b"\x00"), "E_TEXT")
+    over = b"a" * ((64 << 10) + 1)
+    e["e36-text-payload-over-limit"] = (crc_file(seg(0x01, bits(lambda w: (flags(w, set()), w.ue(0), w.align(), w.raw(over)))) + b"\x00", 0x11), "E_LIMIT")
+    neg, prompt = b"n" * 40000, b"p" * 60000  # each under 64 KiB, together over 96 KiB
+    e["e37-texts-over-total-limit"] = (
+        crc_file(seg(0x01, bits(lambda w: (flags(w, {"negative_prompt"}), w.ue(0), w.ue(len(neg)), w.raw(neg), w.ue(0), w.align(), w.raw(prompt)))) + b"\x00", 0x11),
+        "E_LIMIT",
+    )
     return e
 
 

@@ -380,3 +380,29 @@ def test_encode_decode_is_identity_for_random_syntaxes(d):
     assert codec.round_trip_mismatch(s.elide_defaults(), back) is None
     assert back.to_dict(payload_data=True) == s.to_dict(payload_data=True)
     assert aigif.encode(back) == data
+
+
+def test_reference_decoder_enforces_the_same_bounds():
+    """spec/reference/prompt_model_decoder.py (written from the spec) refuses what the
+    package refuses and decodes what it decodes."""
+    import importlib.util
+
+    import aigif.promptcoder.rangecoder as rc
+
+    spec = importlib.util.spec_from_file_location("refdec", REPO / "spec" / "reference" / "prompt_model_decoder.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    saved = rc.DECISIONS_PER_BYTE
+    rc.DECISIONS_PER_BYTE = 1 << 30
+    try:
+        dense = codec3.encode("black darkness " * 3000)
+    finally:
+        rc.DECISIONS_PER_BYTE = saved
+    for bad in (b"", b"jb", dense):
+        with pytest.raises(InvalidText):
+            codec3.decode(bad, 1 << 22)
+        with pytest.raises(ValueError):
+            ref.decode(bad)
+    for text in ("", "a", "black darkness " * 40, "masterpiece, " * 50):
+        payload = codec3.encode(text)
+        assert ref.decode(payload) == codec3.decode(payload, 1 << 16) == text
