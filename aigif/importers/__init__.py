@@ -99,25 +99,20 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
     Raises NoGenerationMetadata when the image carries none (exit status 8), FormatError
     when it is not a PNG/JPEG/WebP file, LimitExceeded on decompression bombs.
     """
-    from .containers import read_container
     from .containers import stealth
 
     path = None
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
+        c = _read_container(data)
     else:
         path = str(src)
-        from ..codec import read_bytes
-
-        data = read_bytes(path, MAX_IMAGE_FILE_BYTES, "image")
-    try:
-        c = read_container(data)
-    except (ValueError, IndexError, struct.error) as e:
-        raise FormatError(f"corrupt image: {e}", where="import") from None
+        c = _read_file_container(path)
     warnings = list(c.warnings)
     result = _dispatch(c, warnings)
     if result is None and c.format in ("PNG", "WEBP"):
-        hidden = stealth.read(data, warnings)
+        # Pillow reads the file itself (a path) and streams the pixel data
+        hidden = stealth.read(path if path is not None else data, warnings)
         if hidden:
             c.fields.extend(hidden)
             warnings.append(f"metadata read from hidden LSBs ({hidden[0].where})")
@@ -147,6 +142,39 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
         warnings=list(dict.fromkeys(warnings + draft.warnings)),
         source=path,
     )
+
+
+def _read_container(data):
+    from .containers import read_container
+
+    try:
+        return read_container(data)
+    except (ValueError, IndexError, struct.error) as e:
+        raise FormatError(f"corrupt image: {e}", where="import") from None
+
+
+def _read_file_container(path: str):
+    """The container of a file, read through a FileBytes view: only the chunks that are
+    kept are read, never the whole file (refused over MAX_IMAGE_FILE_BYTES before that)."""
+    import stat
+
+    from aigif.errors import FileAccessError
+
+    from .containers import FileBytes
+
+    try:
+        # stat before open: opening a FIFO would wait for a writer
+        if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero must not be read until memory runs out
+            raise FileAccessError(f"cannot read image {path}: not a regular file")
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_size > MAX_IMAGE_FILE_BYTES:
+                raise LimitExceeded(f"image {path}: {st.st_size} bytes is over the {MAX_IMAGE_FILE_BYTES}-byte limit")
+            return _read_container(FileBytes(f, st.st_size))
+    except IsADirectoryError:
+        raise FileAccessError(f"cannot read image {path}: is a directory") from None
+    except OSError as e:
+        raise FileAccessError(f"cannot read image {path}: {e.strerror or e}") from None
 
 
 def _dispatch(c, warnings: list[str]):

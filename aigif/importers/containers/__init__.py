@@ -75,13 +75,52 @@ class Container:
         return sum(f.size for f in self.fields)
 
 
-def read_container(data: bytes) -> Container:
-    """Identify the container by its magic bytes and read its text fields."""
+class FileBytes:
+    """A read-only, bytes-like view of an open file: `len`, `[i]` and `[a:b]` read on demand
+    through a 64 KiB window.  The container readers walk chunk headers and read only the
+    bodies they keep, so a 900 MiB PNG costs its text chunks, not 900 MiB.  A file that
+    shrinks under the reader gives short slices, which the readers treat as truncation."""
+
+    WINDOW = 1 << 16
+
+    def __init__(self, f, size: int):
+        self._f, self._size = f, size
+        self._start, self._win = 0, b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(self._size)
+            if step != 1:
+                raise ValueError("FileBytes slices have step 1")
+            if stop <= start:
+                return b""
+            if self._start <= start and stop <= self._start + len(self._win):
+                return self._win[start - self._start : stop - self._start]
+            self._f.seek(start)
+            if stop - start > self.WINDOW:
+                return self._f.read(stop - start)
+            self._start, self._win = start, self._f.read(self.WINDOW)
+            return self._win[: stop - start]
+        i = k + self._size if k < 0 else k
+        if not 0 <= i < self._size:
+            raise IndexError("FileBytes index out of range")
+        b = self[i : i + 1]
+        if not b:
+            raise IndexError("file shrank while it was read")
+        return b[0]
+
+
+def read_container(data) -> Container:
+    """Identify the container by its magic bytes and read its text fields.  `data`: bytes
+    or a FileBytes view."""
     from . import jpeg, png, webp
 
-    if data.startswith(png.SIGNATURE):
+    if data[:8] == png.SIGNATURE:
         return png.read(data)
-    if data.startswith(b"\xff\xd8"):
+    if data[:2] == b"\xff\xd8":
         return jpeg.read(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return webp.read(data)

@@ -37,15 +37,17 @@ def read(data: bytes) -> Container:
         if body_end + 4 > len(data):
             c.warnings.append(f"PNG truncated inside a {ctype!r} chunk at byte {pos}")
             break
-        body = data[body_start:body_end]
-        crc_ok = zlib.crc32(ctype + body) == struct.unpack(">I", data[body_end : body_end + 4])[0]
         pos = body_end + 4
+        # Only the bodies that are kept are read (pixel data is never copied), and only
+        # after their length is checked against the limits.
         if ctype == b"IHDR" and length >= 8:
-            c.width, c.height = struct.unpack(">II", body[:8])
+            c.width, c.height = struct.unpack(">II", data[body_start : body_start + 8])
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
             if length > max_field():  # stored text this large is not generation metadata
                 c.warnings.append(f"PNG {ctype.decode()} chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
                 continue
+            body = data[body_start:body_end]
+            crc_ok = zlib.crc32(body, zlib.crc32(ctype)) == struct.unpack(">I", data[body_end : body_end + 4])[0]
             try:
                 key, value, repaired = _text_chunk(ctype, body)
             except ValueError as e:
@@ -65,7 +67,10 @@ def read(data: bytes) -> Container:
                 continue
             c.fields.append(Field(f"png:{ctype.decode()}", key, value, length))
         elif ctype == b"eXIf":
-            exif_blobs.append(body)
+            if length > max_field() + 8:
+                c.warnings.append(f"PNG eXIf chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
+                continue
+            exif_blobs.append(data[body_start:body_end])
         elif ctype in (b"caBX", b"caBx"):
             c.c2pa = True
         elif ctype == b"IEND":

@@ -28,7 +28,8 @@ _LSB_CHARS = bytes((0x30 | (b & 1)) for b in range(256))  # byte -> b"0"/b"1"
 MAX_PIXELS = 1 << 25  # 32 Mpx: larger than any generated image; bounds the pixel decode
 
 
-def read(data: bytes, warn: list[str]) -> list[Field]:
+def read(src, warn: list[str]) -> list[Field]:
+    """src: the image file's path, or its bytes."""
     try:
         from PIL import Image
     except ImportError:  # Pillow is a core dependency; be explicit anyway
@@ -37,25 +38,48 @@ def read(data: bytes, warn: list[str]) -> list[Field]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
-            if im.width * im.height > MAX_PIXELS:
-                warn.append("image too large to scan for hidden LSB metadata")
-                return []
-            im.load()
+            im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+            with im:
+                if im.width * im.height > MAX_PIXELS:  # checked on the header, before decoding
+                    warn.append("image too large to scan for hidden LSB metadata")
+                    return []
+                im.load()
+                return _scan(im, warn)
+    except LimitExceeded:
+        raise
     except Exception as e:  # Pillow raises many types on corrupt data; none may escape
         warn.append(f"pixels unreadable, hidden LSB metadata not checked ({type(e).__name__})")
         return []
+
+
+def _scan(im, warn: list[str]) -> list[Field]:
+    """Memory: the decoded image (at most MAX_PIXELS) and the few columns the bits lie in;
+    no converted, transposed or byte copy of the whole image.  The 152 header bits are
+    read first, and the payload's columns only when the magic matches."""
     planes = []
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        alpha = im.convert("RGBA").getchannel("A")
-        planes.append(("alpha", alpha.transpose(Image.Transpose.TRANSPOSE).tobytes()))
-    rgb = im.convert("RGB")
-    planes.append(("rgb", rgb.transpose(Image.Transpose.TRANSPOSE).tobytes()))
-    for plane, values in planes:
-        found = _decode(values, plane, warn)
+        planes.append("alpha")
+    planes.append("rgb")
+    for plane in planes:
+        found = _decode(lambda n, plane=plane: _plane_values(im, plane, n), plane, warn)
         if found is not None:
             return found
     return []
+
+
+def _plane_values(im, plane: str, n: int) -> bytes:
+    """The first n values of the plane in the stealth order (x outer, y inner; R, G, B
+    interleaved for "rgb"), from a crop of just the columns they lie in."""
+    from PIL import Image
+
+    per_pixel = 1 if plane == "alpha" else 3
+    columns = min(im.width, -(-n // (per_pixel * im.height)))
+    part = im.crop((0, 0, columns, im.height))
+    if plane == "alpha":
+        part = part.convert("RGBA").getchannel("A")
+    else:
+        part = part.convert("RGB")
+    return part.transpose(Image.Transpose.TRANSPOSE).tobytes()[:n]
 
 
 def _bits_to_bytes(bits: bytes) -> bytes:
@@ -63,8 +87,9 @@ def _bits_to_bytes(bits: bytes) -> bytes:
     return int(bits[: n * 8], 2).to_bytes(n, "big") if n else b""
 
 
-def _decode(values: bytes, plane: str, warn: list[str]) -> list[Field] | None:
-    head = values[:152].translate(_LSB_CHARS)
+def _decode(values, plane: str, warn: list[str]) -> list[Field] | None:
+    """values(n) -> the first n plane values (fewer if the image holds fewer)."""
+    head = values(152).translate(_LSB_CHARS)
     if len(head) < 152:
         return None
     magic = _bits_to_bytes(head[:120])
@@ -75,10 +100,11 @@ def _decode(values: bytes, plane: str, warn: list[str]) -> list[Field] | None:
     nbits = int(head[120:152], 2)
     if nbits > 8 * (max_field() + 64):
         raise LimitExceeded(f"hidden LSB payload of {nbits} bits", limit="MAX_TEXT_BYTES")
-    if 152 + nbits > len(values):
+    body = values(152 + nbits)
+    if len(body) < 152 + nbits:
         warn.append("hidden LSB payload is longer than the image; ignored")
         return None
-    payload = _bits_to_bytes(values[152 : 152 + nbits].translate(_LSB_CHARS))
+    payload = _bits_to_bytes(body[152:].translate(_LSB_CHARS))
     where = f"stealth:{plane}"
     try:
         raw = gunzip(payload, magic.decode()) if compressed else payload
@@ -89,7 +115,7 @@ def _decode(values: bytes, plane: str, warn: list[str]) -> list[Field] | None:
     size = len(payload)
     try:
         obj = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         obj = None
     if isinstance(obj, dict) and ("Comment" in obj or "Software" in obj):
         # NovelAI: the JSON of its text chunks; split it back into fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 from . import Container, exif, xmp
+from .text import max_field
 
 MAX_CHUNKS = 1 << 16  # animated WebPs have one ANMF chunk per frame
 
@@ -22,15 +23,22 @@ def read(data: bytes) -> Container:
             c.warnings.append("WebP: too many chunks; stopped reading")
             break
         fourcc, length = struct.unpack("<4sI", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
+        # read only what is kept: the metadata chunks (bounded) and the size headers
+        if fourcc in (b"EXIF", b"XMP ") and length > max_field() + 8:
+            c.warnings.append(f"WebP {fourcc.decode().strip()} chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
+            body = b""
+        elif fourcc in (b"EXIF", b"XMP "):
+            body = data[pos + 8 : pos + 8 + length]
+        else:
+            body = data[pos + 8 : pos + 8 + min(length, 16)]
         if pos + 8 + length > end:
             c.warnings.append(f"WebP truncated inside chunk {fourcc!r}")
             if fourcc not in (b"EXIF", b"XMP "):
                 break
         pos += 8 + length + (length & 1)
-        if fourcc == b"EXIF":
+        if fourcc == b"EXIF" and body:
             exif.read_into(c, body, "webp:exif")
-        elif fourcc == b"XMP ":
+        elif fourcc == b"XMP " and body:
             xmp.read_into(c, body, "webp:xmp")
         elif fourcc == b"VP8X" and len(body) >= 10:
             c.width = 1 + int.from_bytes(body[4:7], "little")
