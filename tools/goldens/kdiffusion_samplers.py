@@ -1,0 +1,108 @@
+"""Make tests/goldens/kdiffusion/samplers.json by running k-diffusion's own samplers on tiny-sd.
+
+    python tools/goldens/kdiffusion_samplers.py --kdiffusion DIR --a1111 DIR --ldm DIR -o OUT.json
+
+The peer directories are as for kdiffusion_schedules.py (tests/goldens/kdiffusion/README.md).
+k-diffusion's `CompVisDenoiser` wraps the embedded tiny-sd UNet (diffusers) through a small
+object exposing what it reads (`alphas_cumprod`, `apply_model`); A1111's get_sigmas gives the
+sigmas; k-diffusion's `sample_*` functions run with their default noise (torch.randn_like
+under torch.manual_seed) or, for the SDE samplers, k-diffusion's BrownianTreeNoiseSampler
+seeded as A1111 seeds it (the list of image seeds).  The scene (shapes, seeds, conditioning)
+is tests/test_kdiffusion_samplers.py's SCENE, imported from there so both sides agree.
+No peer code is in this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kdiffusion", required=True)
+    ap.add_argument("--a1111", required=True)
+    ap.add_argument("--ldm", required=True)
+    ap.add_argument("-o", "--out", required=True)
+    args = ap.parse_args()
+    for p in (args.kdiffusion, args.a1111, args.ldm):
+        sys.path.insert(0, p)
+    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO))
+
+    import numpy as np
+    import torch
+    import k_diffusion
+    from ldm_beta import make_beta_schedule
+    from modules import kdiff_get_sigmas, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
+
+    import test_kdiffusion_samplers as T
+
+    torch.set_num_threads(1)
+    scene = T.SCENE
+    unet, vae = T.load_tiny_sd()
+    cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())
+    betas = make_beta_schedule("linear", cfg["num_train_timesteps"], linear_start=cfg["beta_start"],
+                               linear_end=cfg["beta_end"])
+    alphas_cumprod = torch.tensor(np.cumprod(1.0 - betas, axis=0), dtype=torch.float32)
+
+    def apply_model(x, t, cond):
+        return unet(x, t, encoder_hidden_states=cond, return_dict=False)[0]
+
+    ldm_like = types.SimpleNamespace(alphas_cumprod=alphas_cumprod, apply_model=apply_model)
+    wrap = k_diffusion.external.CompVisDenoiser(ldm_like, quantize=False)
+    cond, uncond = T.conditioning()
+    options = {name: o for name, _f, _a, o in kdiff_get_sigmas.samplers_k_diffusion}
+    funcs = {name: f for name, f, _a, _o in kdiff_get_sigmas.samplers_k_diffusion}
+
+    class CFG:
+        """A1111's CFGDenoiser arithmetic for one cond and the uncond, batched together."""
+
+        def __init__(self, scale):
+            self.scale = scale
+
+        def __call__(self, x, sigma):
+            x_in = torch.cat([x, x])
+            sigma_in = torch.cat([sigma, sigma])
+            out = wrap(x_in, sigma_in, cond=torch.cat([cond, uncond]))
+            n = x.shape[0]
+            denoised = torch.clone(out[n:])
+            for i in range(n):
+                denoised[i] += (out[i] - out[n + i]) * (1.0 * self.scale)
+            return denoised
+
+    cases = []
+    for name in T.SAMPLER_NAMES:
+        for scale in scene["cfg"]:
+            self = types.SimpleNamespace(config=types.SimpleNamespace(options=options[name]), model_wrap=wrap)
+            p = types.SimpleNamespace(scheduler="Automatic", hr_scheduler=None, is_hr_pass=False,
+                                      sampler_noise_scheduler_override=None, extra_generation_params={})
+            sigmas = kdiff_get_sigmas.get_sigmas(self, p, scene["steps"])
+            x = T.initial_noise() * sigmas[0]
+            kwargs = {}
+            if options[name].get("brownian_noise"):
+                smin, smax = sigmas[sigmas > 0].min(), sigmas.max()
+                kwargs["noise_sampler"] = k_diffusion.sampling.BrownianTreeNoiseSampler(
+                    x, smin, smax, seed=[scene["seed"]])
+            if options[name].get("solver_type") == "heun":
+                kwargs["solver_type"] = "heun"
+            torch.manual_seed(scene["step_noise_seed"])
+            with torch.no_grad():
+                latent = getattr(k_diffusion.sampling, funcs[name])(CFG(scale), x, sigmas, disable=True, **kwargs)
+                record = T.summarise(latent, vae)
+            record.update(sampler=name, cfg=scale, sigmas=[float(v).hex() for v in sigmas.tolist()])
+            cases.append(record)
+            print(name, scale, record["latent_sha256"][:12], record["pixels_sha256"][:12])
+
+    out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__, "cases": cases}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"{len(cases)} sampler cases -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
