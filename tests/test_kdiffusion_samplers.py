@@ -31,7 +31,7 @@ SCENE = {"width": 64, "height": 64, "latent_shape": [1, 4, 32, 32], "seed": 1234
          "step_noise_seed": 5678, "cond_seed": 11, "uncond_seed": 12, "cond_shape": [1, 77, 32],
          "steps": 12, "cfg": [5.0, 7.0]}
 SAMPLER_NAMES = ("Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M",
-                 "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE", "LMS")
+                 "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE", "LMS", "LCM")
 LATENT_PROBES = 64
 PIXEL_PROBES = 64
 LATENT_TOL = 1e-4
@@ -98,23 +98,26 @@ def golden():
 def tiny():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    from aigif.diffusion.kdiffusion.model import DiscreteDenoiser, diffusers_unet_fn, ldm_alphas_cumprod
+    from aigif.diffusion.kdiffusion.model import DiscreteDenoiser, LCMDenoiser, diffusers_unet_fn, ldm_alphas_cumprod
 
     unet, vae = load_tiny_sd()
     cfg = json.loads((TINY / "scheduler/scheduler_config.json").read_text())
-    model = DiscreteDenoiser(diffusers_unet_fn(unet), ldm_alphas_cumprod(
-        cfg["beta_start"], cfg["beta_end"], cfg["num_train_timesteps"], cfg["beta_schedule"]))
-    yield model, vae
+    alphas_cumprod = ldm_alphas_cumprod(cfg["beta_start"], cfg["beta_end"], cfg["num_train_timesteps"],
+                                        cfg["beta_schedule"])
+    models = {"kdiffusion": DiscreteDenoiser(diffusers_unet_fn(unet), alphas_cumprod),
+              "lcm": LCMDenoiser(diffusers_unet_fn(unet), alphas_cumprod)}
+    yield models, vae
     torch.set_num_threads(threads)
 
 
-def run_ours(model, vae, sampler, scale, *, lms_float32_basis=True):
+def run_ours(models, vae, sampler, scale, *, lms_float32_basis=True):
     from aigif.diffusion.engines.a1111.schedules import sampler_spec, sigmas_for
     from aigif.diffusion.kdiffusion import samplers
     from aigif.diffusion.kdiffusion.brownian import BrownianTreeNoiseSampler
     from aigif.diffusion.kdiffusion.model import cfg_denoiser
 
     spec = sampler_spec(sampler)
+    model = models[spec.family]
     sigmas = sigmas_for(model, sampler, "Automatic", SCENE["steps"])
     x = initial_noise() * sigmas[0]
     cond, uncond = conditioning()
@@ -155,9 +158,9 @@ def test_golden_covers_every_sampler_at_cfg_5_and_7(golden):
 @pytest.mark.parametrize("scale", SCENE["cfg"])
 @pytest.mark.parametrize("sampler", SAMPLER_NAMES)
 def test_sampler_matches_kdiffusion(tiny, golden, sampler, scale):
-    model, vae = tiny
+    models, vae = tiny
     record = next(c for c in golden["cases"] if c["sampler"] == sampler and c["cfg"] == scale)
-    sigmas, latent, summary = run_ours(model, vae, sampler, scale)
+    sigmas, latent, summary = run_ours(models, vae, sampler, scale)
     assert [float(v) for v in sigmas.tolist()] == [float.fromhex(h) for h in record["sigmas"]]
     exact, dev, pdev = compare(record, latent, summary)
     assert dev <= LATENT_TOL, f"{sampler} cfg {scale}: latent deviates by {dev}"
@@ -171,9 +174,9 @@ def test_lms_with_float64_basis_is_within_tolerance(tiny, golden):
     """A1111 v1.10 pins NumPy 1.26, where k-diffusion's LMS coefficients are evaluated in
     float64; the goldens were made under NumPy 2 (float32).  The two differ in the last bits
     of the coefficients only."""
-    model, vae = tiny
+    models, vae = tiny
     record = next(c for c in golden["cases"] if c["sampler"] == "LMS" and c["cfg"] == 7.0)
-    _sigmas, latent, summary = run_ours(model, vae, "LMS", 7.0, lms_float32_basis=False)
+    _sigmas, latent, summary = run_ours(models, vae, "LMS", 7.0, lms_float32_basis=False)
     _exact, dev, pdev = compare(record, latent, summary)
     assert dev <= LATENT_TOL and pdev <= 1
 
@@ -182,7 +185,8 @@ def test_different_step_noise_changes_ancestral_result(tiny):
     from aigif.diffusion.kdiffusion import samplers
     from aigif.diffusion.kdiffusion.model import cfg_denoiser
 
-    model, _vae = tiny
+    models, _vae = tiny
+    model = models["kdiffusion"]
     from aigif.diffusion.engines.a1111.schedules import sigmas_for
 
     sigmas = sigmas_for(model, "Euler a", "Automatic", 4)

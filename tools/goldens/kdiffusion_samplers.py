@@ -39,7 +39,7 @@ def main() -> None:
     import torch
     import k_diffusion
     from ldm_beta import make_beta_schedule
-    from modules import kdiff_get_sigmas, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
+    from modules import kdiff_get_sigmas, lcm_extract, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
 
     import test_kdiffusion_samplers as T
 
@@ -54,11 +54,18 @@ def main() -> None:
     def apply_model(x, t, cond):
         return unet(x, t, encoder_hidden_states=cond, return_dict=False)[0]
 
-    ldm_like = types.SimpleNamespace(alphas_cumprod=alphas_cumprod, apply_model=apply_model)
-    wrap = k_diffusion.external.CompVisDenoiser(ldm_like, quantize=False)
+    ldm_like = types.SimpleNamespace(alphas_cumprod=alphas_cumprod, apply_model=apply_model,
+                                     device=torch.device("cpu"))
+    kd_wrap = k_diffusion.external.CompVisDenoiser(ldm_like, quantize=False)
+    lcm_wrap = lcm_extract.LCMCompVisDenoiser(ldm_like)
     cond, uncond = T.conditioning()
     options = {name: o for name, _f, _a, o in kdiff_get_sigmas.samplers_k_diffusion}
-    funcs = {name: f for name, f, _a, _o in kdiff_get_sigmas.samplers_k_diffusion}
+    funcs = {name: getattr(k_diffusion.sampling, f) for name, f, _a, _o in kdiff_get_sigmas.samplers_k_diffusion
+             if name not in ("DPM fast", "DPM adaptive")}
+    # A1111's sd_samplers_lcm: samplers_lcm = [('LCM', sample_lcm, ['k_lcm'], {})], run by a
+    # KDiffusionSampler whose model wrapper is LCMCompVisDenoiser
+    options["LCM"], funcs["LCM"] = {}, lcm_extract.sample_lcm
+    wrap = kd_wrap
 
     class CFG:
         """A1111's CFGDenoiser arithmetic for one cond and the uncond, batched together."""
@@ -78,6 +85,7 @@ def main() -> None:
 
     cases = []
     for name in T.SAMPLER_NAMES:
+        wrap = lcm_wrap if name == "LCM" else kd_wrap
         for scale in scene["cfg"]:
             self = types.SimpleNamespace(config=types.SimpleNamespace(options=options[name]), model_wrap=wrap)
             p = types.SimpleNamespace(scheduler="Automatic", hr_scheduler=None, is_hr_pass=False,
@@ -93,7 +101,7 @@ def main() -> None:
                 kwargs["solver_type"] = "heun"
             torch.manual_seed(scene["step_noise_seed"])
             with torch.no_grad():
-                latent = getattr(k_diffusion.sampling, funcs[name])(CFG(scale), x, sigmas, disable=True, **kwargs)
+                latent = funcs[name](CFG(scale), x, sigmas, disable=True, **kwargs)
                 record = T.summarise(latent, vae)
             record.update(sampler=name, cfg=scale, sigmas=[float(v).hex() for v in sigmas.tolist()])
             cases.append(record)

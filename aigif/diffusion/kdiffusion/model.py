@@ -170,3 +170,45 @@ def cfg_denoiser(denoiser: DiscreteDenoiser, cond: torch.Tensor, uncond: torch.T
         return denoised
 
     return call
+
+
+class LCMDenoiser(DiscreteDenoiser):
+    """A1111's LCM wrapper (sd_samplers_lcm.LCMCompVisDenoiser): the model seen through the 50
+    "original" timesteps a Latent Consistency Model was distilled on (19, 39, ..., 999), with
+    timesteps always quantized to them and the consistency-model output scaling
+    (c_skip, c_out over 10 * timestep, sigma_data 0.5) on top of the eps prediction."""
+
+    ORIGINAL_STEPS = 50
+
+    def __init__(self, unet: UNetFn, alphas_cumprod: torch.Tensor):
+        train_steps = len(alphas_cumprod)
+        self.skip = train_steps // self.ORIGINAL_STEPS
+        picked = torch.zeros(self.ORIGINAL_STEPS, dtype=torch.float32)
+        for k in range(self.ORIGINAL_STEPS):
+            picked[self.ORIGINAL_STEPS - 1 - k] = alphas_cumprod[train_steps - 1 - k * self.skip]
+        super().__init__(unet, picked, prediction_type="epsilon", quantize=True)
+
+    def get_sigmas(self, n: int | None = None) -> torch.Tensor:
+        if n is None:
+            return _append_zero(self.sigmas.flip(0))
+        start, end = self.sigma_to_t(self.sigma_max), self.sigma_to_t(self.sigma_min)
+        return _append_zero(self.t_to_sigma(torch.linspace(start, end, n)))
+
+    def sigma_to_t(self, sigma: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+        dists = sigma.log() - self.log_sigmas[:, None]
+        return dists.abs().argmin(dim=0).view(sigma.shape) * self.skip + (self.skip - 1)
+
+    def t_to_sigma(self, t: torch.Tensor) -> torch.Tensor:
+        index = torch.clamp(((t - (self.skip - 1)) / self.skip).float(), min=0, max=len(self.sigmas) - 1)
+        return super().t_to_sigma(index)
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        c_out = _append_dims(-sigma, x.ndim)
+        c_in = _append_dims(1 / (sigma ** 2 + self.sigma_data ** 2) ** 0.5, x.ndim)
+        t = self.sigma_to_t(sigma)
+        denoised = x + self.unet(x * c_in, t, cond) * c_out
+        sigma_data = 0.5
+        scaled_t = _append_dims(t, x.ndim) * 10.0
+        c_skip = sigma_data ** 2 / (scaled_t ** 2 + sigma_data ** 2)
+        c_out = scaled_t / (scaled_t ** 2 + sigma_data ** 2) ** 0.5
+        return c_out * denoised + c_skip * x
