@@ -8,14 +8,11 @@ reproducers took 0.6-9 s before the fix and take milliseconds after it.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import random
-import resource
 import subprocess
 import sys
 import time
-from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,11 +22,11 @@ import aigif
 from aigif import codec, limits, textcodec
 from aigif.bits import BitWriter, leb128
 from aigif.cli.main import main
-from aigif.container import pack, Segment
+from aigif.container import Segment, pack
 from aigif.errors import AigifError, InvalidSyntax, InvalidText, LimitExceeded
 from aigif.promptcoder import codec3
-from aigif.promptcoder.rangecoder import MAX_IMPLICIT_ZEROS, PayloadBoundExceeded, RangeEncoder, max_decisions
-from aigif.syntax import Fidelity, Payload, Platform, Syntax
+from aigif.promptcoder.rangecoder import PayloadBoundExceeded, RangeEncoder, max_decisions
+from aigif.syntax import Platform, Syntax
 
 from conftest import REPO, shared
 
