@@ -494,6 +494,16 @@ def _info_plugins(tmp):
     return (REPO / "spec" / "vectors" / "v02-a-cat-seed-1.aigif").read_bytes()
 
 
+# -- found by the fuzz harness beyond the issue's list ------------------------------------------------
+@case("info-inline-model-name-too-long-for-a-path", "new", "decode")
+def _long_model_name(tmp):
+    """A valid file whose inline model name (300 characters) is longer than a file name may be:
+    resolving it (`aigif info`, to_dict(resolved=True)) stats it as a path and got ENAMETOOLONG."""
+    import aigif
+
+    return aigif.encode(aigif.Syntax.from_dict({"prompt": "a", "model": "x" * 300, "seed": 1}))
+
+
 def by_name() -> dict[str, Regression]:
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "regression names must be unique"
