@@ -20,7 +20,11 @@ What A1111 does, in this project's words:
 - Seed resize: noise is drawn at the "resize from" latent size and pasted, centred, into
   noise drawn at the real size (cropped when the old size is larger).
 - ENSD: after the initial noise, every image's generator is replaced by a fresh one
-  seeded with seed + ENSD; the sampler's later draws come from those.
+  seeded with seed + ENSD; the sampler's later draws come from those.  A1111 does
+  this whatever the sampler, but writes `ENSD:` into the infotext only for samplers
+  it marks as using it (Euler a, DPM2 a, DPM++ 2S a, DPM fast/adaptive) with eta != 0.
+  Samplers that draw through randn_like without that mark (Restart, LCM, DDIM with
+  eta > 0) were reseeded too, so their infotexts can lack an ENSD that mattered.
 - k-diffusion's `torch.randn_like(x)` is routed to the next per-image draw (A1111's
   TorchHijack), ignoring x except for its shape, so a batch gets the same noise as the
   images made one by one.
@@ -299,7 +303,7 @@ class ImageNoise:
         self._started = False
 
     def _fresh(self, seed: int, shape):
-        return _draw(create_generator(seed, self.choice), shape, "cpu" if self.choice.used != "GPU" else self.device)
+        return _draw(create_generator(seed, self.choice), shape, self.device)
 
     def _noise_shape(self):
         height, width = self.seed_resize_from
@@ -312,7 +316,9 @@ class ImageNoise:
         torch = _torch()
         noise_shape = self._noise_shape()
         resized = noise_shape != self.shape
-        local = "cpu" if self.choice.used != "GPU" else self.device
+        # A1111 moves every draw to the model's device before blending and pasting,
+        # so the slerp runs there too (its float result can depend on the device)
+        local = self.device
         images = []
         for index, (seed, generator) in enumerate(zip(self.seeds, self._generators)):
             variation = None
@@ -335,8 +341,7 @@ class ImageNoise:
         if not self._started:
             self._started = True
             return self.first()
-        local = "cpu" if self.choice.used != "GPU" else self.device
-        return torch.stack([_draw(g, self.shape, local) for g in self._generators]).to(self.device)
+        return torch.stack([_draw(g, self.shape, self.device) for g in self._generators])
 
     def randn_like(self, x):
         """k-diffusion's torch.randn_like(x), answered from the per-image generators."""
