@@ -1,4 +1,4 @@
-"""Whole files: Syntax <-> bytes (spec §3-§7), and atomic reading and writing.
+"""Whole files: Syntax <-> bytes (spec §3-§7).
 
 `encode` lays segments out in the canonical order of spec §3.4; `decode` checks the
 container first (framing, END, CRC), then ordering, then each segment's fields.
@@ -6,10 +6,7 @@ container first (framing, END, CRC), then ordering, then each segment's fields.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import msgpack
 
@@ -29,13 +26,13 @@ from .container import (
 )
 from .errors import (
     AigifError,
-    FileAccessError,
     LimitExceeded,
     MalformedField,
     MalformedSegment,
     Truncated,
     UnknownCritical,
 )
+from .fileio import read_bytes, write_atomic
 from .extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact, json_value_problem
 from .syntax import ATTENTIONS, DEVICES, DTYPES, Fidelity, Payload, Platform, Syntax
 
@@ -60,14 +57,10 @@ def encode_platform(p: Platform) -> bytes:
     return bytes(out)
 
 
-# flags, three enums, a 3-byte thread count, four strings of at most 255 bytes
-MAX_PLATFORM_BYTES = 4 + 3 + 4 * (2 + 255)
-
-
 def decode_platform(body: bytes) -> Platform:
     if len(body) < 4:
         raise MalformedField("PLATFORM segment too short")
-    if len(body) > MAX_PLATFORM_BYTES:  # E_FIELD like any extra bytes; checked before copying
+    if len(body) > limits.MAX_PLATFORM_BYTES:  # E_FIELD like any extra bytes; checked before copying
         raise MalformedField("extra bytes at the end of the PLATFORM segment")
     body = bytes(body)
     device, dtype, attention, flags = body[:4]
@@ -344,70 +337,8 @@ def inspect(data: bytes) -> tuple[list[SegmentCost], int]:
 
 
 # -- files ---------------------------------------------------------------------------------
-def read_bytes(path, limit: int | None = None, what: str = "") -> bytes:
-    """A whole regular file, refused before reading when it is over `limit` bytes.
-
-    Devices and FIFOs are refused: /dev/zero must not be read until memory runs out.
-    """
-    import stat
-
-    path = Path(path)
-    limit = limits.MAX_FILE_BYTES if limit is None else limit
-    label = f"{what} {path}".strip()
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise FileAccessError(f"cannot read {label}: not a regular file")
-        if st.st_size > limit:
-            raise LimitExceeded(f"{label}: {st.st_size} bytes is over the {limit}-byte limit")
-        with open(path, "rb") as f:
-            # read(n) allocates n bytes up front: ask for the size the file says it has
-            data = f.read(st.st_size + 1)
-    except OSError as e:
-        raise FileAccessError(f"cannot read {label}: {e.strerror or e}") from None
-    if len(data) > limit:
-        raise LimitExceeded(f"{label}: over the {limit}-byte limit")
-    return data
-
-
 def read(path) -> Syntax:
     return decode(read_bytes(path))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename: never a partial file.
-
-    OSErrors become `FileAccessError` naming the target; the temporary file never survives.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise FileAccessError(f"cannot write {path}: it is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise FileAccessError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise FileAccessError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
 
 
 def write(s: Syntax, path) -> bytes:

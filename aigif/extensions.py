@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import InvalidSyntax
+from . import limits
+from .errors import InvalidSyntax, LimitExceeded
 
 
 def _is_num(v) -> bool:
@@ -120,7 +121,6 @@ class RawExtension:
         return f"ext-{self.code}"
 
 
-MAX_DEPTH = 32
 
 
 def _encodable(text: str) -> bool:
@@ -139,8 +139,8 @@ def json_value_problem(value, depth: int = 0) -> str | None:
     """
     import math
 
-    if depth > MAX_DEPTH:
-        return f"nested deeper than {MAX_DEPTH} levels"
+    if depth > limits.MAX_EXTENSION_DEPTH:
+        return f"nested deeper than {limits.MAX_EXTENSION_DEPTH} levels"
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -177,11 +177,7 @@ def check_value(name: str, value) -> None:
         raise InvalidSyntax(f"extension '{name}' has an invalid value: {value!r} (expected {t.description})")
     import msgpack
 
-    from . import limits
-
     if name in COMPACT:
         value = COMPACT[name][0](value)
     if len(msgpack.packb(value, use_bin_type=True)) > limits.MAX_EXTENSION_BYTES:
-        from .errors import LimitExceeded
-
         raise LimitExceeded(f"extension '{name}' is over the {limits.MAX_EXTENSION_BYTES}-byte limit")

@@ -25,3 +25,25 @@ MAX_GENERATE_PIXELS = 4096 * 4096  # regeneration: larger sizes are legal in a f
 # Not a file-format limit: one metadata field of a foreign image read by an importer (a
 # ComfyUI workflow chunk is often over 100 KB); the texts it yields still meet MAX_TEXT_BYTES.
 MAX_METADATA_BYTES = 1 << 20
+
+# -- bounds of the file format's own segments -------------------------------------------
+# PLATFORM body: flags, three enums, a 3-byte thread count, four strings of at most 255 bytes
+MAX_PLATFORM_BYTES = 4 + 3 + 4 * (2 + 255)
+MAX_EXTENSION_DEPTH = 32  # nesting of maps and arrays in one extension value
+
+# -- bounds of foreign input read by the importers (not file-format limits) -------------
+MAX_IMAGE_FILE_BYTES = 1 << 30  # an image file to import; only its metadata chunks are read
+# All text fields of one imported image together; Pillow uses the same 64 MiB figure
+# (PngImagePlugin.MAX_TEXT_MEMORY).
+MAX_IMPORT_TEXT_TOTAL = 64 << 20
+MAX_PNG_CHUNKS = 1 << 16  # a real PNG has a few dozen; a hostile one could have millions of 0-byte chunks
+MAX_WEBP_CHUNKS = 1 << 16  # animated WebPs have one ANMF chunk per frame
+MAX_EXIF_IFD_ENTRIES = 1024
+MAX_EXIF_IFDS = 8
+MAX_STEALTH_PIXELS = 1 << 25  # stealth LSB scan: 32 Mpx, larger than any generated image; bounds the pixel decode
+MAX_INFOTEXT_PARAM_LINE = 256 * 1024  # the A1111 "Steps: ..., Sampler: ..." line
+MAX_COMFYUI_NODES = 10000  # nodes of one ComfyUI prompt or workflow graph
+
+# -- other bounds -----------------------------------------------------------------------
+MAX_REGISTRY_NAME_LEN = 100  # characters of a registry entry name
+MAX_PROMPT_MODEL_RAW_BYTES = 64 << 20  # the shipped prompt model, decompressed

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ._extras import missing
+
 
 def _arrays(a, b):
     import numpy as np
@@ -36,11 +38,11 @@ _lpips_model = None
 def lpips_status() -> tuple[bool, str]:
     """(available, reason): LPIPS needs the lpips package and torchvision's AlexNet weights
     already in the torch hub cache."""
-    try:
-        import lpips  # noqa: F401
-        import torch
-    except ImportError as e:
-        return False, f"package '{e.name}' not installed (pip install \"aigif[metrics]\")"
+    error = missing("metrics")
+    if error is not None:
+        return False, str(error)
+    import torch
+
     cached = Path(torch.hub.get_dir()) / "checkpoints" / _ALEXNET
     if not cached.is_file():
         return False, f"AlexNet backbone weights not found at {cached}; AIGIF never downloads them"

@@ -10,20 +10,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from . import limits
-from .codec import decode, read_bytes
-from .errors import CodecError, MissingExtra, ModelUnavailable, UnknownCodec, missing_extra
+from . import diffusion, limits
+from ._extras import require
+from .codec import decode
+from .fileio import read_bytes
+from .errors import CodecError, LimitExceeded, MissingExtra, ModelUnavailable, UnknownCodec
 from .fidelity import matches
 from .registry import get_registry
 from .syntax import Platform, Syntax
-
-
-def _generate_module():
-    try:
-        from . import diffusion
-    except ImportError as e:
-        raise missing_extra("generate", e.name or "torch") from None
-    return diffusion
 
 
 TRUST_FLAG = "--trust-inline-model"
@@ -40,23 +34,16 @@ def generate_image(syntax: Syntax | dict, *, trust_inline_model: bool = False, *
         syntax = Syntax.from_dict(syntax)
     resolved = trusted_model(syntax.resolve(), trust_inline_model)
     if resolved.width * resolved.height > limits.MAX_GENERATE_PIXELS:
-        from .errors import LimitExceeded
-
         raise LimitExceeded(
             f"{resolved.width}x{resolved.height} is over the regeneration limit of {limits.MAX_GENERATE_PIXELS} pixels "
             "(aigif.limits.MAX_GENERATE_PIXELS)"
         )
-    gen = _generate_module()
     try:
-        return gen.generate(resolved, **options)
+        return diffusion.generate(resolved, **options)
     except MemoryError:
-        from .errors import LimitExceeded
-
         raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}") from None
     except RuntimeError as e:  # torch reports allocation failures as RuntimeError / OutOfMemoryError
         if "alloc" in str(e).lower() or "out of memory" in str(e).lower():
-            from .errors import LimitExceeded
-
             raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}: {str(e)[:200]}") from None
         raise
 
@@ -91,10 +78,9 @@ def trusted_model(resolved, trust_inline_model: bool):
 
 
 def _codecs():
-    try:
-        import aigif_codecs
-    except ImportError as e:
-        raise missing_extra("codecs", e.name or "aigif_codecs") from None
+    require("codecs")
+    import aigif_codecs
+
     return aigif_codecs
 
 

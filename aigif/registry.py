@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .errors import RegistryError, UnknownModel
 
 OFFICIAL_IDS = range(1, 4096)
@@ -33,7 +34,6 @@ STATUS_RANGES = {"official": OFFICIAL_IDS, "experimental": EXPERIMENTAL_IDS, "pr
 FAMILIES = {"sd1", "sd2", "sdxl", "sdxl-refiner", "sd3", "flux", "pixart", "playground", "other"}
 SOURCES = {"hub", "embedded", "local"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.+_-]*$")
-MAX_NAME_LEN = 100
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 TOOLS = ("a1111", "comfyui", "invokeai", "diffusers", "novelai")
 ENTRY_POINT_GROUP = "aigif.registry"
@@ -165,8 +165,8 @@ def validate_scheduler(d: dict, where: str) -> SchedulerEntry:
 def validate_model(d: dict, where: str, schedulers: dict[str, SchedulerEntry], origin: str = "builtin") -> ModelEntry:
     mid = _need(d, "id", int, where)
     name = _need(d, "name", str, where)
-    if not NAME_RE.match(name) or len(name) > MAX_NAME_LEN:
-        raise RegistryError(f"{where}: name '{name[:80]}' must match {NAME_RE.pattern} and have at most {MAX_NAME_LEN} characters")
+    if not NAME_RE.match(name) or len(name) > limits.MAX_REGISTRY_NAME_LEN:
+        raise RegistryError(f"{where}: name '{name[:80]}' must match {NAME_RE.pattern} and have at most {limits.MAX_REGISTRY_NAME_LEN} characters")
     status = _need(d, "status", str, where)
     if status not in STATUS_RANGES:
         raise RegistryError(f"{where}: status must be one of {sorted(STATUS_RANGES)}")

@@ -18,6 +18,7 @@ model and no floating point is involved: decoding is bit-exact on every machine.
 from __future__ import annotations
 
 from .bits import leb128, read_leb128
+from ._extras import require
 from .errors import CodecError, LimitExceeded, MalformedSegment, Truncated
 from . import limits
 
@@ -28,12 +29,9 @@ DEFAULT_MARGIN = 2
 
 
 def _np():
-    try:
-        import numpy as np
-    except ImportError:
-        from .errors import missing_extra
+    require("codecs", "numpy")
+    import numpy as np
 
-        raise missing_extra("codecs", "numpy") from None
     return np
 
 

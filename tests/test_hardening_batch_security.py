@@ -193,7 +193,7 @@ def fake_generator(monkeypatch):
             seen.append((resolved.model, options))
             raise _Reached("generation reached")
 
-    monkeypatch.setattr(regenerate, "_generate_module", lambda: Fake)
+    monkeypatch.setattr(regenerate, "diffusion", Fake)
     return seen
 
 

@@ -286,11 +286,9 @@ def test_big_file_is_not_read_whole(tmp_path):
 
 
 def test_file_over_the_image_limit_is_refused_before_reading(tmp_path, monkeypatch):
-    import aigif.importers as importers
-
     path = tmp_path / "x.png"
     path.write_bytes(png([itxt("parameters", "x\nSteps: 1, Seed: 1, CFG scale: 1")]))
-    monkeypatch.setattr(importers, "MAX_IMAGE_FILE_BYTES", 100)
+    monkeypatch.setattr(aigif.limits, "MAX_IMAGE_FILE_BYTES", 100)
     with pytest.raises(AigifError) as e:
         import_image(path)
     assert e.value.code == "E_LIMIT"

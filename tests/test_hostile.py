@@ -901,7 +901,7 @@ def test_files_over_the_size_limits_are_refused_before_reading(tmp_path, capsys,
     assert_fails_cleanly(code, err, ExitStatus.LIMIT)
     img = tmp_path / "big.png"
     img.write_bytes(png_bytes(text={"parameters": PARAMS}))
-    monkeypatch.setattr(aigif.importers, "MAX_IMAGE_FILE_BYTES", 100)
+    monkeypatch.setattr(aigif.limits, "MAX_IMAGE_FILE_BYTES", 100)
     code, _, err = cli(capsys, "import", img, "-o", tmp_path / "o.aigif")
     assert_fails_cleanly(code, err, ExitStatus.LIMIT)
     assert not (tmp_path / "o.aigif").exists()

@@ -18,12 +18,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    try:
-        import aigif_codecs
-    except ImportError:
-        from aigif.errors import missing_extra
+    from aigif._extras import require
 
-        raise missing_extra("codecs", "aigif_codecs") from None
+    require("codecs")
+    import aigif_codecs
+
     codecs = aigif_codecs.list_codecs()
     if args.json:
         rows = [

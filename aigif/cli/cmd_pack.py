@@ -57,7 +57,7 @@ def add_parser(sub) -> None:
 def syntax_dict_from_args(args) -> dict:
     d: dict = {}
     if args.syntax:
-        from ..codec import read_bytes
+        from ..fileio import read_bytes
 
         raw = read_bytes(args.syntax, 16 << 20, "syntax file")
         try:
@@ -149,7 +149,7 @@ def _pack_pixels(args) -> int:
 
     image = open_image(args.image)
     if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
-        from ..codec import read_bytes
+        from ..fileio import read_bytes
 
         codec_id, data = _codecs().encode_verbatim(read_bytes(args.image, what="image"))
     else:

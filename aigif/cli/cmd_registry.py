@@ -165,10 +165,11 @@ def _add(reg, args) -> int:
 
     if reg.find_model(args.name):
         raise RegistryError(f"'{args.name}' is already registered as '{reg.find_model(args.name).name}' (ID {reg.find_model(args.name).id})")
-    from ..registry import NAME_RE, MAX_NAME_LEN
+    from ..limits import MAX_REGISTRY_NAME_LEN
+    from ..registry import NAME_RE
 
-    if not NAME_RE.match(args.name) or len(args.name) > MAX_NAME_LEN:
-        raise RegistryError(f"'{args.name[:80]}' is not a valid entry name ({NAME_RE.pattern}, at most {MAX_NAME_LEN} characters)")
+    if not NAME_RE.match(args.name) or len(args.name) > MAX_REGISTRY_NAME_LEN:
+        raise RegistryError(f"'{args.name[:80]}' is not a valid entry name ({NAME_RE.pattern}, at most {MAX_REGISTRY_NAME_LEN} characters)")
     mid = args.id if args.id is not None else max([PRIVATE_IDS.start - 1, *[i for i in reg.models if i in PRIVATE_IDS]]) + 1
     like = reg.model(args.like) if args.like else None
     pipeline_class = args.pipeline_class
@@ -221,7 +222,7 @@ def _add(reg, args) -> int:
     reg.add_model(validated)
     target = user_dir() / "models" / f"{mid}-{args.name}.toml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    from ..codec import write_atomic
+    from ..fileio import write_atomic
 
     write_atomic(target, dump_model_toml(entry).encode("utf-8"))
     reset_registry()
@@ -242,12 +243,11 @@ def _remove(reg, name: str) -> int:
 
 
 def _verify(e, allow_download: bool) -> int:
-    try:
-        from ..diffusion.weights import check_fingerprints, hash_local_weights
-    except ImportError as err:
-        from ..errors import missing_extra
+    from .._extras import require
 
-        raise missing_extra("generate", err.name or "torch") from None
+    require("generate")
+    from ..diffusion.weights import check_fingerprints, hash_local_weights
+
     hashes = hash_local_weights(e, allow_download=allow_download)
     checks = check_fingerprints(e, hashes)
     if not checks:

@@ -12,7 +12,7 @@ def open_image(path, what: str = "image"):
     from PIL import Image, UnidentifiedImageError
 
     from .. import limits
-    from ..codec import read_bytes
+    from ..fileio import read_bytes
     from ..errors import CodecError, LimitExceeded
 
     data = read_bytes(path, what=what)
@@ -32,7 +32,7 @@ def open_image(path, what: str = "image"):
 
 def save_png(image, path) -> None:
     """Write `image` as PNG atomically (no partial file on failure)."""
-    from ..codec import write_atomic
+    from ..fileio import write_atomic
 
     buf = io.BytesIO()
     image.save(buf, format="PNG")

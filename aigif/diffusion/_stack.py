@@ -6,7 +6,8 @@ stay cheap) on an install without the [generate] extra.
 
 from __future__ import annotations
 
-from ..errors import InvalidSyntax, UnsupportedFeature, missing_extra
+from .._extras import require
+from ..errors import InvalidSyntax, UnsupportedFeature
 
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
@@ -14,18 +15,10 @@ DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
 
 def import_stack():
     """Return (torch, diffusers), or raise MissingExtra naming the pip command."""
-    try:
-        import torch
-    except ImportError:
-        raise missing_extra("generate", "torch") from None
-    try:
-        import diffusers
-    except ImportError:
-        raise missing_extra("generate", "diffusers") from None
-    try:
-        import transformers  # noqa: F401  (every registry pipeline has CLIP text encoders)
-    except ImportError:
-        raise missing_extra("generate", "transformers") from None
+    require("generate")  # torch, diffusers, transformers (every registry pipeline has CLIP text encoders)
+    import diffusers
+    import torch
+
     return torch, diffusers
 
 

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._extras import require
 from ..errors import ModelUnavailable
 from .pipelines import describe, downloads_allowed, how_to_get
 
@@ -51,12 +52,9 @@ def hash_local_weights(entry, allow_download: bool = False) -> dict[str, str]:
 
 
 def _hash_hub_files(entry, files: list[str], allow_download: bool) -> dict[str, str]:
-    try:
-        from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    except ImportError:
-        from ..errors import missing_extra
+    require("generate", "huggingface_hub")
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-        raise missing_extra("generate", "huggingface_hub") from None
     repo = entry.pipeline.get("repo", "")
     revision = entry.pipeline.get("revision") or None
     out: dict[str, str] = {}

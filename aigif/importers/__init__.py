@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from aigif import limits
 from aigif.errors import AigifError, FormatError, LimitExceeded, NoGenerationMetadata
 
 from .draft import ImportResult
@@ -62,7 +63,6 @@ _loaded = False
 UNKNOWN_MODEL = "unknown"
 
 # Source images larger than this are refused before reading: no real generated image is.
-MAX_IMAGE_FILE_BYTES = 1 << 30
 
 
 def register(name: str, detect: Callable, parse: Callable, priority: int = 50) -> None:
@@ -168,8 +168,8 @@ def _read_file_container(path: str):
             raise FileAccessError(f"cannot read image {path}: not a regular file")
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            if st.st_size > MAX_IMAGE_FILE_BYTES:
-                raise LimitExceeded(f"image {path}: {st.st_size} bytes is over the {MAX_IMAGE_FILE_BYTES}-byte limit")
+            if st.st_size > limits.MAX_IMAGE_FILE_BYTES:
+                raise LimitExceeded(f"image {path}: {st.st_size} bytes is over the {limits.MAX_IMAGE_FILE_BYTES}-byte limit")
             return _read_container(FileBytes(f, st.st_size))
     except IsADirectoryError:
         raise FileAccessError(f"cannot read image {path}: is a directory") from None

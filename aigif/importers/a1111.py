@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 
+from aigif import limits
+
 from . import register
 from .draft import Draft, to_int, to_number
 from .jsonutil import load_json, loads
@@ -28,7 +30,6 @@ from .jsonutil import load_json, loads
 # first character already tried every key after it, so the matches are A1111's, but a
 # line of 40,000 spaces costs one pass instead of 40,000 (29 s).
 RE_PARAM = re.compile(r'(?<!\s)\s*(\w[\w \-/]{1,63}):\s*("(?:\\.|[^\\"]){1,8192}"|[^,]*)(?:,|$)')
-MAX_PARAM_LINE = 256 * 1024
 RE_JSON_KEY = re.compile(r"(?:^|,)\s*(Hashes|Civitai resources|Civitai metadata|Lora weights):\s*([\[{])")
 RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 RE_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
@@ -54,7 +55,7 @@ def parse_infotext(text: str) -> tuple[str, str | None, dict[str, str]]:
     while lines and not lines[-1].strip():
         lines.pop()
     params: dict[str, str] = {}
-    if lines and len(lines[-1]) <= MAX_PARAM_LINE and lines[-1].count(":") >= 3 and len(RE_PARAM.findall(lines[-1])) >= 3:
+    if lines and len(lines[-1]) <= limits.MAX_INFOTEXT_PARAM_LINE and lines[-1].count(":") >= 3 and len(RE_PARAM.findall(lines[-1])) >= 3:
         last, params = _json_params(lines.pop())
         for k, v in RE_PARAM.findall(last):
             v = unquote(v.strip())
@@ -132,7 +133,7 @@ def _looks_like_infotext(text: str, parsed) -> bool:
     end = len(text.rstrip())
     start = text.rfind("\n", 0, end) + 1  # the last line, without splitting all of them
     last = text[start:end]
-    if len(last) > MAX_PARAM_LINE or last.count(":") < 3:
+    if len(last) > limits.MAX_INFOTEXT_PARAM_LINE or last.count(":") < 3:
         return False
     return len(RE_PARAM.findall(last)) >= 3
 

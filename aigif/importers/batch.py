@@ -124,7 +124,8 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
 
 
 def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provenance) -> None:
-    from aigif.codec import encode, write_atomic
+    from aigif.codec import encode
+    from aigif.fileio import write_atomic
 
     from . import import_image
 
@@ -141,7 +142,7 @@ def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provena
         return
     pixels = None
     if keep_pixels:
-        from aigif.codec import read_bytes
+        from aigif.fileio import read_bytes
 
         pixels = read_bytes(source, what="image")
     data = encode(build_syntax(r, pixels))

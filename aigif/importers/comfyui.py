@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections import deque
 
+from aigif import limits
+
 from . import register
 from .draft import Draft, model_stem, to_int, to_number
 
-_MAX_NODES = 10000
 _SEED_KEYS = ("seed", "noise_seed", "seed_value")
 _PASS_THROUGH = {"Reroute", "VAEDecode", "VAEDecodeTiled"}
 _TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_positive")
@@ -114,7 +115,7 @@ def parse(c) -> Draft | None:
         ui = _ui_graph(c)
         g = ui_to_api(ui, d.warnings)
         d.warnings.append("only the UI workflow is stored: values read from its widgets")
-    if len(g) > _MAX_NODES:
+    if len(g) > limits.MAX_COMFYUI_NODES:
         raise ValueError(f"graph with {len(g)} nodes")
     w = Walker(g, d)
     w.run()
@@ -533,7 +534,7 @@ class Walker:
 # -- UI workflow -> API graph ----------------------------------------------------------------
 def ui_to_api(ui: dict, warnings: list[str]) -> dict:
     nodes = [n for n in ui.get("nodes", []) if isinstance(n, dict)]
-    if len(nodes) > _MAX_NODES:
+    if len(nodes) > limits.MAX_COMFYUI_NODES:
         raise ValueError(f"workflow with {len(nodes)} nodes")
     by_id = {str(n.get("id")): n for n in nodes}
     links = {}

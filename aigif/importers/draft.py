@@ -214,11 +214,9 @@ class Draft:
 
 
 def _max_depth() -> int:
-    try:
-        from aigif.extensions import MAX_DEPTH
-    except ImportError:
-        return 32
-    return MAX_DEPTH
+    from aigif import limits
+
+    return limits.MAX_EXTENSION_DEPTH
 
 
 def _storable(v, notes: list[str], depth: int = 0, path: str = ""):

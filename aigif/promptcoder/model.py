@@ -14,6 +14,8 @@ from bisect import bisect_left
 from importlib import resources
 from itertools import accumulate
 
+from aigif import limits
+
 MODEL_FILE = "prompt-model-v1.bin.zst"
 # spec/prompt-coder.md §1: a payload names no model, so a different file would decode
 # every codec-3 text wrongly without any error; the hash turns that into a clear one.
@@ -23,7 +25,6 @@ EOS, BOS, OOV = 0, 1, 2
 N_SPECIAL = 3
 BYTE_END = 256
 BYTE_START_CTX = 256
-MAX_MODEL_RAW = 64 << 20
 CONTEXT_CACHE_MAX = 1 << 20  # per order; bounds memory in a long-running process
 _UNSEEN = object()
 
@@ -142,5 +143,5 @@ def get_model() -> Model:
                 import zstandard
 
                 packed = load_data_file(MODEL_FILE, MODEL_SHA256)
-                _model = Model(zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_MODEL_RAW))
+                _model = Model(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limits.MAX_PROMPT_MODEL_RAW_BYTES))
     return _model

@@ -26,7 +26,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from aigif.errors import CodecError, InvalidSyntax, LimitExceeded, missing_extra
+from aigif._extras import require
+from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
 
 from .zoo import WEIGHTS, weights_path
 
@@ -36,12 +37,11 @@ MAX_SIDE = 65535
 
 
 def _imports():
-    try:
-        import constriction
-        import torch
-        from safetensors.torch import load_file
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise missing_extra("codecs", e.name or "torch") from None
+    require("codecs", "constriction", "torch", "safetensors")
+    import constriction
+    import torch
+    from safetensors.torch import load_file
+
     return torch, constriction, load_file
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from aigif import pngchunks
 from aigif.errors import FormatError
 
 
@@ -118,7 +119,7 @@ def read_container(data) -> Container:
     or a FileBytes view."""
     from . import jpeg, png, webp
 
-    if data[:8] == png.SIGNATURE:
+    if data[:8] == pngchunks.SIGNATURE:
         return png.read(data)
     if data[:2] == b"\xff\xd8":
         return jpeg.read(data)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import struct
 
+from aigif import limits
+
 from . import Container, Field
-from .text import MAX_TEXT_TOTAL, latin1_or_utf8, max_field
+from .text import latin1_or_utf8, max_field
 
 TAGS = {
     0x010D: "DocumentName",
@@ -23,8 +25,6 @@ TAGS = {
 }
 EXIF_IFD_POINTER = 0x8769
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
-MAX_IFD_ENTRIES = 1024
-MAX_IFDS = 8
 
 # ComfyUI's SaveAnimatedWEBP and several custom save nodes put the graphs into Make/Model/
 # ImageDescription as "prompt:{...}" / "Workflow: {...}".
@@ -53,16 +53,16 @@ def _read(c: Container, tiff: bytes, where: str) -> None:
     seen: set[int] = set()
     # Many IFD entries can point at one big value: without a total cap a 1 MB file
     # amplifies into a gigabyte of copies.  Duplicates are read once, and all EXIF text of
-    # the container together is capped like PNG text (MAX_TEXT_TOTAL).
+    # the container together is capped like PNG text (limits.MAX_IMPORT_TEXT_TOTAL).
     read_values: set[tuple[int, int, int]] = set()
     total = sum(f.size for f in c.fields if "exif" in f.where.lower())
-    while todo and len(seen) < MAX_IFDS:
+    while todo and len(seen) < limits.MAX_EXIF_IFDS:
         off = todo.pop(0)
         if off in seen or off + 2 > len(tiff):
             continue
         seen.add(off)
         count = struct.unpack(bo + "H", tiff[off : off + 2])[0]
-        if count > MAX_IFD_ENTRIES:
+        if count > limits.MAX_EXIF_IFD_ENTRIES:
             raise ValueError(f"IFD with {count} entries")
         for i in range(count):
             e = off + 2 + 12 * i
@@ -91,10 +91,10 @@ def _read(c: Container, tiff: bytes, where: str) -> None:
                 read_values.add((tag, vo, size))
                 raw = tiff[vo : vo + size]
             total += size
-            if total > MAX_TEXT_TOTAL:
+            if total > limits.MAX_IMPORT_TEXT_TOTAL:
                 from aigif.errors import LimitExceeded
 
-                raise LimitExceeded("EXIF text exceeds MAX_TEXT_TOTAL", limit="MAX_TEXT_TOTAL")
+                raise LimitExceeded("EXIF text exceeds MAX_IMPORT_TEXT_TOTAL", limit="MAX_IMPORT_TEXT_TOTAL")
             value = _decode(name, raw, bo == ">", c, where)
             if value is None or not value.strip("\0 "):
                 continue

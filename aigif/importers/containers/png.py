@@ -10,52 +10,42 @@ and the result reports it.
 from __future__ import annotations
 
 import struct
-import zlib
 
+from aigif import limits, pngchunks
 from aigif.errors import FormatError, LimitExceeded
 
 from . import Container, Field
-from .text import MAX_TEXT_TOTAL, inflate, latin1_or_utf8, max_field
-
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_CHUNKS = 1 << 16  # a real PNG has a few dozen; a hostile one could have millions of 0-byte chunks
-
+from .text import inflate, latin1_or_utf8, max_field
 
 def read(data: bytes) -> Container:
     c = Container("PNG")
-    pos = len(SIGNATURE)
-    n = 0
     text_total = 0
     exif_blobs: list[bytes] = []
-    while pos + 8 <= len(data):
-        n += 1
-        if n > MAX_CHUNKS:
-            raise LimitExceeded(f"PNG has more than {MAX_CHUNKS} chunks", limit="MAX_CHUNKS")
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        body_start = pos + 8
-        body_end = body_start + length
-        if body_end + 4 > len(data):
-            c.warnings.append(f"PNG truncated inside a {ctype!r} chunk at byte {pos}")
+    last = None
+    for chunk in pngchunks.chunks(data):
+        last = chunk
+        ctype, length = chunk.type, chunk.length
+        if not chunk.complete:
+            c.warnings.append(f"PNG truncated inside a {ctype!r} chunk at byte {chunk.start}")
             break
-        pos = body_end + 4
         # Only the bodies that are kept are read (pixel data is never copied), and only
         # after their length is checked against the limits.
         if ctype == b"IHDR" and length >= 8:
-            c.width, c.height = struct.unpack(">II", data[body_start : body_start + 8])
+            c.width, c.height = struct.unpack(">II", data[chunk.body_start : chunk.body_start + 8])
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
             if length > max_field():  # stored text this large is not generation metadata
                 c.warnings.append(f"PNG {ctype.decode()} chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
                 continue
-            body = data[body_start:body_end]
-            crc_ok = zlib.crc32(body, zlib.crc32(ctype)) == struct.unpack(">I", data[body_end : body_end + 4])[0]
+            body = data[chunk.body_start : chunk.body_end]
+            crc_ok = pngchunks.crc_ok(data, chunk)
             try:
                 key, value, repaired = _text_chunk(ctype, body)
             except ValueError as e:
                 c.warnings.append(f"unreadable PNG {ctype.decode()} chunk: {e}")
                 continue
             text_total += len(value)
-            if text_total > MAX_TEXT_TOTAL:
-                raise LimitExceeded("PNG text chunks exceed MAX_TEXT_TOTAL", limit="MAX_TEXT_TOTAL")
+            if text_total > limits.MAX_IMPORT_TEXT_TOTAL:
+                raise LimitExceeded("PNG text chunks exceed MAX_IMPORT_TEXT_TOTAL", limit="MAX_IMPORT_TEXT_TOTAL")
             if repaired:
                 c.warnings.append(f"PNG {ctype.decode()} '{key}' held UTF-8 in a Latin-1 chunk (mojibake repaired)")
             if not crc_ok:
@@ -70,12 +60,11 @@ def read(data: bytes) -> Container:
             if length > max_field() + 8:
                 c.warnings.append(f"PNG eXIf chunk of {length} bytes skipped (over MAX_TEXT_BYTES)")
                 continue
-            exif_blobs.append(data[body_start:body_end])
+            exif_blobs.append(data[chunk.body_start : chunk.body_end])
         elif ctype in (b"caBX", b"caBx"):
             c.c2pa = True
-        elif ctype == b"IEND":
-            break
-    else:
+    if last is None or last.complete and last.type != b"IEND":
+        pos = last.end if last is not None else len(pngchunks.SIGNATURE)
         c.warnings.append("PNG truncated: no IEND chunk" if pos >= len(data) else "PNG truncated inside a chunk header")
     if c.width is None:
         raise FormatError("PNG without an IHDR chunk", where="import")

@@ -13,6 +13,7 @@ import io
 import json
 import warnings
 
+from aigif import limits
 from aigif.errors import LimitExceeded
 
 from . import Field
@@ -25,7 +26,6 @@ MAGICS = {
     b"stealth_rgbcomp": ("rgb", True),
 }
 _LSB_CHARS = bytes((0x30 | (b & 1)) for b in range(256))  # byte -> b"0"/b"1"
-MAX_PIXELS = 1 << 25  # 32 Mpx: larger than any generated image; bounds the pixel decode
 
 
 def read(src, warn: list[str]) -> list[Field]:
@@ -40,7 +40,7 @@ def read(src, warn: list[str]) -> list[Field]:
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
             with im:
-                if im.width * im.height > MAX_PIXELS:  # checked on the header, before decoding
+                if im.width * im.height > limits.MAX_STEALTH_PIXELS:  # checked on the header, before decoding
                     warn.append("image too large to scan for hidden LSB metadata")
                     return []
                 im.load()
@@ -53,7 +53,7 @@ def read(src, warn: list[str]) -> list[Field]:
 
 
 def _scan(im, warn: list[str]) -> list[Field]:
-    """Memory: the decoded image (at most MAX_PIXELS) and the few columns the bits lie in;
+    """Memory: the decoded image (at most MAX_STEALTH_PIXELS) and the few columns the bits lie in;
     no converted, transposed or byte copy of the whole image.  The 152 header bits are
     read first, and the payload's columns only when the magic matches."""
     planes = []

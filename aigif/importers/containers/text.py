@@ -8,11 +8,6 @@ import zlib
 from aigif import limits
 from aigif.errors import LimitExceeded
 
-# All text fields of one image together; Pillow uses the same 64 MiB figure
-# (PngImagePlugin.MAX_TEXT_MEMORY).  Read at call time so tests and apps can lower it.
-MAX_TEXT_TOTAL = 64 << 20
-
-
 def max_field() -> int:
     return limits.MAX_METADATA_BYTES
 

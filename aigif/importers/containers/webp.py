@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import struct
 
+from aigif import limits
+
 from . import Container, exif, xmp
 from .text import max_field
-
-MAX_CHUNKS = 1 << 16  # animated WebPs have one ANMF chunk per frame
-
 
 def read(data: bytes) -> Container:
     c = Container("WEBP")
@@ -19,7 +18,7 @@ def read(data: bytes) -> Container:
     n = 0
     while pos + 8 <= end:
         n += 1
-        if n > MAX_CHUNKS:
+        if n > limits.MAX_WEBP_CHUNKS:
             c.warnings.append("WebP: too many chunks; stopped reading")
             break
         fourcc, length = struct.unpack("<4sI", data[pos : pos + 8])
