@@ -7,10 +7,14 @@ and the options that change the sigmas or the noise:
 - `second_order`: two model calls per step (A1111 halves the steps it shows in the UI);
 - `uses_ensd`: ancestral noise, so "Eta noise seed delta" re-seeds the per-step noise;
 - `brownian`: SDE samplers get a Brownian-tree noise sampler seeded from the image seeds;
-- `solver_type`: the DPM++ 2M SDE variant.
+- `solver_type`: the DPM++ 2M SDE variant;
+- `eta_noise`: a timestep sampler that draws per-step noise scaled by "Eta DDIM" (the engine's
+  per-image generators supply it; ENSD re-seeds them as for any sampler, although A1111's
+  infotext records ENSD only for samplers flagged `uses_ensd`).
 `family` says which sampling machinery runs it: "kdiffusion" (sigma space, this table's
 schedules apply), "lcm" (k-diffusion-style over LCM's 50 original timesteps) or
-"timesteps" (A1111's own DDIM/PLMS/UniPC over integer timesteps; schedule types do not apply).
+"timesteps" (A1111's own DDIM/DDIM CFG++/PLMS/UniPC over integer timesteps, the functions in
+aigif.diffusion.engines.a1111.timesteps.SAMPLERS; schedule types do not apply).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ...kdiffusion.model import DiscreteSchedule
 @dataclass(frozen=True)
 class SamplerSpec:
     name: str
-    algorithm: str          # a function name in aigif.diffusion.kdiffusion.samplers
+    algorithm: str          # a function name in kdiffusion.samplers (or a1111.timesteps.SAMPLERS)
     family: str = "kdiffusion"
     scheduler: str | None = None
     discard_penultimate: bool = False
@@ -34,6 +38,7 @@ class SamplerSpec:
     uses_ensd: bool = False
     brownian: bool = False
     solver_type: str | None = None
+    eta_noise: bool = False
 
 
 SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in (
@@ -54,7 +59,8 @@ SAMPLERS: dict[str, SamplerSpec] = {s.name: s for s in (
     SamplerSpec("DPM2 a", "sample_dpm_2_ancestral", scheduler="karras", discard_penultimate=True,
                 uses_ensd=True, second_order=True),
     SamplerSpec("LCM", "sample_lcm", family="lcm"),
-    SamplerSpec("DDIM", "ddim", family="timesteps"),
+    SamplerSpec("DDIM", "ddim", family="timesteps", eta_noise=True),
+    SamplerSpec("DDIM CFG++", "ddim_cfgpp", family="timesteps", eta_noise=True),
     SamplerSpec("PLMS", "plms", family="timesteps"),
     SamplerSpec("UniPC", "unipc", family="timesteps"),
 )}
