@@ -218,7 +218,8 @@ def _image_ext(data: bytes) -> str:
 
 
 def campaign(seed: int, target_names: list[str], *, inputs: int | None, seconds: float | None, limits: Limits,
-             findings_dir: Path | None, minimise_s: float = 60.0, log=sys.stderr) -> Stats:
+             findings_dir: Path | None, minimise_s: float = 30.0, minimise_total_s: float = 300.0,
+             log=sys.stderr) -> Stats:
     gen = Generator(seed, target_names)
     stats = Stats()
     seen_outcomes: set = set()
@@ -265,8 +266,12 @@ def campaign(seed: int, target_names: list[str], *, inputs: int | None, seconds:
         stats.seconds = time.monotonic() - start
         stats.restarts = worker.restarts
         if findings_dir is not None:
-            for f in stats.findings.values():
-                small = minimise(worker, f, limits, minimise_s)
+            # fast findings first: a slow input costs seconds per minimisation step
+            order = sorted(stats.findings.values(), key=lambda f: f.cls in ("slow", "cpu-limit", "wall-timeout"))
+            until = time.monotonic() + minimise_total_s
+            for f in order:
+                left = until - time.monotonic()
+                small = minimise(worker, f, limits, min(minimise_s, left)) if left > 0 else f.case
                 f.saved = save(f, small, findings_dir, seed)
     stats.slowest = sorted(stats.slowest, reverse=True)[:10]
     return stats
@@ -332,7 +337,9 @@ def main(argv=None) -> int:
     p.add_argument("--cpu-limit", type=float, default=2.0, help="CPU seconds per input (default 2)")
     p.add_argument("--mem-limit", type=int, default=400, help="MB of peak memory per input (default 400)")
     p.add_argument("--findings", default=str(DEFAULT_FINDINGS), help="folder for minimised findings ('' = none)")
-    p.add_argument("--minimise-time", type=float, default=60.0, help="seconds of minimisation per finding")
+    p.add_argument("--minimise-time", type=float, default=30.0, help="seconds of minimisation per finding")
+    p.add_argument("--minimise-total", type=float, default=300.0,
+                   help="seconds of minimisation in all; findings past it are saved as found")
     p.add_argument("--json", help="also write the summary as JSON to this file")
     p.add_argument("--engine", choices=("mutate", "atheris"), default="mutate")
     p.add_argument("--replay", type=Path, help="run one saved input under the limits and report")
@@ -351,7 +358,8 @@ def main(argv=None) -> int:
     print(f"fuzz: seed {args.seed}, {len(set(names))} targets, limits {limits.cpu_s} s CPU / {limits.mem_mb} MB",
           file=sys.stderr)
     stats = campaign(args.seed, names, inputs=args.inputs, seconds=args.time, limits=limits,
-                     findings_dir=Path(args.findings) if args.findings else None, minimise_s=args.minimise_time)
+                     findings_dir=Path(args.findings) if args.findings else None, minimise_s=args.minimise_time,
+                     minimise_total_s=args.minimise_total)
     s = summary(stats, limits)
     s["command"] = "python -m fuzz " + " ".join(argv if argv is not None else sys.argv[1:])
     s["seed"] = args.seed
