@@ -16,7 +16,8 @@ Fields appear in this order, each only when its flag is set.
 
 from __future__ import annotations
 
-from . import limits, textcodec
+from . import limits
+from . import text as textcodec
 from .bits import BitReader, BitWriter, ue_bits
 from .errors import LimitExceeded, MalformedField, UnsupportedVersion
 from .syntax import Syntax, decimal_parts, make_decimal

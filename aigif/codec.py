@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import msgpack
 
-from . import container, limits, textcodec
+from . import container, limits
+from .text.frames import from_utf8, utf8
 from .bits import leb128, read_leb128
 from .cfgcoding import decode_body, encode_body
 from .container import (
@@ -52,7 +53,7 @@ def encode_platform(p: Platform) -> bytes:
     if p.threads:
         out += leb128(p.threads)
     for s in (p.torch, p.diffusers, p.transformers, p.gpu):
-        b = textcodec.utf8(s)
+        b = utf8(s)
         out += leb128(len(b)) + b
     return bytes(out)
 
@@ -80,7 +81,7 @@ def decode_platform(body: bytes) -> Platform:
             n, pos = read_leb128(body, pos, max_bytes=2, what="string length")
             if n > 255 or pos + n > len(body):
                 raise MalformedField("PLATFORM string runs past the segment")
-            strings.append(textcodec.from_utf8(body[pos : pos + n]))
+            strings.append(from_utf8(body[pos : pos + n]))
             pos += n
     except (Truncated, MalformedSegment) as e:
         raise MalformedField(f"PLATFORM segment: {e.args[0]}") from None

@@ -148,7 +148,7 @@ def prompt_only(prompts: list[str]) -> dict:
     import brotli
     import zstandard
 
-    import aigif.promptcoder as pc
+    import aigif.text.promptcoder as pc
 
     z = zstandard.ZstdCompressor(level=19, write_checksum=False, write_dict_id=False)
     chars = sum(len(p) for p in prompts)
@@ -196,8 +196,8 @@ def param_stats(path: Path) -> list[str]:
 
 _COLD_CHILD = """
 import json, sys, time
-import aigif.promptcoder as pc
-from aigif.promptcoder.model import get_model
+import aigif.text.promptcoder as pc
+from aigif.text.promptcoder.model import get_model
 t = time.process_time(); get_model(); load = time.process_time() - t
 job = json.loads(sys.stdin.buffer.read())
 prompts, payloads = job["prompts"], [bytes.fromhex(h) for h in job["payloads"]]
@@ -211,7 +211,7 @@ def cold_decode(name: str, prompts: list[str]) -> list[str]:
     """Decode speed in a fresh process (empty per-context caches), model load timed apart."""
     import subprocess
 
-    import aigif.promptcoder as pc
+    import aigif.text.promptcoder as pc
 
     payloads = [pc.encode(p).hex() for p in prompts]
     job = json.dumps({"prompts": prompts, "payloads": payloads}).encode()
@@ -224,7 +224,7 @@ def cold_decode(name: str, prompts: list[str]) -> list[str]:
 
 
 def check_all() -> int:
-    import aigif.promptcoder as pc
+    import aigif.text.promptcoder as pc
 
     data = trainer.shared_data_dir()
     corpora = trainer.load_corpora(data)

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aigif  # noqa: E402
-from aigif import textcodec  # noqa: E402
+from aigif import text as textcodec  # noqa: E402
 
 
 def json_form(r):

@@ -112,7 +112,8 @@ _BIG_TEXT_CACHE: dict[int, bytes] = {}
 @case("two-max-size-coded-texts", "9.1", "decode")
 def _two_big_coded_texts(tmp):
     """A valid file whose prompt and negative prompt are each MAX_TEXT_BYTES of codec-3 text."""
-    from aigif import codec, container, limits, textcodec
+    from aigif import codec, container, limits
+    from aigif import text as textcodec
     from aigif.syntax import Syntax
 
     n = limits.MAX_TEXT_BYTES

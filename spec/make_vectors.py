@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import aigif  # noqa: E402
-from aigif import container, textcodec  # noqa: E402
+from aigif import container  # noqa: E402
+from aigif import text as textcodec  # noqa: E402
 from aigif.bits import BitWriter, leb128  # noqa: E402
 from aigif.cfgcoding import encode_body  # noqa: E402
 from aigif.codec import encode_platform  # noqa: E402
@@ -188,8 +189,8 @@ def valid_vectors() -> dict[str, bytes]:
 
 def too_dense_payload(text: str) -> bytes:
     """Codec 3 as an encoder without the work bound would write it (spec/prompt-coder.md §5)."""
-    import aigif.promptcoder.rangecoder as rc
-    from aigif.promptcoder import codec3
+    import aigif.text.promptcoder.rangecoder as rc
+    from aigif.text.promptcoder import codec3
 
     saved = rc.DECISIONS_PER_BYTE
     rc.DECISIONS_PER_BYTE = 1 << 30

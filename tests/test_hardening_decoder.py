@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aigif
-from aigif import codec, limits, textcodec
+from aigif import codec, limits
+from aigif import text as textcodec
 from aigif.bits import BitWriter, leb128
 from aigif.cli.main import main
 from aigif.container import Segment, pack
 from aigif.errors import AigifError, InvalidSyntax, InvalidText, LimitExceeded
-from aigif.promptcoder import codec3
-from aigif.promptcoder.rangecoder import PayloadBoundExceeded, RangeEncoder, max_decisions
+from aigif.text.promptcoder import codec3
+from aigif.text.promptcoder.rangecoder import PayloadBoundExceeded, RangeEncoder, max_decisions
 from aigif.syntax import Platform, Syntax
 
 from conftest import REPO, shared
@@ -96,7 +97,7 @@ def test_codec3_reads_at_most_16_implicit_zeros():
 def test_codec3_refuses_more_decisions_than_the_payload_allows():
     """Bound 2: a text far too repetitive for its payload (coded with the bound lifted)."""
     text = "black darkness " * 3000
-    import aigif.promptcoder.rangecoder as rc
+    import aigif.text.promptcoder.rangecoder as rc
 
     saved = rc.DECISIONS_PER_BYTE
     rc.DECISIONS_PER_BYTE = 1 << 30  # an encoder without the bound, as a hostile one would be
@@ -144,7 +145,7 @@ def two_coded_texts(text: str) -> bytes:
 
 def test_two_one_mib_coded_texts_are_refused_quickly():
     """The issue's 9 s case: two 1 MiB coded texts are over the 64 KiB text limit now."""
-    from aigif.promptcoder.model import get_model
+    from aigif.text.promptcoder.model import get_model
 
     vocab = [v.decode("utf-8") for v in get_model().vocab[3:1000]]
     rng = random.Random(3)
@@ -186,7 +187,7 @@ def test_real_prompts_stay_well_inside_the_density_bound(monkeypatch):
     """The bound of 64 decisions per (n + 8) bytes has a margin over real prompts
     (spec/prompt-coder.md §5: 15.7 was the densest of ~15,000 sampled): every sampled
     prompt still fits a bound of 32."""
-    import aigif.promptcoder.rangecoder as rc
+    import aigif.text.promptcoder.rangecoder as rc
 
     rng = random.Random(9)
     texts = []
@@ -384,7 +385,7 @@ def test_reference_decoder_enforces_the_same_bounds():
     package refuses and decodes what it decodes."""
     import importlib.util
 
-    import aigif.promptcoder.rangecoder as rc
+    import aigif.text.promptcoder.rangecoder as rc
 
     spec = importlib.util.spec_from_file_location("refdec", REPO / "spec" / "reference" / "prompt_model_decoder.py")
     ref = importlib.util.module_from_spec(spec)

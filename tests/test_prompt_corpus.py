@@ -5,7 +5,7 @@ import json
 
 from conftest import shared
 
-from aigif import promptcoder
+from aigif.text import promptcoder
 
 
 def _all_prompts() -> list[str]:

@@ -1,4 +1,4 @@
-"""Text codecs 2 and 3 (aigif.promptcoder): exact round trips, hostile payloads, spec hashes."""
+"""Text codecs 2 and 3 (aigif.text.promptcoder): exact round trips, hostile payloads, spec hashes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import aigif.promptcoder as pc
+import aigif.text.promptcoder as pc
 from aigif.errors import AigifError, InvalidText, LimitExceeded
 
 from conftest import REPO, shared
@@ -200,7 +200,7 @@ def test_shared_prompts_round_trip(parts, jsonl):
 
 def test_spec_records_sha256_of_every_shipped_data_file():
     spec = (REPO / "spec" / "prompt-coder.md").read_text(encoding="utf-8")
-    files = [f for f in resources.files("aigif.promptcoder").joinpath("data").iterdir() if f.is_file()]
+    files = [f for f in resources.files("aigif.text.promptcoder").joinpath("data").iterdir() if f.is_file()]
     assert files
     total = 0
     for f in files:
@@ -213,8 +213,8 @@ def test_spec_records_sha256_of_every_shipped_data_file():
 
 def test_import_is_light():
     code = (
-        "import sys, aigif.promptcoder;"
-        "heavy = [m for m in ('torch', 'numpy', 'zstandard', 'aigif.promptcoder.model') if m in sys.modules];"
+        "import sys, aigif.text.promptcoder;"
+        "heavy = [m for m in ('torch', 'numpy', 'zstandard', 'aigif.text.promptcoder.model') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -223,7 +223,7 @@ def test_import_is_light():
 
 def test_data_file_with_wrong_hash_is_refused():
     from aigif.errors import UnknownTextCodec
-    from aigif.promptcoder.model import load_data_file
+    from aigif.text.promptcoder.model import load_data_file
 
     with pytest.raises(UnknownTextCodec, match="not the one"):
         load_data_file("prompt-dict-v1.zstd", "0" * 64)

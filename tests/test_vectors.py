@@ -54,7 +54,7 @@ def test_reference_decoder_from_the_spec_agrees_with_the_package():
     import importlib.util
     import random
 
-    from aigif import promptcoder
+    from aigif.text import promptcoder
 
     spec = importlib.util.spec_from_file_location("refdec", VECTORS.parent / "reference" / "prompt_model_decoder.py")
     ref = importlib.util.module_from_spec(spec)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the prompt-coder tables (text codecs 2 and 3) from the shared prompt corpora.
 
-    nice -n 10 python tools/train_prompt_coder.py [--data DIR] [--out aigif/promptcoder/data]
+    nice -n 10 python tools/train_prompt_coder.py [--data DIR] [--out aigif/text/promptcoder/data]
 
 Deterministic: the same corpora give byte-identical model files (checked: a second run
 reproduced both sha256 of spec/prompt-coder.md; ~2.3 min of CPU, 4-8 min on the shared
@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aigif.promptcoder.tokenize import pieces  # noqa: E402
+from aigif.text.promptcoder.tokenize import pieces  # noqa: E402
 
 
 def shared_data_dir() -> Path:
@@ -264,7 +264,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir())
-    ap.add_argument("--out", type=Path, default=REPO / "aigif" / "promptcoder" / "data")
+    ap.add_argument("--out", type=Path, default=REPO / "aigif" / "text" / "promptcoder" / "data")
     ap.add_argument("--dict-size", type=int, default=110 * 1024)
     ap.add_argument("--skip-dict", action="store_true")
     ap.add_argument("--skip-model", action="store_true")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zstandard
 
-MODEL = Path(__file__).resolve().parents[2] / "aigif" / "promptcoder" / "data" / "prompt-model-v1.bin.zst"
+MODEL = Path(__file__).resolve().parents[2] / "aigif" / "text" / "promptcoder" / "data" / "prompt-model-v1.bin.zst"
 raw = zstandard.ZstdDecompressor().decompress(MODEL.read_bytes(), max_output_size=1<<26)
 assert raw[:8] == b"AIGIFPC\x01"
 p = 8

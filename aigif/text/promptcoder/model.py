@@ -15,6 +15,7 @@ from importlib import resources
 from itertools import accumulate
 
 from aigif import limits
+from aigif.errors import UnknownTextCodec
 
 MODEL_FILE = "prompt-model-v1.bin.zst"
 # spec/prompt-coder.md §1: a payload names no model, so a different file would decode
@@ -123,8 +124,6 @@ _lock = threading.Lock()
 def load_data_file(name: str, sha256: str) -> bytes:
     """A shipped data file, verified; UnknownTextCodec when missing or not the specified one."""
     import hashlib
-
-    from aigif.errors import UnknownTextCodec
 
     try:
         data = resources.files(__package__).joinpath("data", name).read_bytes()

@@ -17,7 +17,7 @@ from bisect import bisect_right
 
 from aigif.errors import InvalidText, LimitExceeded
 
-from aigif.textcodec import utf8
+from ..frames import utf8
 
 from .model import BOS, BYTE_END, BYTE_START_CTX, EOS, OOV, Context, get_model
 from .rangecoder import PayloadBoundExceeded, RangeDecoder, RangeEncoder

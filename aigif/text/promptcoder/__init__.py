@@ -11,6 +11,7 @@ MODEL_VERSION = 1  # bumps whenever a shipped data file changes: old payloads wo
 
 def encode(text: str) -> bytes:
     """Text codec 3: code `text` with the shipped prompt model."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
     from .codec3 import encode as _encode
 
     return _encode(text)
@@ -18,6 +19,7 @@ def encode(text: str) -> bytes:
 
 def decode(data: bytes, max_bytes: int) -> str:
     """Inverse of encode(); raises InvalidText when corrupt, LimitExceeded past max_bytes of UTF-8."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
     from .codec3 import decode as _decode
 
     return _decode(data, max_bytes)
@@ -25,12 +27,14 @@ def decode(data: bytes, max_bytes: int) -> str:
 
 def zstd_dict_encode(text: str) -> bytes:
     """Text codec 2: zstd with the shipped prompt dictionary."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
     from .zstddict import encode as _encode
 
     return _encode(text)
 
 
 def zstd_dict_decode(data: bytes, max_bytes: int) -> str:
+    # lazy: the model tables load on first use, so `import aigif` stays light
     from .zstddict import decode as _decode
 
     return _decode(data, max_bytes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from aigif.textcodec import from_utf8, utf8, zstd_frame_decode
+from ..frames import from_utf8, utf8, zstd_frame_decode
 
 from .model import load_data_file
 

@@ -1,0 +1,86 @@
+"""Text codecs for prompt fields (spec §5.5): an ID per coding, so better coders can be
+added without breaking old files.
+
+    0  raw UTF-8
+    1  zstd frame (content size declared, no dictionary)
+    2  zstd frame with the shipped prompt dictionary   (spec/prompt-coder.md)
+    3  AIGIF prompt model, range coded                  (spec/prompt-coder.md)
+
+The encoder tries every codec and keeps the cheapest; the decoder never trusts a
+declared size beyond `limits.MAX_TEXT_BYTES`.
+"""
+
+from __future__ import annotations
+
+from .. import limits
+from ..errors import InvalidText, LimitExceeded, UnknownTextCodec
+from . import promptcoder
+from .frames import from_utf8, utf8, zstd_frame_decode
+
+__all__ = ["NAMES", "PROMPT_MODEL", "RAW", "ZSTD", "ZSTD_DICT", "available", "cheapest", "decode", "encode", "from_utf8", "utf8"]
+
+RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL = 0, 1, 2, 3
+NAMES = {RAW: "raw", ZSTD: "zstd", ZSTD_DICT: "zstd-dict", PROMPT_MODEL: "prompt-model"}
+
+
+def encode(codec: int, text: str) -> bytes:
+    raw = utf8(text)
+    if codec == RAW:
+        return raw
+    if codec == ZSTD:
+        import zstandard  # imported on first use: `import aigif` stays light
+
+        return zstandard.ZstdCompressor(level=19, write_content_size=True, write_checksum=False, write_dict_id=False).compress(raw)
+    if codec == ZSTD_DICT:
+        return promptcoder.zstd_dict_encode(text)
+    if codec == PROMPT_MODEL:
+        return promptcoder.encode(text)
+    raise UnknownTextCodec(f"text codec {codec}")
+
+
+def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
+    """The text of one field; `max_bytes` bounds its UTF-8 (default MAX_TEXT_BYTES).
+
+    A payload longer than MAX_TEXT_BYTES is refused before decoding (spec §5.5): an
+    encoder never needs one (raw is always a candidate), and it bounds the work of every
+    codec by the limit rather than by the segment size.
+    """
+    max_bytes = limits.MAX_TEXT_BYTES if max_bytes is None else max_bytes
+    if len(data) > limits.MAX_TEXT_BYTES:
+        raise LimitExceeded(f"text payload of {len(data)} bytes is over the {limits.MAX_TEXT_BYTES}-byte limit")
+    if codec == RAW:
+        if len(data) > max_bytes:
+            raise LimitExceeded(f"text of {len(data)} bytes is over the {max_bytes}-byte limit")
+        return from_utf8(data)
+    if codec == ZSTD:
+        return from_utf8(zstd_frame_decode(data, max_bytes))
+    if codec == ZSTD_DICT:
+        return promptcoder.zstd_dict_decode(data, max_bytes)
+    if codec == PROMPT_MODEL:
+        return promptcoder.decode(data, max_bytes)
+    raise UnknownTextCodec(f"unknown text codec {codec}")
+
+
+def available() -> list[int]:
+    """The codecs the encoder tries (a seam: the conformance vectors and benchmarks pin it)."""
+    return [RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL]
+
+
+def cheapest(text: str, cost) -> tuple[int, bytes]:
+    """The (codec, payload) minimising cost(codec, payload) over the available codecs.
+
+    Ties go to the lower codec ID, which is the cheaper one to decode.
+    """
+    utf8(text)  # refuse invalid Unicode before trying anything
+    best = None
+    for codec in available():
+        try:
+            payload = encode(codec, text)
+        except (InvalidText, LimitExceeded):
+            raise
+        except Exception:  # a codec that cannot take this text is simply not a candidate
+            continue
+        c = cost(codec, payload)
+        if best is None or c < best[0]:
+            best = (c, codec, payload)
+    return best[1], best[2]
