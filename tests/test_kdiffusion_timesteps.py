@@ -23,6 +23,8 @@ from test_kdiffusion_samplers import (  # noqa: E402  (after the importorskips)
 
 GOLDEN_PATH = Path(__file__).parent / "goldens/kdiffusion/timesteps.json"
 TIMESTEP_COUNTS = (1, 2, 3, 7, 10, 12, 20, 30, 50, 150, 999, 1000)
+DDIM_SCHEDULE_STEPS = (7, 10, 12, 20, 30, 50, 150)
+DDIM_SCHEDULE_ETAS = (0.0, 0.33, 0.5, 1.0)
 
 # A1111's option names as its settings store them; the defaults are bh1 / time_uniform / 3 / True.
 UNIPC_OPTION_CASES = (
@@ -117,6 +119,20 @@ def test_timesteps_match_a1111(golden):
     for bad in (0, -1, 1001):
         with pytest.raises(ValueError, match="steps"):
             timesteps_for(bad)
+
+
+def test_ddim_schedule_matches_a1111(golden):
+    """alphas, previous alphas (float64), sqrt(1 - alphas) and the eta sigmas, bit for bit."""
+    from aigif.diffusion.engines.a1111.timesteps import _ddim_schedule, timesteps_for
+    from aigif.diffusion.kdiffusion.model import ldm_alphas_cumprod
+
+    alphas_cumprod = ldm_alphas_cumprod()
+    for steps in DDIM_SCHEDULE_STEPS:
+        for eta in DDIM_SCHEDULE_ETAS:
+            ours = _ddim_schedule(alphas_cumprod, timesteps_for(steps), eta)
+            want = golden["ddim_schedules"][f"{steps} {eta:g}"]
+            for part, expected in zip(ours, want):
+                assert [float(v).hex() for v in part.tolist()] == expected, (steps, eta)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -35,7 +35,7 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from modules import cfg_extract, sd_samplers_timesteps_impl as impl, shared, timesteps_extract
+    from modules import cfg_extract, ddim_sigmas_extract, sd_samplers_timesteps_impl as impl, shared, timesteps_extract
 
     import test_kdiffusion_samplers as S
     import test_kdiffusion_timesteps as T
@@ -64,6 +64,13 @@ def main() -> None:
     p = types.SimpleNamespace(extra_generation_params={})
     discarded = {"12": timesteps_extract.get_timesteps({}, p, 12).tolist(), "infotext": p.extra_generation_params}
     shared.opts.always_discard_next_to_last_sigma = False
+
+    ddim_schedules = {}
+    for steps in T.DDIM_SCHEDULE_STEPS:
+        timesteps = timesteps_extract.get_timesteps({}, types.SimpleNamespace(extra_generation_params={}), steps)
+        for eta in T.DDIM_SCHEDULE_ETAS:
+            parts = ddim_sigmas_extract.ddim_schedule(alphas_cumprod, timesteps, eta, S.initial_noise())
+            ddim_schedules[f"{steps} {eta:g}"] = [[float(v).hex() for v in np.asarray(part).tolist()] for part in parts]
 
     cases = []
     for case in T.CASES:
@@ -94,7 +101,8 @@ def main() -> None:
         print(record["id"], len(calls), record["latent_sha256"][:12], record["pixels_sha256"][:12])
 
     out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__,
-           "timesteps": steps_table, "discard_penultimate": discarded, "cases": cases}
+           "timesteps": steps_table, "discard_penultimate": discarded,
+           "ddim_schedules": ddim_schedules, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(cases)} timestep-sampler cases -> {args.out}")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ...kdiffusion.model import UNetFn
@@ -135,9 +136,14 @@ def _ddim_schedule(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, eta: f
     previous = torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))
     alphas_prev = alphas_cumprod[previous].to(torch.float64)
     sqrt_one_minus_alphas = torch.sqrt(1 - alphas)
-    # A1111 mixes NumPy and torch here; both promote the float32 terms to float64 first.
-    one_minus = (1 - alphas).to(torch.float64)
-    sigmas = eta * torch.sqrt((1 - alphas_prev) / one_minus * (1 - alphas.to(torch.float64) / alphas_prev))
+    # A1111 writes (1 - alphas_prev) as a NumPy array over (1 - alphas) as a float32 tensor:
+    # NumPy defers to torch, whose reflected division is reciprocal() * other, so the
+    # reciprocal is rounded to float32 before the float64 product.
+    ratio = (1 - alphas).reciprocal() * (1 - alphas_prev)
+    product = (ratio * (1 - alphas.to(torch.float64) / alphas_prev)).cpu().numpy()
+    # NumPy's float64 sqrt (correctly rounded), as A1111 takes it: torch's vectorised float64
+    # sqrt can be one ulp off on some CPUs (AVX-512 here).
+    sigmas = eta * torch.from_numpy(np.sqrt(product))
     return alphas, alphas_prev, sqrt_one_minus_alphas, sigmas
 
 
