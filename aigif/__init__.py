@@ -6,7 +6,7 @@ files needs only msgpack and zstandard.
 
 from __future__ import annotations
 
-from .codec import decode, encode, inspect, read, write
+from .format import decode, encode, inspect, read, write
 from .errors import AigifError
 from .syntax import Fidelity, Payload, Platform, ResolvedSyntax, Syntax
 

@@ -3,14 +3,15 @@
     file    = SIGNATURE(2) VERSION(1) segment* END(1) CRC(2 or 4)
     segment = TYPE(1) LENGTH(LEB128) BODY(LENGTH)
 
-This module knows nothing about what segment bodies mean; `codec.py` does.
+This module knows where segments may stand (SEGMENT_RULES, §3.4) but nothing about what
+their bodies mean; `segments/` does, and `format.py` puts the two together.
 """
 
 from __future__ import annotations
 
 import binascii
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import limits
 from .bits import leb128, read_leb128
@@ -21,6 +22,7 @@ from .errors import (
     NotAigif,
     TrailingData,
     Truncated,
+    UnknownCritical,
     UnsupportedVersion,
 )
 
@@ -79,6 +81,93 @@ class Segment:
 
     def framed_size(self) -> int:
         return 1 + len(leb128(len(self.body))) + len(self.body)
+
+
+# -- where segments may stand (§3.4), libpng style: one row per kind -----------------------
+FIRST, BEFORE_PAYLOADS, PAYLOADS = "first", "before payloads", "payloads"
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    name: str
+    place: str  # FIRST: segment 0 only; BEFORE_PAYLOADS: before any PIXELS/RESIDUAL; PAYLOADS: starts them
+    critical: bool | None  # the property bit the kind must have; None: either (it means something)
+    safe_to_copy: bool | None  # the same for the safe-to-copy bit
+    repeats: bool  # more than one per file (EXTENSION: one per extension code; PIXELS: ancillary ones)
+    max_length: str | int | None  # a `limits` name (adjustable) or a fixed spec bound on the body
+
+
+SEGMENT_RULES: dict[int, SegmentRule] = {
+    SYNTAX: SegmentRule("SYNTAX", FIRST, critical=True, safe_to_copy=False, repeats=False, max_length=None),
+    PLATFORM: SegmentRule("PLATFORM", BEFORE_PAYLOADS, critical=False, safe_to_copy=False, repeats=False, max_length="MAX_PLATFORM_BYTES"),
+    FIDELITY: SegmentRule("FIDELITY", BEFORE_PAYLOADS, critical=False, safe_to_copy=False, repeats=False, max_length=33),
+    EXTENSION: SegmentRule("EXTENSION", BEFORE_PAYLOADS, critical=None, safe_to_copy=None, repeats=True, max_length=None),
+    PIXELS: SegmentRule("PIXELS", PAYLOADS, critical=None, safe_to_copy=False, repeats=True, max_length=None),
+    RESIDUAL: SegmentRule("RESIDUAL", PAYLOADS, critical=True, safe_to_copy=False, repeats=False, max_length=None),
+}
+
+
+@dataclass
+class Placement:
+    """Applies SEGMENT_RULES to the segments of one file, in file order (§3.4).
+
+    `check` is called once per segment before its body is decoded; `finish` once after
+    the last.  Unknown kinds: critical ones are UnknownCritical, ancillary ones are
+    skipped by the caller (kept when safe to copy, §3.5).
+    """
+
+    seen: set[int] = field(default_factory=set)
+    in_payloads: bool = False
+    critical_pixels: int = 0
+    residuals: int = 0
+
+    def check(self, index: int, seg: Segment) -> SegmentRule | None:
+        rule = SEGMENT_RULES.get(seg.kind)
+        if rule is None:
+            if seg.critical:
+                raise UnknownCritical(f"unknown critical segment kind {seg.kind} (type 0x{seg.type:02x})", segment=seg.kind)
+            return None
+        if rule.place == FIRST:
+            if index != 0 or seg.critical != rule.critical or seg.safe_to_copy != rule.safe_to_copy:
+                raise MalformedSegment(f"{rule.name} must be the first segment, critical and unsafe-to-copy")
+        elif rule.place == BEFORE_PAYLOADS:
+            if not rule.repeats and seg.kind in self.seen:
+                raise MalformedSegment(f"more than one {rule.name} segment")
+            fixed_type = rule.critical is not None and rule.safe_to_copy is not None
+            if fixed_type:
+                wanted = (0 if rule.critical else ANCILLARY) | (SAFE_TO_COPY if rule.safe_to_copy else 0) | seg.kind
+                if seg.type != wanted or self.in_payloads:
+                    raise MalformedSegment(f"{rule.name} must have type 0x{wanted:02x} and come before payloads")
+            elif self.in_payloads:
+                raise MalformedSegment(f"{rule.name} segments must come before payloads")
+        else:
+            self.in_payloads = True
+            if rule.safe_to_copy is False and seg.safe_to_copy:
+                raise MalformedSegment(f"{rule.name} segments are never safe to copy")
+            if rule.critical and not seg.critical:
+                raise MalformedSegment(f"{rule.name} must be critical")
+            self.critical_pixels += seg.kind == PIXELS and seg.critical
+            self.residuals += seg.kind == RESIDUAL
+        self.seen.add(seg.kind)
+        return rule
+
+    def finish(self) -> None:
+        """The rules on the file as a whole: what must be there, what only once."""
+        if self.critical_pixels > 1 or self.residuals > 1:
+            raise MalformedSegment("at most one critical PIXELS and one RESIDUAL segment")
+        if SYNTAX not in self.seen:
+            if not self.critical_pixels:
+                raise MalformedSegment("a file needs a SYNTAX segment or a critical PIXELS segment")
+            if self.residuals:
+                raise MalformedSegment("a RESIDUAL segment needs a SYNTAX segment")
+
+
+def max_body_length(kind: int) -> int | None:
+    """The bound SEGMENT_RULES puts on a kind's body, read at call time (limits may change)."""
+    rule = SEGMENT_RULES.get(kind)
+    if rule is None or rule.max_length is None:
+        return None
+    return getattr(limits, rule.max_length) if isinstance(rule.max_length, str) else rule.max_length
 
 
 def accept(prefix: bytes) -> bool:

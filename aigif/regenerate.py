@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import diffusion, limits
 from ._extras import require
-from .codec import decode
+from .format import decode
 from .fileio import read_bytes
 from .errors import CodecError, LimitExceeded, MissingExtra, ModelUnavailable, UnknownCodec
 from .fidelity import matches

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     import aigif
     from aigif.errors import AigifError
-    from aigif.codec import inspect
+    from aigif.format import inspect
     from aigif.importers import import_image
 
     manifest = json.loads((args.data / "manifest.json").read_text())

@@ -28,8 +28,8 @@ import aigif  # noqa: E402
 from aigif import container  # noqa: E402
 from aigif import text as textcodec  # noqa: E402
 from aigif.bits import BitWriter, leb128  # noqa: E402
-from aigif.cfgcoding import encode_body  # noqa: E402
-from aigif.codec import encode_platform  # noqa: E402
+from aigif.segments.syntax import encode_body  # noqa: E402
+from aigif.segments.platform import encode_platform  # noqa: E402
 from aigif.syntax import Platform, Syntax  # noqa: E402
 
 OUT = HERE / "vectors"

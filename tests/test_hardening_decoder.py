@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aigif
-from aigif import codec, limits
+from aigif import format as file_format
+from aigif import limits
 from aigif import text as textcodec
 from aigif.bits import BitWriter, leb128
 from aigif.cli.main import main
@@ -281,13 +282,13 @@ def test_pixels_only_file_still_has_no_syntax_segment():
 
 def test_self_check_compares_fields_not_only_that_it_decodes(monkeypatch):
     """A writer bug that loses a field makes encode raise, not hand out the file."""
-    real = codec.segments_of
+    real = file_format.segments_of
 
     def lossy(s):
         segs = real(s)
         return [g for g in segs if g.kind != 2]  # drop the PLATFORM segment
 
-    monkeypatch.setattr(codec, "segments_of", lossy)
+    monkeypatch.setattr(file_format, "segments_of", lossy)
     s = Syntax.from_dict({"prompt": "x", "platform": {"device": "cpu"}})
     with pytest.raises(InvalidSyntax, match="platform"):
         aigif.encode(s)
@@ -375,7 +376,7 @@ def test_encode_decode_is_identity_for_random_syntaxes(d):
     s = Syntax.from_dict(d)
     data = aigif.encode(s)  # every syntax drawn is writable: no refusal, no loss
     back = aigif.decode(data)
-    assert codec.round_trip_mismatch(s.elide_defaults(), back) is None
+    assert file_format.round_trip_mismatch(s.elide_defaults(), back) is None
     assert back.to_dict(payload_data=True) == s.to_dict(payload_data=True)
     assert aigif.encode(back) == data
 

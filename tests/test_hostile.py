@@ -36,7 +36,7 @@ from PIL.PngImagePlugin import PngInfo
 import aigif
 from aigif import container
 from aigif.bits import leb128
-from aigif.cfgcoding import encode_body
+from aigif.segments.syntax import encode_body
 from aigif.cli.main import main
 from aigif.container import ANCILLARY, EXTENSION, FIDELITY, PIXELS, RESIDUAL, SAFE_TO_COPY, SYNTAX, Segment
 from aigif.errors import AigifError, ExitStatus, FileAccessError, InvalidSyntax, LimitExceeded

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from .. import exporters
-    from ..codec import read
+    from ..format import read
 
     syntax = read(args.file)
     if not syntax.has_syntax:

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..codec import decode, inspect
+    from ..format import decode, inspect
     from ..fileio import read_bytes
 
     data = read_bytes(args.file)

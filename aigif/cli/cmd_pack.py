@@ -88,7 +88,7 @@ def syntax_dict_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from .. import codec
+    from ..format import write
     from ..fidelity import fidelity_of
     from ..syntax import Payload, Syntax
 
@@ -136,14 +136,14 @@ def run(args) -> int:
         syntax.fidelity = fidelity_of(final)
     elif args.residual:
         raise InvalidSyntax("--residual needs the regeneration: drop --no-generate")
-    data = codec.write(syntax, args.output)
+    data = write(syntax, args.output)
     print(f"wrote {args.output} ({len(data)} bytes" + (f", random seed {d['seed']})" if random_seed else ")"))
     return ExitStatus.OK
 
 
 def _pack_pixels(args) -> int:
     """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
-    from .. import codec
+    from ..format import write
     from ..regenerate import _codecs
     from ..syntax import Payload, Syntax
 
@@ -159,7 +159,7 @@ def _pack_pixels(args) -> int:
 
     decoded = _codecs().decode(codec_id, data, max_pixels=image.width * image.height)
     s.fidelity = fidelity_of(decoded)
-    out = codec.write(s, args.output)
+    out = write(s, args.output)
     bpp = 8 * len(out) / (image.width * image.height)
     print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {'png' if args.codec is None else args.codec})")
     return ExitStatus.OK

@@ -124,7 +124,7 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
 
 
 def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provenance) -> None:
-    from aigif.codec import encode
+    from aigif.format import encode
     from aigif.fileio import write_atomic
 
     from . import import_image

@@ -16,11 +16,11 @@ Fields appear in this order, each only when its flag is set.
 
 from __future__ import annotations
 
-from . import limits
-from . import text as textcodec
-from .bits import BitReader, BitWriter, ue_bits
-from .errors import LimitExceeded, MalformedField, UnsupportedVersion
-from .syntax import Syntax, decimal_parts, make_decimal
+from .. import limits
+from .. import text as textcodec
+from ..bits import BitReader, BitWriter, ue_bits
+from ..errors import LimitExceeded, MalformedField, UnsupportedVersion
+from ..syntax import Syntax, decimal_parts, make_decimal
 
 FLAG_ORDER = ("model", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler")
 STEPS_K = 4
