@@ -215,15 +215,24 @@ def test_batch_of_two_images_samples_each_like_alone(tiny):
 
 
 def test_interpolation_matches_the_sorting_rule_at_knots():
+    """UniPC's reference interpolation sorts x in among the knots with x first among equals, so
+    at an inner knot it evaluates the segment on its left (in float32 that need not give the
+    knot's y exactly), and past either end it extends the outermost segment."""
     from aigif.diffusion.engines.a1111.timesteps import _interpolate
 
-    xp = torch.tensor([0.1, 0.2, 0.4, 0.8])
-    yp = torch.tensor([1.0, -1.0, 3.0, 2.0])
-    x = torch.tensor([0.0, 0.1, 0.15, 0.2, 0.4, 0.6, 0.8, 1.0])
-    got = _interpolate(x, xp, yp)
-    # a knot equal to x counts as above it: x = 0.2 is the right end of segment [0.1, 0.2]
-    want = [3.0, 1.0, 0.0, -1.0, 3.0, 2.5, 2.0, 1.5]
-    assert got.tolist() == pytest.approx(want, abs=1e-6)
+    xp = torch.tensor([0.1, 0.3, 0.7])
+    yp = torch.tensor([0.3, 0.7, 0.1])
+
+    def on_segment(x, i):
+        x = torch.tensor([x])
+        return float(yp[i] + (x - xp[i]) * (yp[i + 1] - yp[i]) / (xp[i + 1] - xp[i]))
+
+    got = _interpolate(torch.tensor([0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]), xp, yp).tolist()
+    want = [on_segment(0.0, 0), on_segment(0.1, 0), on_segment(0.2, 0), on_segment(0.3, 0),
+            on_segment(0.5, 1), on_segment(0.7, 1), on_segment(0.9, 1)]
+    assert got == want
+    # the left segment at the knot 0.3 misses y = 0.7 by an ulp, so the rule is observable
+    assert on_segment(0.3, 0) != float(yp[1]) and on_segment(0.3, 1) == float(yp[1])
 
 
 def test_timestep_family_is_selectable_by_a1111_names():

@@ -46,7 +46,7 @@ UNIPC_VARIANTS = ("bh1", "bh2", "vary_coeff")
 UNIPC_SKIP_TYPES = ("time_uniform", "time_quadratic", "logSNR")
 
 
-def timesteps_for(steps: int, discard_penultimate: bool = False) -> torch.Tensor:
+def timesteps_for(steps: int, discard_penultimate: bool = False, device=None) -> torch.Tensor:
     """The training timesteps A1111's CompVisSampler.get_timesteps gives `steps` steps.
 
     Every (1000 // steps)-th step from 0, shifted by one and clipped to 999, so there are
@@ -57,7 +57,8 @@ def timesteps_for(steps: int, discard_penultimate: bool = False) -> torch.Tensor
         steps += 1
     if not 1 <= steps <= TRAIN_STEPS:
         raise ValueError(f"A1111's timestep samplers take 1..{TRAIN_STEPS} steps, not {steps}")
-    return torch.clip(torch.asarray(list(range(0, TRAIN_STEPS, TRAIN_STEPS // steps))) + 1, 0, TRAIN_STEPS - 1)
+    picked = torch.asarray(list(range(0, TRAIN_STEPS, TRAIN_STEPS // steps)), device=device)
+    return torch.clip(picked + 1, 0, TRAIN_STEPS - 1)
 
 
 class TimestepModel:
@@ -238,7 +239,7 @@ def _interpolate(x: torch.Tensor, xp: torch.Tensor, yp: torch.Tensor) -> torch.T
     match it bit for bit."""
     k = xp.shape[0]
     above = torch.searchsorted(xp, x.contiguous(), right=False)   # knots strictly below x
-    start = torch.where(above == 0, torch.zeros_like(above), torch.where(above == k, torch.full_like(above, k - 2), above - 1))
+    start = (above - 1).clamp(0, k - 2)   # the outermost segments extend past the ends
     start_x, end_x = xp[start], xp[start + 1]
     start_y, end_y = yp[start], yp[start + 1]
     return start_y + (x - start_x) * (end_y - start_y) / (end_x - start_x)
@@ -251,7 +252,7 @@ class DiscreteVPSchedule:
     def __init__(self, alphas_cumprod: torch.Tensor):
         self.total_n = len(alphas_cumprod)
         self.t_end = 1.
-        self.t_knots = torch.linspace(0., 1., self.total_n + 1)[1:]
+        self.t_knots = torch.linspace(0., 1., self.total_n + 1, device=alphas_cumprod.device)[1:]
         self.log_alpha_knots = 0.5 * torch.log(alphas_cumprod)
 
     def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
@@ -268,7 +269,7 @@ class DiscreteVPSchedule:
         return log_alpha - 0.5 * torch.log(1. - torch.exp(2. * log_alpha))
 
     def t_of_half_log_snr(self, lamb: torch.Tensor) -> torch.Tensor:
-        log_alpha = -0.5 * torch.logaddexp(torch.zeros((1,)), -2. * lamb)
+        log_alpha = -0.5 * torch.logaddexp(torch.zeros((1,), device=lamb.device), -2. * lamb)
         return _interpolate(log_alpha.reshape(-1), self.log_alpha_knots.flip(0), self.t_knots.flip(0))
 
     def model_time(self, t: torch.Tensor) -> torch.Tensor:
@@ -292,14 +293,16 @@ class _UniPC:
         return (x - sigma_t[:, None, None, None] * eps) / alpha_t[:, None, None, None]
 
     def grid(self, skip_type: str, t_start, t_end: float, steps: int) -> torch.Tensor:
+        device = self.ns.t_knots.device
         if skip_type == "logSNR":
-            lambda_start = self.ns.half_log_snr(torch.tensor(t_start))
-            lambda_end = self.ns.half_log_snr(torch.tensor(t_end))
-            return self.ns.t_of_half_log_snr(torch.linspace(lambda_start.item(), lambda_end.item(), steps + 1))
+            lambda_start = self.ns.half_log_snr(torch.as_tensor(t_start, device=device))
+            lambda_end = self.ns.half_log_snr(torch.as_tensor(t_end, device=device))
+            return self.ns.t_of_half_log_snr(
+                torch.linspace(lambda_start.item(), lambda_end.item(), steps + 1, device=device))
         if skip_type == "time_uniform":
-            return torch.linspace(t_start, t_end, steps + 1)
+            return torch.linspace(t_start, t_end, steps + 1, device=device)
         if skip_type == "time_quadratic":
-            return torch.linspace(t_start ** (1. / 2), t_end ** (1. / 2), steps + 1).pow(2)
+            return torch.linspace(t_start ** (1. / 2), t_end ** (1. / 2), steps + 1, device=device).pow(2)
         raise ValueError(f"unknown UniPC skip type {skip_type!r}")
 
     def update(self, x, model_prev, t_prev, t, order, use_corrector):
@@ -321,7 +324,7 @@ class _UniPC:
             rks.append(rk)
             d1s.append((model_prev[-(i + 1)] - model_prev_0) / rk)
         rks.append(1.)
-        rks = torch.tensor(rks)
+        rks = torch.tensor(rks, device=x.device)
 
         hh = -h[0]
         h_phi_1 = torch.expm1(hh)
@@ -335,17 +338,18 @@ class _UniPC:
             factorial *= i + 1
             h_phi_k = h_phi_k / hh - 1 / factorial
         r = torch.stack(powers)
-        b = torch.tensor(b)
+        b = torch.tensor(b, device=x.device)
 
         if d1s:
             d1s = torch.stack(d1s, dim=1)
-            rhos_p = torch.tensor([0.5]) if order == 2 else torch.linalg.solve(r[:-1, :-1], b[:-1])
+            rhos_p = torch.tensor([0.5], device=x.device) if order == 2 else torch.linalg.solve(r[:-1, :-1], b[:-1])
         else:
             d1s = None
         if use_corrector:
-            rhos_c = torch.tensor([0.5]) if order == 1 else torch.linalg.solve(r, b)
+            rhos_c = torch.tensor([0.5], device=x.device) if order == 1 else torch.linalg.solve(r, b)
 
-        x_t_ = (sigma_t / sigma_prev_0)[:, None, None, None] * x - (alpha_t * h_phi_1)[:, None, None, None] * model_prev_0
+        x_t_ = ((sigma_t / sigma_prev_0)[:, None, None, None] * x
+                - (alpha_t * h_phi_1)[:, None, None, None] * model_prev_0)
         step_scale = (alpha_t * b_h)[:, None, None, None]
         pred_res = torch.einsum("k,bkchw->bchw", rhos_p, d1s) if d1s is not None else 0
         x_t = x_t_ - step_scale * pred_res
@@ -373,7 +377,7 @@ class _UniPC:
             rk = (ns.half_log_snr(t_prev[-(i + 1)]) - lambda_prev_0) / h
             rks.append(rk.item())
             d1s.append((model_prev[-(i + 1)] - model_prev_0) / rk)
-        rks = torch.tensor(rks + [1.])
+        rks = torch.tensor(rks + [1.], device=x.device)
         k_count = len(rks)
 
         columns = []
