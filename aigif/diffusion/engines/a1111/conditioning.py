@@ -420,6 +420,9 @@ class ClipTextEncoder:
 
     def encode_chunk(self, batch_chunks: Sequence[PromptChunk], options: ConditioningOptions):
         """(z, pooled or None) for one chunk index of a batch, emphasis applied."""
+        skip = options.clip_skip
+        if skip > self._layers() and (self.kind == "sd1" or (self.kind == "sdxl_l" and options.sdxl_clip_l_skip)):
+            raise InvalidSyntax(f"clip skip {skip} is more than this text encoder's {self._layers()} layers")
         device = self.text_model.get_input_embeddings().weight.device
         remade = [chunk.tokens for chunk in batch_chunks]
         tokens = torch.asarray(remade).to(device)
@@ -436,9 +439,6 @@ class ClipTextEncoder:
         finally:
             hook.remove()
 
-        skip = options.clip_skip
-        if skip > self._layers() and (self.kind == "sd1" or (self.kind == "sdxl_l" and options.sdxl_clip_l_skip)):
-            raise InvalidSyntax(f"clip skip {skip} is more than this text encoder's {self._layers()} layers")
         pooled = None
         if self.kind == "sd1":
             if skip > 1:
