@@ -39,7 +39,7 @@ def main() -> None:
     import torch
     import k_diffusion
     from ldm_beta import make_beta_schedule
-    from modules import kdiff_get_sigmas, lcm_extract, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
+    from modules import sd_samplers_kdiffusion, sd_samplers_lcm, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
 
     import test_kdiffusion_samplers as T
 
@@ -57,14 +57,16 @@ def main() -> None:
     ldm_like = types.SimpleNamespace(alphas_cumprod=alphas_cumprod, apply_model=apply_model,
                                      device=torch.device("cpu"))
     kd_wrap = k_diffusion.external.CompVisDenoiser(ldm_like, quantize=False)
-    lcm_wrap = lcm_extract.LCMCompVisDenoiser(ldm_like)
+    shared.sd_model.device = torch.device("cpu")   # LCMCompVisDenoiser.get_sigmas reads it
+    lcm_wrap = sd_samplers_lcm.LCMCompVisDenoiser(ldm_like)
     cond, uncond = T.conditioning()
-    options = {name: o for name, _f, _a, o in kdiff_get_sigmas.samplers_k_diffusion}
-    funcs = {name: getattr(k_diffusion.sampling, f) for name, f, _a, _o in kdiff_get_sigmas.samplers_k_diffusion
-             if name not in ("DPM fast", "DPM adaptive")}
+    options = {name: o for name, _f, _a, o in sd_samplers_kdiffusion.samplers_k_diffusion}
+    funcs = {name: getattr(k_diffusion.sampling, f) for name, f, _a, _o in sd_samplers_kdiffusion.samplers_k_diffusion
+             if isinstance(f, str) and name not in ("DPM fast", "DPM adaptive")}
     # A1111's sd_samplers_lcm: samplers_lcm = [('LCM', sample_lcm, ['k_lcm'], {})], run by a
     # KDiffusionSampler whose model wrapper is LCMCompVisDenoiser
-    options["LCM"], funcs["LCM"] = {}, lcm_extract.sample_lcm
+    (label, fn, _aliases, lcm_options), = sd_samplers_lcm.samplers_lcm
+    options[label], funcs[label] = lcm_options, fn
     wrap = kd_wrap
 
     class CFG:
@@ -90,7 +92,7 @@ def main() -> None:
             self = types.SimpleNamespace(config=types.SimpleNamespace(options=options[name]), model_wrap=wrap)
             p = types.SimpleNamespace(scheduler="Automatic", hr_scheduler=None, is_hr_pass=False,
                                       sampler_noise_scheduler_override=None, extra_generation_params={})
-            sigmas = kdiff_get_sigmas.get_sigmas(self, p, scene["steps"])
+            sigmas = sd_samplers_kdiffusion.KDiffusionSampler.get_sigmas(self, p, scene["steps"])
             x = T.initial_noise() * sigmas[0]
             kwargs = {}
             if options[name].get("brownian_noise"):

@@ -5,9 +5,10 @@
 DIR are checkouts/extracts of the peers outside this repository (see
 tests/goldens/kdiffusion/README.md for which commits and files):
   --kdiffusion  contains the package k_diffusion (sampling.py, external.py, utils.py)
-  --a1111       contains modules/sd_schedulers.py and modules/kdiff_get_sigmas.py (A1111's
-                KDiffusionSampler.get_sigmas and sampler list), with minimal modules/shared.py
-                and modules/devices.py stand-ins for the webui's globals
+  --a1111       contains a `modules` package with A1111 v1.10.1's own sd_schedulers.py,
+                sd_samplers_kdiffusion.py (sampler list, KDiffusionSampler.get_sigmas) and the
+                files they import, unmodified, beside stand-ins for the webui's globals
+                (shared, devices, sd_samplers_common, script_callbacks)
   --ldm         contains ldm_beta.py with LDM's make_beta_schedule
 No peer code is in this file: it only builds the inputs, calls the peers, and records numbers.
 """
@@ -44,7 +45,7 @@ def main() -> None:
     import torch
     import k_diffusion
     from ldm_beta import make_beta_schedule
-    from modules import kdiff_get_sigmas, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
+    from modules import sd_samplers_kdiffusion, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
 
     cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())
     assert cfg["beta_schedule"] == "scaled_linear"  # LDM calls it "linear"
@@ -55,8 +56,9 @@ def main() -> None:
     fake_ldm = types.SimpleNamespace(alphas_cumprod=alphas_cumprod)
     wrap = k_diffusion.external.CompVisDenoiser(fake_ldm, quantize=False)
 
-    samplers = {name: opts for name, _f, _a, opts in kdiff_get_sigmas.samplers_k_diffusion
-                if name not in ("DPM fast", "DPM adaptive")}
+    # v1.10.1's list; DPM fast/adaptive make their own schedules, and Restart is not in this project
+    samplers = {name: opts for name, _f, _a, opts in sd_samplers_kdiffusion.samplers_k_diffusion
+                if name not in ("DPM fast", "DPM adaptive", "Restart")}
     base_opts = dict(vars(shared.opts))
 
     def run(sampler, schedule, steps, **overrides):
@@ -70,7 +72,7 @@ def main() -> None:
         self = types.SimpleNamespace(config=types.SimpleNamespace(options=samplers[sampler]), model_wrap=wrap)
         p = types.SimpleNamespace(scheduler=schedule, hr_scheduler=None, is_hr_pass=False,
                                   sampler_noise_scheduler_override=None, extra_generation_params={})
-        sig = kdiff_get_sigmas.get_sigmas(self, p, steps)
+        sig = sd_samplers_kdiffusion.KDiffusionSampler.get_sigmas(self, p, steps)
         assert sig.dtype == torch.float32
         return {"sampler": sampler, "schedule": schedule, "steps": steps,
                 "options": dict(overrides, **({"sdxl": True} if sdxl else {})),
