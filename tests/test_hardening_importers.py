@@ -184,6 +184,36 @@ def test_importers_are_linear(name):
     bounded_import(SLOW_CASES[name]())
 
 
+def _import_cpu(src, runs=3) -> float:
+    """The least CPU time of a few imports: the least is the one least disturbed."""
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.process_time()
+        import_image(src)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+@pytest.mark.parametrize("unit", [', Hashes: ["', ", Civitai resources: [{", ', Hashes: {"a'])
+def test_unterminated_json_values_scale_linearly(unit):
+    """Quadratic work in the A1111 JSON-value scan must not return: 4x the input may cost
+    at most 6x the CPU (linear is 4x), or 0.15 s, whichever is more.  The quadratic scan
+    took 0.06 s at 1x and 0.85 s at 4x for `Hashes: ["`."""
+    def source(n):
+        return png([itxt("parameters", "x\nSteps: 20, Seed: 1, CFG scale: 7" + unit * n)])
+
+    n = 200_000 // len(unit) // 4  # 4x stays under the 256 KB parameter-line cap
+    small, big = _import_cpu(source(n)), _import_cpu(source(4 * n))
+    assert big <= max(6 * small, 0.15), f"{small:.3f} s at 1x, {big:.3f} s at 4x"
+
+
+def test_a_json_value_longer_than_the_first_window_is_still_taken():
+    resources = json.dumps([{"type": "checkpoint", "modelName": "m" * 3000, "modelVersionName": "v1"}] + [{"type": "lora", "name": "l, x: y"}] * 50)
+    r = bounded_import(png([itxt("parameters", "x\nSteps: 20, Seed: 1, Civitai resources: " + resources + ", CFG scale: 7")]))
+    assert r.tool == "civitai" and r.syntax["guidance"] == 7
+    assert r.syntax["extensions"]["unmapped"]["Civitai resources"] == json.loads(resources)
+
+
 def test_comfyui_many_outputs_still_finds_the_sampler():
     r = bounded_import(png([itxt("prompt", _comfy_many_outputs(50).replace('"x": ["49", 0]', '"x": ["k", 0]'))]))
     assert r.tool == "comfyui" and r.syntax["seed"] == 5
