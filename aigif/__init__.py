@@ -6,7 +6,10 @@ files needs only msgpack and zstandard.
 
 from __future__ import annotations
 
+from .defaults import resolve
 from .format import decode, encode, inspect, read, write
+from .jsonform import syntax_from_dict as from_dict
+from .jsonform import syntax_to_dict as to_dict
 from .errors import AigifError
 from .syntax import Fidelity, Payload, Platform, ResolvedSyntax, Syntax
 
@@ -22,9 +25,12 @@ __all__ = [
     "Syntax",
     "decode",
     "encode",
+    "from_dict",
     "generate",
     "inspect",
     "read",
+    "resolve",
+    "to_dict",
     "unpack",
     "write",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import msgpack
 
 from . import container
+from .defaults import elide_defaults
 from .container import ANCILLARY, EXTENSION, FIDELITY, PLATFORM, SYNTAX, Placement, Segment
 from .errors import AigifError, InvalidSyntax, LimitExceeded, MalformedSegment
 from .extensions import RawExtension
@@ -97,7 +98,7 @@ def encode(s: Syntax) -> bytes:
     reads back as anything but the syntax it was given (a syntax built by hand can hold
     values the format cannot).
     """
-    given = s.elide_defaults()
+    given = elide_defaults(s)
     try:
         data = container.pack(segments_of(given))
     except (ValueError, TypeError, OverflowError, AttributeError, UnicodeEncodeError) as e:

@@ -14,8 +14,10 @@ from . import diffusion, limits
 from ._extras import require
 from .format import decode
 from .fileio import read_bytes
+from .defaults import resolve
 from .errors import CodecError, LimitExceeded, MissingExtra, ModelUnavailable, UnknownCodec
 from .fidelity import matches
+from .jsonform import syntax_from_dict
 from .registry import get_registry
 from .syntax import Platform, Syntax
 
@@ -31,8 +33,8 @@ def generate_image(syntax: Syntax | dict, *, trust_inline_model: bool = False, *
     comes from a file someone else wrote, and that file must not choose which files are
     read or which repo is fetched here (`--trust-inline-model` on the CLI)."""
     if isinstance(syntax, dict):
-        syntax = Syntax.from_dict(syntax)
-    resolved = trusted_model(syntax.resolve(), trust_inline_model)
+        syntax = syntax_from_dict(syntax)
+    resolved = trusted_model(resolve(syntax), trust_inline_model)
     if resolved.width * resolved.height > limits.MAX_GENERATE_PIXELS:
         raise LimitExceeded(
             f"{resolved.width}x{resolved.height} is over the regeneration limit of {limits.MAX_GENERATE_PIXELS} pixels "

@@ -117,7 +117,7 @@ def measure(dicts: list[dict], record_dict: bytes) -> dict:
     files = []
     t0 = time.process_time()
     for d in dicts:
-        files.append(aigif.encode(aigif.Syntax.from_dict(d)))
+        files.append(aigif.encode(aigif.from_dict(d)))
     t_enc = time.process_time() - t0
     t0 = time.process_time()
     for f in files:
@@ -134,7 +134,7 @@ def measure(dicts: list[dict], record_dict: bytes) -> dict:
         rows["zstd19dict"].append(len(zdict.compress(js)))
     # Round trip of every file, so a size is never reported for a broken encoding.
     for d, f in zip(dicts, files):
-        back = aigif.decode(f).to_dict()
+        back = aigif.to_dict(aigif.decode(f))
         assert back["prompt"] == d["prompt"] and back.get("seed") == d.get("seed"), d
     return {
         "sizes": {k: summary(v) for k, v in rows.items()},

@@ -31,7 +31,7 @@ def image_sha(model: str, scheduler: str, threads: int, cache=None) -> str:
     import aigif
     from aigif.diffusion import generate
 
-    r = aigif.Syntax.from_dict({**SYNTAX, "model": model, "scheduler": scheduler}).resolve()
+    r = aigif.resolve(aigif.from_dict({**SYNTAX, "model": model, "scheduler": scheduler}))
     image, _ = generate(r, threads=threads, cache=cache)
     return hashlib.sha256(image.tobytes()).hexdigest()
 

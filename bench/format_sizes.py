@@ -42,17 +42,17 @@ def main():
     rows = []
     for label, codecs in (("raw UTF-8 only", [0]), ("v1 baseline: raw or zstd", [0, 1]), ("all text codecs (raw, zstd, zstd+dict, prompt model)", full)):
         textcodec.available = lambda c=codecs: list(c)
-        sizes = [len(aigif.encode(aigif.Syntax.from_dict(json_form(r)))) for r in recs]
+        sizes = [len(aigif.encode(aigif.from_dict(json_form(r)))) for r in recs]
         rows.append((label, stats(sizes)))
     textcodec.available = lambda: full
-    params = [len(aigif.encode(aigif.Syntax.from_dict(dict(json_form(r), prompt="")))) for r in recs]
+    params = [len(aigif.encode(aigif.from_dict(dict(json_form(r), prompt="")))) for r in recs]
     print(f"{len(recs)} records from {path.name}\n")
     print("| text codecs the encoder may use | mean B | median B | p90 B |")
     print("|---|---:|---:|---:|")
     for label, st in rows:
         print(f"| {label} | {st} |")
     print(f"| parameters only (empty prompt) | {stats(params)} |")
-    cat = aigif.encode(aigif.Syntax.from_dict({"prompt": "a cat", "seed": 1}))
+    cat = aigif.encode(aigif.from_dict({"prompt": "a cat", "seed": 1}))
     costs, overhead = aigif.inspect(cat)
     framing = overhead + sum(c.framed_bytes - c.body_bytes for c in costs)
     print(f"\n`aigif pack --no-generate --prompt \"a cat\" --seed 1`: {len(cat)} bytes, of which {framing} bytes of signature, version, framing, END and CRC.")

@@ -51,10 +51,10 @@ def main(argv=None) -> int:
                "ratio": None, "unmapped": 0, "status": "", "ext": 0}
         try:
             r = import_image(path)
-            data = aigif.encode(aigif.Syntax.from_dict(r.syntax))
+            data = aigif.encode(aigif.from_dict(r.syntax))
             costs, _ = inspect(data)
             row["ext"] = sum(c.framed_bytes for c in costs if c.name.startswith("EXTENSION"))
-            bare = aigif.encode(aigif.Syntax.from_dict(import_image(path, provenance=False).syntax))
+            bare = aigif.encode(aigif.from_dict(import_image(path, provenance=False).syntax))
             row["ratio_bare"] = size / len(bare)
             row.update(tool=r.tool, metadata=r.metadata_bytes, aigif=len(data), ratio=size / len(data),
                        unmapped=len(r.unmapped), status="partial" if r.unmapped else "imported")

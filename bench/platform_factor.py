@@ -67,7 +67,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for model in MODELS:
         cases = [
-            aigif.Syntax.from_dict({"model": model, "prompt": p, "seed": 1000 + s, "scheduler": args.scheduler}).resolve()
+            aigif.resolve(aigif.from_dict({"model": model, "prompt": p, "seed": 1000 + s, "scheduler": args.scheduler}))
             for p in PROMPTS[: args.prompts]
             for s in range(args.seeds)
         ]

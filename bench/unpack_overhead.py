@@ -46,7 +46,7 @@ def main() -> int:
         fields = {"model": model, "prompt": "a lighthouse on a cliff at sunset", "seed": 7}
         if args.steps:
             fields["steps"] = args.steps
-        r = aigif.Syntax.from_dict(fields).resolve()
+        r = aigif.resolve(aigif.from_dict(fields))
         pipe = load_pipeline(r.model, cache=cache)
         scheduler_cls = type(pipe.scheduler)
         assert scheduler_cls.__name__ == r.scheduler.diffusers_class, "default scheduler must match for a fair comparison"

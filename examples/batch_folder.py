@@ -17,7 +17,7 @@ total_json = total_aigif = failed = 0
 for src in sorted(in_dir.glob("*.json")):
     text = src.read_text(encoding="utf-8")
     try:
-        data = aigif.write(aigif.Syntax.from_dict(json.loads(text)), out_dir / (src.stem + ".aigif"))
+        data = aigif.write(aigif.from_dict(json.loads(text)), out_dir / (src.stem + ".aigif"))
     except (AigifError, ValueError) as e:
         print(f"{src.name}: {e}")
         failed += 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import aigif
 
 out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-syntax = aigif.Syntax.from_dict(
+syntax = aigif.from_dict(
     {
         "model": "stabilityai/stable-diffusion-xl-base-1.0",
         "prompt": "a lighthouse on a cliff at dawn, oil painting",
@@ -26,7 +26,7 @@ data = aigif.write(syntax, path)
 print(f"{path}: {len(data)} bytes")
 
 again = aigif.read(path)
-print(json.dumps(again.to_dict(), indent=2))
+print(json.dumps(aigif.to_dict(again), indent=2))
 costs, overhead = aigif.inspect(data)
 for c in costs:
     print(f"  {c.name}: {c.framed_bytes} B")

@@ -11,7 +11,7 @@ import aigif
 from aigif.fidelity import fidelity_of
 
 out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-syntax = aigif.Syntax.from_dict({"prompt": "a red fox in the snow", "seed": 7})
+syntax = aigif.from_dict({"prompt": "a red fox in the snow", "seed": 7})
 image = aigif.generate(syntax)
 syntax.fidelity = fidelity_of(image)
 data = aigif.write(syntax, out_dir / "fox.aigif")

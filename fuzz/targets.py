@@ -14,6 +14,7 @@ import os
 import tempfile
 
 import aigif
+from aigif.defaults import elide_defaults
 from aigif.errors import AigifError
 
 _TMP = None
@@ -40,10 +41,10 @@ def _info(path: str) -> None:
 
 
 def _decoded(syntax) -> dict:
-    out = {"keys": sorted(syntax.to_dict())}
+    out = {"keys": sorted(aigif.to_dict(syntax))}
     again = aigif.decode(aigif.encode(syntax))
     # a file may spell out a default (the default model by name); encode elides it
-    if again.elide_defaults().to_dict() != syntax.elide_defaults().to_dict():
+    if aigif.to_dict(elide_defaults(again)) != aigif.to_dict(elide_defaults(syntax)):
         out["violation"] = "decode(encode(decode(file))) differs from decode(file)"
     return out
 
@@ -53,7 +54,7 @@ def decode(data: bytes) -> dict:
     syntax = aigif.decode(data)
     aigif.inspect(data)
     with contextlib.suppress(AigifError):
-        syntax.to_dict(resolved=True)
+        aigif.to_dict(syntax, resolved=True)
     out = _decoded(syntax)
     path = _scratch()
     with open(path, "wb") as f:
@@ -67,7 +68,7 @@ def read(path: str) -> dict:
     """A big file by path: aigif.read + `aigif info` (the file itself is never in the parent's pipe)."""
     syntax = aigif.read(path)
     _info(path)
-    return {"keys": sorted(syntax.to_dict())}
+    return {"keys": sorted(aigif.to_dict(syntax))}
 
 
 def _import(src) -> dict:
@@ -76,7 +77,7 @@ def _import(src) -> dict:
 
     r = import_image(src)
     data = aigif.encode(build_syntax(r))
-    back = aigif.decode(data).to_dict()
+    back = aigif.to_dict(aigif.decode(data))
     return {"tool": r.tool, "keys": sorted(r.syntax), "syntax": _jsonable(r.syntax), "decoded_keys": sorted(back),
             "warnings": r.warnings[:20]}
 
@@ -93,8 +94,8 @@ def import_path(path: str) -> dict:
 def encode_json(data: bytes) -> dict:
     """The JSON form -> Syntax -> encode -> decode: every field given must come back, or encode refuses."""
     obj = json.loads(data)
-    s = aigif.Syntax.from_dict(obj)
-    back = aigif.decode(aigif.encode(s)).to_dict()
+    s = aigif.from_dict(obj)
+    back = aigif.to_dict(aigif.decode(aigif.encode(s)))
     lost = [k for k, v in obj.items() if k != "payloads" and v not in (None, "", {}, []) and k not in back]
     out = {"keys": sorted(back)}
     if lost:

@@ -49,7 +49,7 @@ def seg(t: int, body: bytes) -> bytes:
 
 
 def syntax_seg(d: dict, force_codec: int | None = None) -> bytes:
-    s = Syntax.from_dict(d) if isinstance(d, dict) else d
+    s = aigif.from_dict(d) if isinstance(d, dict) else d
     return seg(0x01, encode_body(s, force_codec))
 
 
@@ -82,8 +82,8 @@ def valid_vectors() -> dict[str, bytes]:
     # the generator keeps reproducing them byte for byte (codecs 2 and 3 have their own).
     textcodec.available = lambda: [textcodec.RAW, textcodec.ZSTD]
     v: dict[str, bytes] = {}
-    v["v01-empty-prompt"] = aigif.encode(Syntax.from_dict({"prompt": ""}))
-    v["v02-a-cat-seed-1"] = aigif.encode(Syntax.from_dict({"prompt": "a cat", "seed": 1}))
+    v["v01-empty-prompt"] = aigif.encode(aigif.from_dict({"prompt": ""}))
+    v["v02-a-cat-seed-1"] = aigif.encode(aigif.from_dict({"prompt": "a cat", "seed": 1}))
     v["v03-all-fields-raw"] = crc_file(
         syntax_seg(
             {
@@ -115,7 +115,7 @@ def valid_vectors() -> dict[str, bytes]:
     )
     v["v10-size-codes"] = crc_file(syntax_seg({"prompt": "x", "width": 800, "height": 450}, 0) + b"\x00")
     v["v11-extensions"] = aigif.encode(
-        Syntax.from_dict(
+        aigif.from_dict(
             {
                 "prompt": "a cat <lora:fluffy:0.8>",
                 "extensions": {
@@ -278,7 +278,7 @@ def main() -> int:
         else:
             path.write_bytes(data)
         if code is None:
-            expected = aigif.decode(data).to_dict()
+            expected = aigif.to_dict(aigif.decode(data))
             jpath = OUT / f"{name}.json"
             if not jpath.exists() and not args.check:
                 jpath.write_text(json.dumps(expected, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

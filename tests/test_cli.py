@@ -65,9 +65,9 @@ def test_every_dev_record_round_trips():
     n = 0
     for line in path.read_text(encoding="utf-8").splitlines():
         d = dev_record_to_json(json.loads(line))
-        s = aigif.Syntax.from_dict(d)
-        back = aigif.decode(aigif.encode(s)).to_dict()
-        assert back == s.to_dict()
+        s = aigif.from_dict(d)
+        back = aigif.to_dict(aigif.decode(aigif.encode(s)))
+        assert back == aigif.to_dict(s)
         # normalised = the input with canonical names and defaults removed
         assert back["prompt"] == d["prompt"] and back.get("seed", 0) == d.get("seed", 0)
         assert back["model"] == "sd-1.4"

@@ -43,7 +43,7 @@ def test_leb128_is_minimal_and_rejects_overlong():
 
 
 def test_syntax_only_file_pays_at_most_8_bytes_of_framing():
-    data = aigif.encode(aigif.Syntax.from_dict({"prompt": "a cat", "seed": 1}))
+    data = aigif.encode(aigif.from_dict({"prompt": "a cat", "seed": 1}))
     costs, overhead = aigif.inspect(data)
     framing = overhead + sum(c.framed_bytes - c.body_bytes for c in costs)
     assert framing == 8
@@ -51,14 +51,14 @@ def test_syntax_only_file_pays_at_most_8_bytes_of_framing():
 
 
 def test_big_files_switch_to_crc32_and_still_decode():
-    s = aigif.Syntax.from_dict({"prompt": "".join(chr(0x4E00 + i) for i in range(3000))})
+    s = aigif.from_dict({"prompt": "".join(chr(0x4E00 + i) for i in range(3000))})
     data = aigif.encode(s)
     assert data[2] & 1 == 1
     assert aigif.decode(data).prompt == s.prompt
 
 
 def test_every_single_bit_flip_is_detected():
-    data = aigif.encode(aigif.Syntax.from_dict({"prompt": "a red fox in the snow", "seed": 7, "steps": 20}))
+    data = aigif.encode(aigif.from_dict({"prompt": "a red fox in the snow", "seed": 7, "steps": 20}))
     for i in range(len(data) * 8):
         bad = bytearray(data)
         bad[i // 8] ^= 1 << (i % 8)
@@ -67,7 +67,7 @@ def test_every_single_bit_flip_is_detected():
 
 
 def test_crc_mismatch_is_its_own_error():
-    data = bytearray(aigif.encode(aigif.Syntax.from_dict({"prompt": "abc"})))
+    data = bytearray(aigif.encode(aigif.from_dict({"prompt": "abc"})))
     data[-4] ^= 0x20  # inside the prompt text: framing still parses
     with pytest.raises(IntegrityError):
         aigif.decode(bytes(data))
@@ -75,8 +75,8 @@ def test_crc_mismatch_is_its_own_error():
 
 def test_guidance_decimals_round_trip_exactly():
     for g in (7.5, 6, 3.25, 0, -2.5, 12.125, 1.0e-5, 123456.789):
-        s = aigif.Syntax.from_dict({"prompt": "x", "guidance": g})
-        back = aigif.decode(aigif.encode(s)).to_dict().get("guidance")
+        s = aigif.from_dict({"prompt": "x", "guidance": g})
+        back = aigif.to_dict(aigif.decode(aigif.encode(s))).get("guidance")
         if back is not None:
             assert back == g and str(back) == str(g if not float(g).is_integer() else int(g))
 
@@ -85,8 +85,8 @@ def test_default_elision_uses_the_model_defaults():
     from aigif.registry import get_registry
 
     d = get_registry().model(1).defaults
-    s = aigif.Syntax.from_dict({"prompt": "x", "steps": d.steps, "width": d.width, "height": d.height + 8})
-    out = aigif.decode(aigif.encode(s)).to_dict()
+    s = aigif.from_dict({"prompt": "x", "steps": d.steps, "width": d.width, "height": d.height + 8})
+    out = aigif.to_dict(aigif.decode(aigif.encode(s)))
     assert "steps" not in out and "width" not in out and out["height"] == d.height + 8
 
 
@@ -95,7 +95,7 @@ def test_unknown_ancillary_extension_survives_a_rewrite():
 
     from aigif.bits import leb128 as L
 
-    body = aigif.encode(aigif.Syntax.from_dict({"prompt": "x"}))[3:-3]
+    body = aigif.encode(aigif.from_dict({"prompt": "x"}))[3:-3]
     ext = bytes([0xC4]) + L(len(L(100) + msgpack.packb([1, 2]))) + L(100) + msgpack.packb([1, 2])
     head = b"\xa1G\x10" + body + ext + b"\x00"
     data = head + binascii.crc_hqx(head, 0xFFFF).to_bytes(2, "big")

@@ -54,7 +54,7 @@ def test_residual_layer_reproduces_the_original_despite_platform_drift(tmp_path,
     from aigif import regenerate
 
     # an "original": the regeneration, edited (a brighter square), as a user's retouched image
-    syntax = aigif.Syntax.from_dict({"prompt": "a lighthouse", "seed": 11})
+    syntax = aigif.from_dict({"prompt": "a lighthouse", "seed": 11})
     regen, _ = regenerate.generate_image(syntax)
     arr = np.asarray(regen).astype(int)
     arr[8:24, 8:24] = np.clip(arr[8:24, 8:24] + 40, 0, 255)

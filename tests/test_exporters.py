@@ -52,7 +52,7 @@ def _num(v):
 def _round_trip(path: Path):
     original = _original_infotext(path)
     r = import_image(path)
-    syntax = aigif.decode(aigif.encode(aigif.Syntax.from_dict(r.syntax)))  # through the file format
+    syntax = aigif.decode(aigif.encode(aigif.from_dict(r.syntax)))  # through the file format
     exported = to_a1111(syntax)
     p0, n0, k0 = parse_infotext(original)
     p1, n1, k1 = parse_infotext(exported)
@@ -90,11 +90,11 @@ def test_a1111_round_trip_real(name):
 
 def test_a1111_round_trip_is_byte_exact_for_a_modern_infotext():
     path = FIX / "39_a1111_webui.webp"
-    assert to_a1111(aigif.Syntax.from_dict(import_image(path).syntax)) == _original_infotext(path)
+    assert to_a1111(aigif.from_dict(import_image(path).syntax)) == _original_infotext(path)
 
 
 def test_a1111_quotes_values_with_commas():
-    s = aigif.Syntax.from_dict({"model": "x", "prompt": "p", "seed": 5,
+    s = aigif.from_dict({"model": "x", "prompt": "p", "seed": 5,
                                 "extensions": {"unmapped": {"Weird": "a, b: c"}, "source": {"tool": "a1111"}}})
     text = to_a1111(s)
     assert 'Weird: "a, b: c"' in text
@@ -109,7 +109,7 @@ def test_a1111_lora_hashes_round_trip():
     r = import_image(png)
     assert r.syntax["prompt"] == "a cat <lora:detail:0.6>"  # the tag stays prompt text
     assert r.syntax["extensions"]["lora"] == [{"name": "detail", "weight": 0.6, "hash": "7c6bad76eb54"}]
-    k = parse_infotext(to_a1111(aigif.Syntax.from_dict(r.syntax)))[2]
+    k = parse_infotext(to_a1111(aigif.from_dict(r.syntax)))[2]
     assert k["Lora hashes"] == "detail: 7c6bad76eb54"
 
 
@@ -126,7 +126,7 @@ def test_a1111_hires_and_variation_round_trip():
     assert ext["rng"] == {"source": "cpu", "ensd": 31337}
     assert ext["adetailer"] == {"model": "face_yolov8n.pt", "confidence": "0.3"}
     k0 = parse_infotext(info)[2]
-    k1 = parse_infotext(to_a1111(aigif.Syntax.from_dict(r.syntax)))[2]
+    k1 = parse_infotext(to_a1111(aigif.from_dict(r.syntax)))[2]
     for key in MAPPED + ("ADetailer model", "ADetailer confidence", "Seed resize from-1", "Seed resize from-2"):
         if key in k0:
             assert _num(k1.get(key)) == _num(k0[key]), key
@@ -158,7 +158,7 @@ def _check_links(graph: dict) -> None:
 
 def test_comfyui_graph_from_real_comfyui_image_matches_its_sampler():
     r = import_image(FIX / "01_a1111_cropped.png")
-    g = to_comfyui(aigif.Syntax.from_dict(r.syntax))
+    g = to_comfyui(aigif.from_dict(r.syntax))
     _check_links(g)
     ks = next(n for n in g.values() if n["class_type"] == "KSampler")["inputs"]
     assert (ks["seed"], ks["steps"], ks["cfg"]) == (235284042, 15, 5.0)
@@ -172,7 +172,7 @@ def test_comfyui_graph_from_real_comfyui_image_matches_its_sampler():
 
 
 def test_comfyui_lora_chain_and_clip_skip():
-    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 3, "extensions": {
+    s = aigif.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 3, "extensions": {
         "lora": [{"name": "a", "weight": 0.5}, {"name": "b", "weight": 1.0, "clip_weight": 0.25}], "clip_skip": 2}})
     g = to_comfyui(s)
     _check_links(g)
@@ -185,7 +185,7 @@ def test_comfyui_lora_chain_and_clip_skip():
 
 
 def test_comfyui_refuses_what_it_cannot_apply():
-    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {"img2img": {"strength": 0.5}}})
+    s = aigif.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {"img2img": {"strength": 0.5}}})
     with pytest.raises(errors.UnsupportedFeature):
         to_comfyui(s)
     g = to_comfyui(s, strict=False)
@@ -195,7 +195,7 @@ def test_comfyui_refuses_what_it_cannot_apply():
 def test_comfyui_hires_second_pass_from_a_real_graph():
     """ComfyUI hires graph -> AIGIF -> ComfyUI graph: the second pass comes back."""
     r = import_image(shared("aigc-images", "13_comfyui_hires.png"))
-    g = to_comfyui(aigif.Syntax.from_dict({k: v for k, v in r.syntax.items()}), strict=False)
+    g = to_comfyui(aigif.from_dict({k: v for k, v in r.syntax.items()}), strict=False)
     samplers = [n for n in g.values() if n["class_type"] == "KSampler"]
     assert len(samplers) == 2
     second = next(n for n in samplers if n["inputs"]["latent_image"][0] != "5")
@@ -207,7 +207,7 @@ def test_comfyui_hires_second_pass_from_a_real_graph():
 
 
 def test_comfyui_refiner_pair():
-    s = aigif.Syntax.from_dict({"model": "sdxl-base-1.0", "prompt": "x", "seed": 5, "steps": 25,
+    s = aigif.from_dict({"model": "sdxl-base-1.0", "prompt": "x", "seed": 5, "steps": 25,
                                 "extensions": {"refiner": {"model": "sdxl-refiner-1.0", "switch_at": 0.8}}})
     g = to_comfyui(s)
     _check_links(g)
@@ -217,10 +217,10 @@ def test_comfyui_refiner_pair():
 
 
 def test_json_export_is_concrete():
-    d = to_json(aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x"}))
+    d = to_json(aigif.from_dict({"model": "sd-1.5", "prompt": "x"}))
     for key in ("steps", "guidance", "width", "height", "seed"):
         assert key in d
-    assert aigif.Syntax.from_dict(d).prompt == "x"
+    assert aigif.from_dict(d).prompt == "x"
 
 
 # -- embedding ----------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_embed_writes_a_parameters_chunk_that_imports_back(tmp_path):
     Image.new("RGBA", (16, 8), (9, 8, 7, 255)).save(buf, "PNG", pnginfo=info)
     src = tmp_path / "src.png"
     src.write_bytes(buf.getvalue())
-    syntax = aigif.Syntax.from_dict(import_image(FIX / "39_a1111_webui.webp").syntax)
+    syntax = aigif.from_dict(import_image(FIX / "39_a1111_webui.webp").syntax)
     out = tmp_path / "out.png"
     embed_a1111(syntax, src, out)
     r = import_image(out)
@@ -247,7 +247,7 @@ def test_embed_writes_a_parameters_chunk_that_imports_back(tmp_path):
 
 
 def test_embed_replaces_an_existing_parameters_chunk(tmp_path):
-    syntax = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "new prompt", "seed": 42})
+    syntax = aigif.from_dict({"model": "sd-1.5", "prompt": "new prompt", "seed": 42})
     out = tmp_path / "o.png"
     embed_a1111(syntax, FIX / "01_a1111_cropped.png", out)
     c = read_container(out.read_bytes())
@@ -256,7 +256,7 @@ def test_embed_replaces_an_existing_parameters_chunk(tmp_path):
 
 
 def test_embed_refuses_jpeg(tmp_path):
-    syntax = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x"})
+    syntax = aigif.from_dict({"model": "sd-1.5", "prompt": "x"})
     with pytest.raises(errors.UnsupportedFeature):
         embed_a1111(syntax, FIX / "02_a1111_cropped.jpg", tmp_path / "o.png")
 
@@ -286,7 +286,7 @@ def test_every_registry_scheduler_survives_the_a1111_round_trip():
 
     reg = get_registry()
     for entry in reg.schedulers.values():
-        s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 1, "scheduler": entry.name})
+        s = aigif.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 1, "scheduler": entry.name})
         _, _, k = parse_infotext(to_a1111(s))
         d = Draft("a1111")
         set_a1111_scheduler(d, k["Sampler"], k.get("Schedule type"))
@@ -313,7 +313,7 @@ def test_comfyui_export_imports_back_to_the_same_syntax(source):
     """AIGIF -> ComfyUI graph -> (as ComfyUI would save it) -> AIGIF keeps every core field."""
     path = source if isinstance(source, Path) else shared("aigc-images", source)
     before = import_image(path).syntax
-    after = import_image(_graph_png(to_comfyui(aigif.Syntax.from_dict(before), strict=False))).syntax
+    after = import_image(_graph_png(to_comfyui(aigif.from_dict(before), strict=False))).syntax
 
     def name(m):
         return m["name"] if isinstance(m, dict) else m
@@ -332,7 +332,7 @@ def test_comfyui_export_imports_back_to_the_same_syntax(source):
 
 
 def test_a1111_strict_refuses_what_infotext_cannot_say(capsys, tmp_path):
-    s = aigif.Syntax.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {
+    s = aigif.from_dict({"model": "sd-1.5", "prompt": "x", "extensions": {
         "characters": [{"prompt": "girl", "negative_prompt": "", "center": [0.5, 0.5]}]}})
     with pytest.raises(errors.UnsupportedFeature):
         to_a1111(s, strict=True)

@@ -41,7 +41,7 @@ def cache():
 def resolved(**fields):
     # 4 steps instead of the model default keeps the file fast on a loaded 2-core box;
     # every code path runs the same with more steps.
-    return aigif.Syntax.from_dict({"prompt": "a red fox in the snow", "seed": 42, "steps": 4, **fields}).resolve()
+    return aigif.resolve(aigif.from_dict({"prompt": "a red fox in the snow", "seed": 42, "steps": 4, **fields}))
 
 
 def pixels(image) -> bytes:
@@ -314,7 +314,7 @@ def test_inline_local_folder_loads_through_generic_pipeline_class(tmp_path):
     # An unregistered model given as a folder path resolves to DiffusionPipeline.
     folder = tmp_path / "mine"
     shutil.copytree(get_registry().model("tiny-sd").source_dir, folder)
-    r = aigif.Syntax.from_dict({"model": str(folder), "prompt": "a fox", "seed": 3, "steps": 2, "width": 64, "height": 64}).resolve()
+    r = aigif.resolve(aigif.from_dict({"model": str(folder), "prompt": "a fox", "seed": 3, "steps": 2, "width": 64, "height": 64}))
     image, platform = generate(r, cache=PipelineCache(), threads=1)
     assert image.size == (64, 64) and platform.device == "cpu"
 

@@ -209,7 +209,7 @@ def inline_file(tmp_path, model: str):
     import aigif
 
     path = tmp_path / "sent.aigif"
-    aigif.write(aigif.Syntax.from_dict({"model": model, "prompt": "a fox", "seed": 1, "steps": 2}), path)
+    aigif.write(aigif.from_dict({"model": model, "prompt": "a fox", "seed": 1, "steps": 2}), path)
     assert aigif.read(path).model == model  # really inline, not a registry ID
     return path
 
@@ -288,7 +288,7 @@ def test_registered_models_need_no_flag(tmp_path, capsys, fake_generator):
     src = tmp_path / "reg.aigif"
     import aigif
 
-    aigif.write(aigif.Syntax.from_dict({"model": "tiny-sd", "prompt": "a fox", "seed": 1}), src)
+    aigif.write(aigif.from_dict({"model": "tiny-sd", "prompt": "a fox", "seed": 1}), src)
     code, _, err = cli(capsys, "unpack", src, "-o", tmp_path / "o.png")
     assert "E_TEST_REACHED" in err
     assert fake_generator[0][0].origin == "builtin"
@@ -355,7 +355,7 @@ def test_info_on_a_file_runs_no_plugin_code(tmp_path, capsys, fake_plugin):
     assert codes == [0, ExitStatus.MODEL, 0]
     assert fake_plugin == []
     with pytest.raises(errors.UnknownModel, match="AIGIF_REGISTRY_PLUGINS=1"):
-        aigif.Syntax(model=5000, prompt="x").resolve()
+        aigif.resolve(aigif.Syntax(model=5000, prompt="x"))
     assert fake_plugin == []
 
 

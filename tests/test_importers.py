@@ -194,7 +194,7 @@ def test_every_fixture_syntax_is_valid_and_encodes():
         if f.suffix == ".md":
             continue
         r = import_image(f)
-        s = aigif.Syntax.from_dict(r.syntax)
+        s = aigif.from_dict(r.syntax)
         assert aigif.decode(aigif.encode(s)).prompt == s.prompt
 
 
@@ -692,7 +692,7 @@ def _check_valid_or_aigif_error(png: bytes) -> None:
         r = import_image(png)
     except errors.AigifError:
         return
-    aigif.encode(aigif.Syntax.from_dict(r.syntax))  # must not raise
+    aigif.encode(aigif.from_dict(r.syntax))  # must not raise
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ def test_there_are_enough_vectors():
 def test_valid_vector(name):
     data = (VECTORS / f"{name}.aigif").read_bytes()
     expected = json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
-    assert aigif.decode(data).to_dict() == expected
+    assert aigif.to_dict(aigif.decode(data)) == expected
 
 
 @pytest.mark.parametrize("name", sorted(INDEX["invalid"]))

@@ -18,16 +18,17 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..format import decode, inspect
     from ..fileio import read_bytes
+    from ..jsonform import syntax_to_dict
 
     data = read_bytes(args.file)
     syntax = decode(data)
     if args.json:
-        print(json.dumps(syntax.to_dict(resolved=args.resolved), ensure_ascii=False, indent=2))
+        print(json.dumps(syntax_to_dict(syntax, resolved=args.resolved), ensure_ascii=False, indent=2))
         return ExitStatus.OK
     costs, overhead = inspect(data)
-    d = syntax.to_dict(resolved=False)
+    d = syntax_to_dict(syntax, resolved=False)
     try:
-        full = syntax.to_dict(resolved=True)
+        full = syntax_to_dict(syntax, resolved=True)
     except AigifError:  # unknown model or scheduler: show what the file says
         full = d
     print(f"{args.file}: AIGIF {data[2] >> 4}.{(data[2] >> 1) & 7}, {len(data)} bytes")

@@ -90,6 +90,7 @@ def syntax_dict_from_args(args) -> dict:
 def run(args) -> int:
     from ..format import write
     from ..fidelity import fidelity_of
+    from ..jsonform import syntax_from_dict
     from ..syntax import Payload, Syntax
 
     d = syntax_dict_from_args(args)
@@ -99,7 +100,7 @@ def run(args) -> int:
     random_seed = "seed" not in d and not args.syntax
     if random_seed:
         d["seed"] = secrets.randbits(32)
-    syntax = Syntax.from_dict(d)
+    syntax = syntax_from_dict(d)
 
     if args.residual and not args.image:
         raise InvalidSyntax("--residual needs --image ORIGINAL")

@@ -4,7 +4,7 @@ Importing this package is cheap and needs no torch: torch, diffusers and transfo
 are imported on first use, and their absence is a MissingExtra naming the pip command.
 
     from aigif.diffusion import generate
-    image, platform = generate(syntax.resolve())
+    image, platform = generate(resolve(syntax))
 
 What a syntax means to this generator (the choices a reimplementation must copy to get
 the same bytes):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from aigif.jsonform import syntax_to_dict
+
 from .common import concrete, model_name_and_hash, tool_scheduler
 
 # tools whose `unmapped` keys are A1111 infotext keys, written back verbatim
@@ -126,6 +128,6 @@ def _explicit(syntax) -> set:
     if isinstance(syntax, dict):
         return set(syntax)
     try:
-        return set(syntax.to_dict())
+        return set(syntax_to_dict(syntax))
     except Exception:  # noqa: BLE001 - only decides whether to print an empty negative prompt
         return set()

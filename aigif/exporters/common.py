@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from aigif.defaults import GENERIC_DEFAULTS
 from aigif.errors import AigifError, InvalidSyntax
+from aigif.jsonform import syntax_from_dict, syntax_to_dict
+from aigif.registry import get_registry
+from aigif.syntax import Syntax, guidance_json
 
 
 def concrete(syntax) -> dict:
     """-> the JSON form with every field filled (absent = the model's default)."""
-    from aigif.syntax import Syntax
-
     if isinstance(syntax, dict):
-        syntax = Syntax.from_dict(syntax)
+        syntax = syntax_from_dict(syntax)
     if not isinstance(syntax, Syntax):
         raise InvalidSyntax(f"expected an aigif.Syntax or its JSON form, got {type(syntax).__name__}")
     try:
-        return syntax.to_dict(resolved=True)
+        return syntax_to_dict(syntax, resolved=True)
     except AigifError:
         # an unregistered inline model cannot be resolved; the encoder elided the values
         # equal to the generic defaults, so those are what fills the gaps
-        from aigif.syntax import GENERIC_DEFAULTS, guidance_json
-
-        d = syntax.to_dict()
+        d = syntax_to_dict(syntax)
         for key, value in GENERIC_DEFAULTS.items():
             d.setdefault(key, guidance_json(value) if key == "guidance" else value)
         d.setdefault("seed", 0)
@@ -33,8 +33,6 @@ def model_name_and_hash(d: dict) -> tuple[str | None, str | None]:
         return m.get("name"), m.get("fingerprint")
     if m is None:
         return None, None
-    from aigif.registry import get_registry
-
     entry = get_registry().find_model(m)
     if entry is None:
         return str(m), None
@@ -52,8 +50,6 @@ def tool_scheduler(name, tool: str) -> tuple[str | None, str | None]:
     aliases.  A combined 'sampler|schedule' alias with an explicit schedule wins."""
     if name is None:
         return None, None
-    from aigif.registry import get_registry
-
     entry = get_registry().find_scheduler(name)
     if entry is None:
         return str(name), None

@@ -86,9 +86,10 @@ def collect(paths) -> list[Path]:
 
 def build_syntax(result, keep_pixels_data: bytes | None = None):
     """ImportResult -> aigif.Syntax (validated), with the original file as a payload."""
+    from aigif.jsonform import syntax_from_dict
     from aigif.syntax import Payload, Syntax
 
-    s = Syntax.from_dict(result.syntax)
+    s = syntax_from_dict(result.syntax)
     if keep_pixels_data is not None:
         # a kept copy beside the syntax: ancillary (spec §7.4), and only if it decodes
         from aigif.regenerate import _codecs
