@@ -552,7 +552,7 @@ class A1111Engine:
         step_seed = 1 if p.subseed_strength == 0 else 0
         seeds = [p.seed - step_seed * p.batch_index + step_seed * i for i in range(p.batch_size)]
         subseeds = [p.subseed - p.batch_index + i for i in range(p.batch_size)]
-        if min(seeds) < 0 or min(subseeds) < 0:
+        if min(seeds) < 0 or (p.subseed_strength != 0 and min(subseeds) < 0):
             raise InvalidSyntax("seed minus batch position is negative: not an A1111 batch")
 
         prompt, tags = split_extra_networks(p.prompt)
