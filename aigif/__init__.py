@@ -31,6 +31,7 @@ __all__ = [
     "read",
     "resolve",
     "to_dict",
+    "pack",
     "unpack",
     "write",
 ]
@@ -38,13 +39,25 @@ __all__ = [
 
 def generate(syntax: Syntax | dict, **options):
     """Regenerate the image of a syntax through diffusers (needs aigif[generate]) -> PIL.Image."""
+    # lazy: regeneration pulls in aigif.diffusion; `import aigif` stays light
     from .regenerate import generate_image
 
     return generate_image(syntax, **options)[0]
 
 
+def pack(syntax: Syntax | dict, path=None, **options) -> bytes:
+    """Run the model for a syntax and return its .aigif file (written atomically to `path`
+    if given): the platform that ran it and the fidelity hash recorded; with
+    original=PIL.Image, a residual that reproduces that image (needs aigif[generate])."""
+    # lazy: regeneration pulls in aigif.diffusion; `import aigif` stays light
+    from .regenerate import pack as pack_file
+
+    return pack_file(syntax, path, **options)
+
+
 def unpack(path_or_bytes, **options):
     """Decode a .aigif file (path or bytes) to its image: regenerated, or decoded from its payload."""
+    # lazy: regeneration pulls in aigif.diffusion; `import aigif` stays light
     from .regenerate import unpack_image
 
     return unpack_image(path_or_bytes, **options).image

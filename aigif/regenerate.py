@@ -1,8 +1,12 @@
-"""From a syntax to pixels: regeneration through `aigif.diffusion` (torch, diffusers),
-pixel payloads through `aigif_codecs`, and the residual layer on top (spec §7.4).
+"""From a syntax to pixels and back: regeneration through `aigif.diffusion` (torch,
+diffusers), pixel payloads and residuals through `aigif.pixels` (spec §7.4).
 
-The core never imports this module at import time; `aigif.generate()` and
-`aigif.unpack()` do, on call.
+    generate_image  syntax -> (image, platform)
+    unpack_image    .aigif file -> image (regenerated, decoded, + residual), verified
+    pack_image      syntax (+ original) -> the syntax to write: platform, residual, fidelity
+
+The core never imports this module at import time; `aigif.generate()`, `aigif.unpack()`
+and `aigif.pack()` do, on call.
 """
 
 from __future__ import annotations
@@ -10,16 +14,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from . import diffusion, limits
-from ._extras import require
-from .format import decode
-from .fileio import read_bytes
+from . import diffusion, limits, pixels
 from .defaults import resolve
-from .errors import CodecError, LimitExceeded, MissingExtra, ModelUnavailable, UnknownCodec
-from .fidelity import matches
+from .errors import LimitExceeded, ModelUnavailable
+from .fidelity import fidelity_of, matches
+from .fileio import read_bytes, write_atomic
+from .format import decode, encode
 from .jsonform import syntax_from_dict
 from .registry import get_registry
-from .syntax import Platform, Syntax
+from .syntax import Payload, Platform, Syntax
 
 
 TRUST_FLAG = "--trust-inline-model"
@@ -79,23 +82,6 @@ def trusted_model(resolved, trust_inline_model: bool):
     )
 
 
-def _codecs():
-    require("codecs")
-    import aigif_codecs
-
-    return aigif_codecs
-
-
-def decode_payload(payload, **kw):
-    codecs = _codecs()
-    try:
-        return codecs.decode(payload.codec_id, payload.data, max_pixels=limits.MAX_PIXELS)
-    except (CodecError, MissingExtra):
-        raise
-    except KeyError:
-        raise UnknownCodec(f"codec ID {payload.codec_id}") from None
-
-
 @dataclass
 class UnpackResult:
     image: object  # PIL.Image.Image
@@ -108,20 +94,15 @@ class UnpackResult:
 def unpack_image(path_or_bytes, **options) -> UnpackResult:
     data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else read_bytes(path_or_bytes)
     syntax = decode(bytes(data))
-    pixels = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
-    if pixels is not None:
-        image = decode_payload(pixels)
+    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    if stored is not None:
+        image = pixels.decode_pixels(stored.codec_id, stored.data)
         return UnpackResult(image, syntax, "pixels", _status(syntax, image))
     image, platform = generate_image(syntax, **options)
     residual = next((p for p in syntax.payloads if p.kind == "residual"), None)
     source = "regenerated"
     if residual is not None:
-        from . import residual as residual_layer
-
-        if residual.codec_id == residual_layer.CODEC_ID:
-            image = residual_layer.apply(residual.codec_id, residual.data, image)
-        else:  # a pixel codec's residual (spec/codecs.md): exact only on the encoder's platform
-            image = _codecs().residual.decode(residual.codec_id, residual.data, image, max_pixels=limits.MAX_PIXELS)
+        image = pixels.apply_residual(residual.codec_id, residual.data, image)
         source = "regenerated+residual"
     return UnpackResult(image, syntax, source, _status(syntax, image), platform)
 
@@ -133,3 +114,42 @@ def _status(syntax: Syntax, image) -> str:
         return "bit-exact" if matches(syntax.fidelity, image) else "differs"
     except ValueError:
         return "unverified"
+
+
+@dataclass
+class PackResult:
+    syntax: Syntax  # ready to write: platform, residual payload and fidelity filled in
+    image: object  # PIL.Image.Image: the regenerated image (before any residual)
+
+
+def pack_image(syntax: Syntax | dict, *, original=None, residual_codec: str | None = None, keep_platform: bool = True,
+               trust_inline_model: bool = False, **options) -> PackResult:
+    """Run the model for `syntax` and complete it for writing (spec §7.3, §7.4, §7.5).
+
+    original: a PIL image the file must reproduce; then a RESIDUAL payload turns the
+    regeneration into it, with the coset code (codec 32, survives platform drift) unless
+    residual_codec names a pixel codec ("png", ...: exact only on this platform).
+    keep_platform: record what ran the model (PLATFORM segment).
+    The FIDELITY hash is of the pixels a reader of the file gets back.  `syntax` itself is
+    not changed; options go to generate_image (device, threads, allow_download, ...).
+    """
+    syntax = syntax_from_dict(syntax) if isinstance(syntax, dict) else dataclasses.replace(syntax, payloads=list(syntax.payloads))
+    image, platform = generate_image(syntax, trust_inline_model=trust_inline_model, **options)
+    if keep_platform:
+        syntax.platform = platform
+    final = image
+    if original is not None:
+        codec_id, data = pixels.encode_residual(original, image, residual_codec)
+        syntax.payloads.append(Payload("residual", codec_id, data, True))
+        final = original
+    syntax.fidelity = fidelity_of(final)
+    return PackResult(syntax, image)
+
+
+def pack(syntax: Syntax | dict, path=None, **options) -> bytes:
+    """The .aigif file of `syntax` after running the model (see pack_image for the options),
+    written atomically to `path` when one is given."""
+    data = encode(pack_image(syntax, **options).syntax)
+    if path is not None:
+        write_atomic(path, data)
+    return data

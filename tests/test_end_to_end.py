@@ -77,3 +77,28 @@ def test_residual_layer_reproduces_the_original_despite_platform_drift(tmp_path,
     result = regenerate.unpack_image(f)
     assert result.source == "regenerated+residual" and result.status == "bit-exact"
     assert result.image.tobytes() == Image.open(original).convert("RGB").tobytes()
+
+
+def test_python_pack_records_platform_fidelity_and_residual(tmp_path):
+    import numpy as np
+
+    import aigif
+
+    d = {"prompt": "a lighthouse", "seed": 11, "steps": 2}
+    data = aigif.pack(d, tmp_path / "p.aigif")
+    assert (tmp_path / "p.aigif").read_bytes() == data
+    s = aigif.decode(data)
+    assert s.platform is not None and s.platform.device == "cpu" and s.fidelity is not None
+    assert aigif.unpack(data).tobytes() == aigif.generate(d).tobytes()
+    assert not s.payloads
+
+    # with an original: a coset residual reproduces it, and the fidelity hash is the original's
+    arr = np.asarray(aigif.generate(d)).astype(int)
+    arr[4:12, 4:12] = 255 - arr[4:12, 4:12]
+    original = Image.fromarray(arr.astype(np.uint8))
+    s = aigif.decode(aigif.pack(d, original=original, keep_platform=False))
+    assert s.platform is None and [p.kind for p in s.payloads] == ["residual"] and s.payloads[0].codec_id == 32
+    from aigif.regenerate import unpack_image
+
+    result = unpack_image(aigif.encode(s))
+    assert result.status == "bit-exact" and result.image.tobytes() == original.convert("RGB").tobytes()

@@ -1169,10 +1169,10 @@ def test_codecs_decode_refuses_animation():
     (32, b"\x01\x02\x88\x80\x80\x80\x00\x08", "E_CODEC"),
 ])
 def test_residual_apply_hostile_payloads(codec_id, data, error):
-    from aigif import residual
+    from aigif import coset
 
     with pytest.raises(AigifError) as e:
-        residual.apply(codec_id, data, Image.new("RGB", (8, 8)))
+        coset.apply(codec_id, data, Image.new("RGB", (8, 8)))
     assert e.value.code == error
 
 

@@ -18,12 +18,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from aigif._extras import require
+    from aigif import pixels
 
-    require("codecs")
-    import aigif_codecs
-
-    codecs = aigif_codecs.list_codecs()
+    codecs = pixels.list_codecs()
     if args.json:
         rows = [
             {"id": c.id, "name": c.name, "lossless": c.lossless, "available": c.available,

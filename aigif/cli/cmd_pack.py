@@ -8,7 +8,14 @@ import secrets
 import sys
 from pathlib import Path
 
+from .. import pixels
 from ..errors import ExitStatus, InvalidSyntax
+from ..fidelity import fidelity_of
+from ..fileio import read_bytes
+from ..format import write
+from ..jsonform import syntax_from_dict
+from ..regenerate import pack_image
+from ..syntax import Payload, Syntax
 from .imageio import open_image, save_png
 
 OPTION_KEYS = {
@@ -57,8 +64,6 @@ def add_parser(sub) -> None:
 def syntax_dict_from_args(args) -> dict:
     d: dict = {}
     if args.syntax:
-        from ..fileio import read_bytes
-
         raw = read_bytes(args.syntax, 16 << 20, "syntax file")
         try:
             d = json.loads(raw.decode("utf-8"))
@@ -88,11 +93,6 @@ def syntax_dict_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from ..format import write
-    from ..fidelity import fidelity_of
-    from ..jsonform import syntax_from_dict
-    from ..syntax import Payload, Syntax
-
     d = syntax_dict_from_args(args)
     has_generation = bool(d)  # any field given (--steps, --negative...) must be written or refused, never dropped
     if args.image and not has_generation and not args.residual:
@@ -109,34 +109,16 @@ def run(args) -> int:
     if args.no_generate and (args.image or args.save_image or args.residual):
         raise InvalidSyntax("--image, --residual and --save-image need the model run: drop --no-generate")
     if not args.no_generate:
-        from ..regenerate import generate_image
-
         # --model typed on this command line is the user's own choice; a model named by a
         # --syntax file is trusted only on request, like one named by a .aigif file
         trusted = args.model is not None or args.trust_inline_model
-        image, platform = generate_image(syntax, allow_download=args.allow_download, trust_inline_model=trusted,
-                                         device=args.device, threads=args.threads)
-        if not args.no_platform:
-            syntax.platform = platform
+        original = open_image(args.image) if args.residual else None
+        result = pack_image(syntax, original=original, residual_codec=args.codec, keep_platform=not args.no_platform,
+                            trust_inline_model=trusted, allow_download=args.allow_download, device=args.device,
+                            threads=args.threads)
         if args.save_image:
-            save_png(image, args.save_image)
-        final = image
-        if args.residual:
-            from .. import residual
-            from PIL import Image
-
-            original = open_image(args.image)
-            if args.codec is None or args.codec.startswith("coset"):
-                codec_id, data = residual.encode(original, image, args.codec)
-            else:
-                from ..regenerate import _codecs
-
-                codec_id, data = _codecs().residual.encode(original, image, args.codec)
-            syntax.payloads.append(Payload("residual", codec_id, data, True))
-            final = original
-        syntax.fidelity = fidelity_of(final)
-    elif args.residual:
-        raise InvalidSyntax("--residual needs the regeneration: drop --no-generate")
+            save_png(result.image, args.save_image)
+        syntax = result.syntax
     data = write(syntax, args.output)
     print(f"wrote {args.output} ({len(data)} bytes" + (f", random seed {d['seed']})" if random_seed else ")"))
     return ExitStatus.OK
@@ -144,21 +126,13 @@ def run(args) -> int:
 
 def _pack_pixels(args) -> int:
     """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
-    from ..format import write
-    from ..regenerate import _codecs
-    from ..syntax import Payload, Syntax
-
     image = open_image(args.image)
     if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
-        from ..fileio import read_bytes
-
-        codec_id, data = _codecs().encode_verbatim(read_bytes(args.image, what="image"))
+        codec_id, data = pixels.encode_verbatim(read_bytes(args.image, what="image"))
     else:
-        codec_id, data = _codecs().encode(image, "png" if args.codec is None else args.codec)
+        codec_id, data = pixels.encode_pixels(image, args.codec)
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
-    from ..fidelity import fidelity_of
-
-    decoded = _codecs().decode(codec_id, data, max_pixels=image.width * image.height)
+    decoded = pixels.decode_pixels(codec_id, data, max_pixels=image.width * image.height)
     s.fidelity = fidelity_of(decoded)
     out = write(s, args.output)
     bpp = 8 * len(out) / (image.width * image.height)

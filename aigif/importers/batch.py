@@ -92,9 +92,9 @@ def build_syntax(result, keep_pixels_data: bytes | None = None):
     s = syntax_from_dict(result.syntax)
     if keep_pixels_data is not None:
         # a kept copy beside the syntax: ancillary (spec §7.4), and only if it decodes
-        from aigif.regenerate import _codecs
+        from aigif import pixels
 
-        codec_id, data = _codecs().encode_verbatim(keep_pixels_data)
+        codec_id, data = pixels.encode_verbatim(keep_pixels_data)
         s.payloads.append(Payload(kind="pixels", codec_id=codec_id, data=data, critical=False))
     return s
 

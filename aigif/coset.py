@@ -1,4 +1,4 @@
-"""The residual layer (spec §7.4.1): codec 32, a coset code that survives platform drift.
+"""The coset residual (spec §7.4.1): codec 32, a residual that survives platform drift.
 
 A plain difference `original − regeneration` only works when the decoder regenerates the
 encoder's pixels exactly. Another platform moves pixels by a level or two, so instead of
@@ -17,10 +17,10 @@ model and no floating point is involved: decoding is bit-exact on every machine.
 
 from __future__ import annotations
 
-from .bits import leb128, read_leb128
-from ._extras import require
-from .errors import CodecError, LimitExceeded, MalformedSegment, Truncated
 from . import limits
+from ._extras import require
+from .bits import leb128, read_leb128
+from .errors import CodecError, LimitExceeded, MalformedSegment, Truncated, UnknownCodec
 
 CODEC_ID = 32
 VERSION = 1
@@ -107,8 +107,6 @@ def apply(codec_id: int, data: bytes, regenerated):
     from PIL import Image
 
     if codec_id != CODEC_ID:
-        from .errors import UnknownCodec
-
         raise UnknownCodec(f"residual codec {codec_id}")
     if len(data) < 4 or data[0] != VERSION:
         raise CodecError("residual payload: bad header")
