@@ -26,7 +26,6 @@ upscalers, pickled weights, LyCORIS, img2img/inpainting inputs, SDXL, ...).
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import re
@@ -42,7 +41,7 @@ from ...kdiffusion import samplers as ksamplers
 from ...kdiffusion.brownian import BrownianTree, BrownianTreeNoiseSampler
 from ...kdiffusion.model import DiscreteDenoiser, LCMDenoiser, diffusers_unet_fn, ldm_alphas_cumprod
 from . import conditioning as cd
-from . import decode, hires, lora, prompt_parser, rng
+from . import decode, hires, lora, rng
 from . import timesteps as ts
 from .schedules import SCHEDULE_TYPES, ScheduleOptions, sampler_spec, sigmas_for
 
