@@ -90,6 +90,18 @@ CASES = [
     dict(name="hires_latent_bicubic_aa_dpmpp2m_hrprompt", sampler="Euler a", steps=6, cfg_scale=5.0, seed=11,
          enable_hr=True, hr_upscaler="Latent (bicubic antialiased)", hr_scale=1.5, denoising_strength=0.6,
          hr_sampler="DPM++ 2M", hr_schedule_type="Karras", hr_prompt="a red cat, highly detailed"),
+    dict(name="heun_cfg5_editing_step_multiplier", sampler="Heun", steps=5, cfg_scale=5.0, seed=21,
+         prompt="a [cat:dog:0.5] on a [red:blue:3] sofa"),
+    dict(name="dpmpp_2m_sde_cfg7", sampler="DPM++ 2M SDE", steps=6, cfg_scale=7.0, seed=606),
+    dict(name="unipc_cfg5", sampler="UniPC", steps=6, cfg_scale=5.0, seed=707),
+    dict(name="euler_a_cfg7_seed_resize", sampler="Euler a", steps=6, cfg_scale=7.0, seed=808,
+         seed_resize_from=[48, 40]),
+    dict(name="hires_ddim_nearest_exact_resize_crop", sampler="DDIM", steps=6, cfg_scale=7.0, seed=909,
+         enable_hr=True, hr_upscaler="Latent (nearest-exact)", hr_resize=[96, 80], denoising_strength=0.5),
+    dict(name="hires_sde_nearest_variation_batch2", sampler="Euler a", steps=4, cfg_scale=5.0, seed=1001,
+         subseed=9, subseed_strength=0.5, batch_size=2, batch_index=0, enable_hr=True,
+         hr_upscaler="Latent (nearest)", hr_scale=1.25, denoising_strength=0.7, hr_sampler="DPM++ SDE",
+         hr_steps=3),
     dict(name="lora_dpmpp_2m_karras", sampler="DPM++ 2M", schedule_type="Karras", steps=8, cfg_scale=7.0, seed=1234,
          prompt="a red cat <lora:tiny_sd_random:0.8>, masterpiece"),
     dict(name="lora_euler_a_weight_0_4", sampler="Euler a", steps=8, cfg_scale=5.0, seed=3,
@@ -410,14 +422,18 @@ def run_case(ctx, case: dict, lora_tensors: dict | None):
     index = c.get("batch_index", 0)
     strength = c.get("subseed_strength", 0.0)
     step = 1 if strength == 0 else 0
+    # "Seed resize from" is in pixels; A1111's ImageRNG takes h // 8, SD's VAE factor.  For
+    # tiny-sd (factor 2) the pixels are given x4, so the resized noise is h // 2 latent cells.
+    resize_w, resize_h = (v * 4 for v in c.get("seed_resize_from", [0, 0]))
     p = ctx.P()
     p.__dict__.update(
         sd_model=ctx.sd_model, sampler_name=c["sampler"], scheduler=c.get("schedule_type", "Automatic"),
         hr_scheduler=c.get("hr_schedule_type"), is_hr_pass=False, steps=c["steps"], cfg_scale=c["cfg_scale"],
         width=c["width"], height=c["height"], batch_size=batch, n_iter=1, iteration=0,
-        subseed_strength=strength, seed_resize_from_h=0, seed_resize_from_w=0, enable_hr=c.get("enable_hr", False),
+        subseed_strength=strength, seed_resize_from_h=resize_h, seed_resize_from_w=resize_w, enable_hr=c.get("enable_hr", False),
         denoising_strength=c.get("denoising_strength", 0.75), hr_scale=c.get("hr_scale", 2.0),
-        hr_upscaler=c.get("hr_upscaler"), hr_second_pass_steps=c.get("hr_steps", 0), hr_resize_x=0, hr_resize_y=0,
+        hr_upscaler=c.get("hr_upscaler"), hr_second_pass_steps=c.get("hr_steps", 0), hr_resize_x=c.get("hr_resize", [0, 0])[0],
+        hr_resize_y=c.get("hr_resize", [0, 0])[1],
         hr_checkpoint_name=None, hr_checkpoint_info=None, hr_sampler_name=c.get("hr_sampler"),
         firstpass_image=None, scripts=None, extra_generation_params={}, sampler_noise_scheduler_override=None,
         eta=c.get("eta"), s_min_uncond=c.get("ngms", 0.0), s_churn=None, s_tmin=None, s_tmax=None, s_noise=None,
@@ -447,7 +463,8 @@ def run_case(ctx, case: dict, lora_tensors: dict | None):
         p.fill_fields_from_opts()
         p.init(p.all_prompts, p.all_seeds, p.all_subseeds)
         p.rng = ctx.rng.ImageRNG((4, p.height // 2, p.width // 2), p.seeds, subseeds=p.subseeds,
-                                 subseed_strength=p.subseed_strength, seed_resize_from_h=0, seed_resize_from_w=0)
+                                 subseed_strength=p.subseed_strength, seed_resize_from_h=p.seed_resize_from_h,
+                                 seed_resize_from_w=p.seed_resize_from_w)
         p.setup_conds()
         samples = p.sample(conditioning=p.c, unconditional_conditioning=p.uc, seeds=p.seeds, subseeds=p.subseeds,
                            subseed_strength=p.subseed_strength, prompts=p.prompts)
