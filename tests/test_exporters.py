@@ -13,7 +13,7 @@ import aigif
 from aigif import errors
 from aigif.exporters import embed_a1111, to_a1111, to_comfyui, to_json
 from aigif.importers import import_image
-from aigif.importers.a1111 import parse_infotext
+from aigif.importers.tools.a1111 import parse_infotext
 from aigif.importers.containers import read_container
 from aigif.registry import get_registry
 
@@ -281,7 +281,7 @@ def test_cli_export_formats(tmp_path, capsys):
 
 
 def test_every_registry_scheduler_survives_the_a1111_round_trip():
-    from aigif.importers.a1111 import set_a1111_scheduler
+    from aigif.importers.tools.a1111 import set_a1111_scheduler
     from aigif.importers.draft import Draft
 
     reg = get_registry()

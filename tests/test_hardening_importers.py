@@ -227,7 +227,7 @@ def test_comfyui_shared_clip_chain_finds_clip_skip():
 
 
 def test_novelai_source_split():
-    from aigif.importers.novelai import split_source
+    from aigif.importers.tools.novelai import split_source
 
     assert split_source("Stable Diffusion XL C1E60F0F") == ("Stable Diffusion XL", "C1E60F0F")
     assert split_source("NAI Diffusion V4  37C2B166") == ("NAI Diffusion V4", "37C2B166")
@@ -254,7 +254,7 @@ def test_xmp_element_text_matches_the_regex_it_replaces():
 @settings(max_examples=2000, deadline=None, derandomize=True)
 @given(st.text(alphabet="ab \t\n'\"\\-", max_size=14))
 def test_dream_words_are_shlex_split(line):
-    from aigif.importers.dream import shell_words
+    from aigif.importers.tools.dream import shell_words
 
     try:
         expected = shlex.split(line)
@@ -374,7 +374,7 @@ def test_infotext_prompt_starting_with_a_bracket(prompt):
 
 def test_json_parameters_are_still_not_infotext():
     text = json.dumps({"note": "Steps: 20, Seed: 1, CFG scale: 7"})
-    from aigif.importers.a1111 import looks_like_infotext
+    from aigif.importers.tools.a1111 import looks_like_infotext
 
     assert not looks_like_infotext(text) and not looks_like_infotext("  " + text + "\n")
 

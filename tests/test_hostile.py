@@ -713,7 +713,7 @@ def test_import_keep_pixels_never_writes_an_undecodable_payload(tmp_path, capsys
         aigif_codecs.decode(p.codec_id, p.data, max_pixels=aigif.limits.MAX_PIXELS)
 
 
-@bug("the A1111 key-value regex (importers/a1111.py RE_PARAM in looks_like_infotext) is "
+@bug("the A1111 key-value regex (importers/tools/a1111.py RE_PARAM in looks_like_infotext) is "
      "quadratic: a 150 kB one-word 'parameters' text takes minutes (ReDoS); 1 MiB takes hours")
 def test_import_a1111_regex_is_not_quadratic(tmp_path):
     src = tmp_path / "redos.png"

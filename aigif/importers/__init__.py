@@ -4,7 +4,7 @@
     result.tool, result.syntax, result.unmapped, result.warnings
 
 Structure (Pillow-plugin style): `containers/` reads the text fields of PNG, JPEG and
-WebP files (and the hidden LSB variants); each tool module registers a detector and a
+WebP files (and the hidden LSB variants); each module of `tools/` registers a detector and a
 parser by name with `register()`.  Detectors are tried from the highest priority down:
 the more specific formats (SwarmUI's JSON, NovelAI's Comment, a ComfyUI graph) before the
 generic A1111 text that several tools also write.
@@ -23,66 +23,23 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 from aigif import limits
 from aigif.errors import AigifError, FormatError, LimitExceeded, NoGenerationMetadata
 
+from . import tools  # noqa: F401 - registers every tool's parser
 from .draft import ImportResult
+from .registered import Parser, by_priority, register
 
 __all__ = ["ImportResult", "import_image", "register", "parsers"]
 
 
-@dataclass(frozen=True)
-class Parser:
-    name: str
-    detect: Callable
-    parse: Callable
-    priority: int
-
-
-_PARSERS: dict[str, Parser] = {}
-_TOOL_MODULES = (
-    "swarmui",
-    "stability_matrix",
-    "tensorart",
-    "novelai",
-    "invokeai",
-    "dream",
-    "fooocus",
-    "drawthings",
-    "paddlenlp",
-    "comfyui",
-    "diffusers_json",
-    "a1111",
-)
-_loaded = False
-
 UNKNOWN_MODEL = "unknown"
-
-# Source images larger than this are refused before reading: no real generated image is.
-
-
-def register(name: str, detect: Callable, parse: Callable, priority: int = 50) -> None:
-    """Register a tool parser: detect(container) -> bool, parse(container) -> Draft | None."""
-    _PARSERS[name] = Parser(name, detect, parse, priority)
 
 
 def parsers() -> list[Parser]:
-    _load()
-    return sorted(_PARSERS.values(), key=lambda p: -p.priority)
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        import importlib
-
-        for mod in _TOOL_MODULES:
-            importlib.import_module(f"{__name__}.{mod}")
-        _loaded = True
+    """The tool parsers in the order they are tried (highest priority first)."""
+    return by_priority()
 
 
 # Exceptions a parser may raise on malformed tool metadata; turned into a report, never

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from . import register
-from .draft import Draft
+from ..draft import Draft
+from ..registered import register
 
 _HASH8 = re.compile(r"[0-9A-Fa-f]{8}")
 # Values that are bookkeeping of NovelAI's API, not generation parameters.

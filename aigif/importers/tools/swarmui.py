@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from . import register
-from .draft import Draft, to_int, to_number
-from .jsonutil import first_json
+from ..draft import Draft, to_int, to_number
+from ..jsonutil import first_json
+from ..registered import register
 
 _KEYS = ("parameters", "UserComment")
 

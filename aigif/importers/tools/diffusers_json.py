@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from . import register
-from .draft import Draft
-from .jsonutil import first_json
+from ..draft import Draft
+from ..jsonutil import first_json
+from ..registered import register
 
 _RES = re.compile(r"(\d+)\s*[x×]\s*(\d+)")
 
@@ -35,7 +35,7 @@ def parse(c) -> Draft:
         d.set("height", m.group(2))
     sampler = p.pop("sampler", None) or p.pop("scheduler", None)
     if sampler:
-        from .draft import _registry
+        from ..draft import _registry
 
         reg = _registry()
         tool = "diffusers" if reg is not None and reg.scheduler_from_tool("diffusers", sampler) else "a1111"

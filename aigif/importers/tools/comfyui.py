@@ -15,8 +15,8 @@ from collections import deque
 
 from aigif import limits
 
-from . import register
-from .draft import Draft, model_stem, to_int, to_number
+from ..draft import Draft, model_stem, to_int, to_number
+from ..registered import register
 
 _SEED_KEYS = ("seed", "noise_seed", "seed_value")
 _PASS_THROUGH = {"Reroute", "VAEDecode", "VAEDecodeTiled"}
@@ -306,7 +306,7 @@ class Walker:
             return
         hires = {"steps": to_int(v.get("steps")), "denoise": to_number(v.get("denoise"))}
         if (v.get("sampler_name"), v.get("scheduler")) != (pv.get("sampler_name"), pv.get("scheduler")):
-            from .draft import _registry
+            from ..draft import _registry
 
             reg = _registry()
             e = reg.scheduler_from_tool("comfyui", str(v.get("sampler_name")), v.get("scheduler")) if reg else None
@@ -354,7 +354,7 @@ class Walker:
         s = str(sampler)
         if s.startswith("sample_"):  # early ComfyUI names
             s = s[len("sample_") :]
-        from .draft import _registry
+        from ..draft import _registry
 
         reg = _registry()
         if s.endswith("_gpu") and reg is not None and reg.scheduler_from_tool("comfyui", s, scheduler) is None:

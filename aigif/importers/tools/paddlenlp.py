@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from . import register
-from .draft import Draft, to_number
+from ..draft import Draft, to_number
+from ..registered import register
 
 _LINE = re.compile(r"^([A-Za-z_][\w ]*):\s?(.*)$")
 _IGNORED = ("epoch_time", "num_images_per_prompt", "latents")

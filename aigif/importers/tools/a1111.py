@@ -20,9 +20,9 @@ import re
 
 from aigif import limits
 
-from . import register
-from .draft import Draft, to_int, to_number
-from .jsonutil import load_json, loads
+from ..draft import Draft, to_int, to_number
+from ..jsonutil import load_json, loads
+from ..registered import register
 
 # A1111's own pattern (modules/infotext_utils.py re_param_code) with its repetitions bounded:
 # unbounded, a long line without colons or with unclosed quotes backtracks quadratically.

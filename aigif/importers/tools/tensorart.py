@@ -4,11 +4,11 @@ it was random); the form holds the checkpoint's public name and sha256 and the E
 
 from __future__ import annotations
 
-from . import register
+from ..draft import Draft, to_int
+from ..jsonutil import first_json
+from ..registered import register
 from .comfyui import detect as comfy_detect
 from .comfyui import parse as comfy_parse
-from .draft import Draft, to_int
-from .jsonutil import first_json
 
 
 def detect(c) -> bool:

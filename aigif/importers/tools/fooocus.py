@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from . import register
+from ..draft import Draft, to_int, to_number
+from ..registered import register
 from .a1111 import apply_infotext, looks_like_infotext, parse_infotext
-from .draft import Draft, to_int, to_number
 
 _RES = re.compile(r"\(?\s*(\d+)\s*[,x×]\s*(\d+)\s*\)?")
 
@@ -49,7 +49,7 @@ def parse(c) -> Draft:
 
 def set_comfy_sampler(d: Draft, sampler, scheduler) -> None:
     """Fooocus runs ComfyUI's samplers; '_gpu' variants only move the noise to the GPU."""
-    from .draft import _registry
+    from ..draft import _registry
 
     reg = _registry()
     s = str(sampler or "")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from . import register
-from .draft import Draft, to_float
+from ..draft import Draft, to_float
+from ..registered import register
 from .invokeai import set_invoke2_sampler, split_invoke2_prompt
 
 # switch -> (meaning, number of values); longest first so "-cf" wins over "-C"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from . import register
+from ..draft import Draft, model_stem, to_int, to_weight
+from ..jsonutil import first_json
+from ..registered import register
 from .a1111 import apply_infotext, parse_infotext
-from .draft import Draft, model_stem, to_int, to_weight
-from .jsonutil import first_json
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 

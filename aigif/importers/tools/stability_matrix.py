@@ -7,12 +7,12 @@ The ComfyUI graph is what actually produced the pixels, so it is the primary sou
 
 from __future__ import annotations
 
-from . import register
+from ..draft import Draft
+from ..jsonutil import first_json
+from ..registered import register
 from .a1111 import apply_infotext, parse_infotext
 from .comfyui import detect as comfy_detect
 from .comfyui import parse as comfy_parse
-from .draft import Draft
-from .jsonutil import first_json
 
 
 def detect(c) -> bool:

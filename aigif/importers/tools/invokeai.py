@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from . import register
-from .draft import Draft, to_int
-from .jsonutil import first_json
+from ..draft import Draft, to_int
+from ..jsonutil import first_json
+from ..registered import register
 
 _NEG = re.compile(r"\[([^\[\]]*)\]")
 
@@ -165,7 +165,7 @@ def set_invoke2_sampler(d: Draft, sampler) -> None:
     """InvokeAI 2.x / dream.py names: k_lms, k_euler_a, ddim, plms, ..."""
     if not sampler:
         return
-    from .draft import _registry
+    from ..draft import _registry
 
     reg = _registry()
     s = str(sampler)
