@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .errors import UnknownModel
+from .extensions import is_elided_default, normalised
 from .registry import DEFAULT_MODEL_ID, Defaults, ModelEntry, get_registry
 from .syntax import ResolvedSyntax, Syntax
 
@@ -58,6 +59,8 @@ def elide_defaults(s: Syntax) -> Syntax:
         s.guidance = None
     if s.seed == 0:
         s.seed = None
+    # extensions equal to what their absence means (semantics {"engine": "diffusers"}, §7.1.1)
+    s.extensions = {k: normalised(k, v) for k, v in s.extensions.items() if not is_elided_default(k, normalised(k, v))}
     return s
 
 

@@ -7,6 +7,7 @@ so a generator that cannot honour it must refuse) and a validator for its value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -61,9 +62,112 @@ def _source_from_msgpack(a: list):
     return {"tool": tool, "version": a[1]} if len(a) == 2 else {"tool": tool}
 
 
+# Generation semantics (spec §7.1.1): whose meaning the syntax fields have.  The same seed
+# and sampler name make different pixels in each tool, so the extension is critical.
+# Numbered for the compact coding; append only, never renumber.
+ENGINES = ("diffusers", "a1111", "comfyui", "invokeai", "fooocus", "novelai")
+_ENGINE_CODES = {name: i + 1 for i, name in enumerate(ENGINES)}
+DEFAULT_ENGINE = "diffusers"  # what an absent semantics extension means
+_UNLISTED_ENGINE = re.compile(r"engine-([1-9][0-9]{0,18})")  # how a number outside ENGINES reads
+
+
+def _option_value(v) -> bool:
+    return isinstance(v, (str, int, float, bool))
+
+
+def _semantics(v) -> bool:
+    return (
+        isinstance(v, dict)
+        and set(v) <= {"engine", "version", "options"}
+        and isinstance(v.get("engine"), str)
+        and v["engine"] != ""
+        and isinstance(v.get("version", ""), str)
+        and isinstance(v.get("options", {}), dict)
+        and all(isinstance(k, str) and _option_value(x) for k, x in v.get("options", {}).items())
+    )
+
+
+def _engine_number(name: str):
+    """The number an engine name is written as, or the name itself (spec §7.1.1)."""
+    if name in _ENGINE_CODES:
+        return _ENGINE_CODES[name]
+    m = _UNLISTED_ENGINE.fullmatch(name)
+    if m and int(m.group(1)) > len(ENGINES) and int(m.group(1)) < 1 << 63:
+        return int(m.group(1))  # read from a newer writer's number: write that number back
+    return name
+
+
+def _semantics_to_msgpack(v: dict) -> list:
+    out: list = [_engine_number(v["engine"])]
+    if v.get("options"):
+        out += [v.get("version"), v["options"]]
+    elif "version" in v:
+        out.append(v["version"])
+    return out
+
+
+def _semantics_from_msgpack(a: list):
+    """[engine] / [engine, version] / [engine, version-or-nil, options]; None when the
+    shape is wrong or not the one encoding of its meaning (nil version without options,
+    empty options)."""
+    if not isinstance(a, list) or not 1 <= len(a) <= 3:
+        return None
+    engine = a[0]
+    if isinstance(engine, bool) or not isinstance(engine, (int, str)):
+        return None
+    if isinstance(engine, int):
+        if engine < 1:
+            return None
+        engine = ENGINES[engine - 1] if engine <= len(ENGINES) else f"engine-{engine}"
+    elif engine in _ENGINE_CODES or _engine_number(engine) != engine or engine == "":
+        return None  # a tabled engine (or a number's spelling) written as a string: not canonical
+    out: dict = {"engine": engine}
+    if len(a) >= 2:
+        if a[1] is not None:
+            if not isinstance(a[1], str):
+                return None
+            out["version"] = a[1]
+        elif len(a) == 2:
+            return None
+    if len(a) == 3:
+        if not isinstance(a[2], dict) or not a[2]:
+            return None
+        out["options"] = a[2]
+    return out
+
+
+def _embeddings(v) -> bool:
+    return _list_of_dicts(v) and all(
+        isinstance(x.get("name"), str) and set(x) <= {"name", "hash"} and isinstance(x.get("hash", ""), str) for x in v
+    )
+
+
 # Extensions whose msgpack form differs from their JSON form, to save bytes on the most
 # common ones (spec §7.1): name -> (to msgpack, from msgpack; None when malformed).
-COMPACT = {"source": (_source_to_msgpack, _source_from_msgpack)}
+COMPACT = {
+    "source": (_source_to_msgpack, _source_from_msgpack),
+    "semantics": (_semantics_to_msgpack, _semantics_from_msgpack),
+}
+
+
+def is_elided_default(name: str, value) -> bool:
+    """Whether an extension value says only what its absence says (spec §7.1.1): an
+    encoder MUST NOT write it (one syntax, one file) and a decoder rejects it (E_FIELD)."""
+    return name == "semantics" and isinstance(value, dict) and value == {"engine": DEFAULT_ENGINE}
+
+
+def normalised(name: str, value):
+    """The one form of an extension value that the file keeps (empty semantics options
+    are the same as none)."""
+    if name == "semantics" and isinstance(value, dict) and value.get("options") == {}:
+        return {k: v for k, v in value.items() if k != "options"}
+    return value
+
+
+def engine_of(extensions: dict) -> str:
+    """The generation semantics of a syntax's extensions: the engine name (spec §7.1.1)."""
+    value = extensions.get("semantics")
+    return value["engine"] if isinstance(value, dict) and isinstance(value.get("engine"), str) else DEFAULT_ENGINE
 
 
 def from_compact(name: str, value):
@@ -99,6 +203,8 @@ TABLE = [
     ExtensionType(14, "adetailer", True, lambda v: isinstance(v, dict), "ADetailer parameters as the tool wrote them"),
     ExtensionType(15, "pipeline_args", True, lambda v: isinstance(v, dict), "extra generation arguments (guidance_rescale, ...)"),
     ExtensionType(16, "batch", True, lambda v: isinstance(v, dict), "batch position: {size, index}"),
+    ExtensionType(17, "semantics", True, _semantics, "generation semantics: {engine, version?, options?} (coded as an array, §7.1.1)"),
+    ExtensionType(18, "embeddings", True, _embeddings, "textual-inversion embeddings: [{name, hash?}]"),
     ExtensionType(64, "source", False, _source, "the tool that wrote the original: {tool, version?} (coded as an array, §7.1)"),
     ExtensionType(65, "comment", False, lambda v: isinstance(v, str), "free text"),
     ExtensionType(66, "unmapped", False, lambda v: isinstance(v, dict), "tool parameters AIGIF cannot represent, verbatim"),

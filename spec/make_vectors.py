@@ -184,6 +184,20 @@ def valid_vectors() -> dict[str, bytes]:
     v["v27-pixels-with-syntax-fields"] = crc_file(
         syntax_seg({"prompt": "", "steps": 30, "negative_prompt": "blurry"}, 0) + seg(0x05, leb128(1) + tiny_png()) + b"\x00"
     )
+    # added with version 1.1: generation semantics (extension 17) and embeddings (18), §7.1.1
+    v["v28-a1111-semantics"] = crc_file(
+        syntax_seg({"prompt": "a red cat, (masterpiece:1.2), embedding:easynegative", "seed": 1234, "steps": 20, "scheduler": 3}, 0)
+        + seg(0x04, leb128(2) + msgpack.packb(2))
+        + seg(0x04, leb128(10) + msgpack.packb({"ensd": 31337}))
+        + seg(0x04, leb128(17) + msgpack.packb([2, "v1.10.1", {"Schedule type": "Exponential", "NGMS": 0.5, "Pad conds": True}]))
+        + seg(0x04, leb128(18) + msgpack.packb([{"name": "easynegative", "hash": "c74b4e810b"}]))
+        + seg(0xC4, leb128(64) + msgpack.packb([1, "v1.10.1"]))
+        + b"\x00"
+    )
+    v["v29-comfyui-engine-number"] = crc_file(syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([3])) + b"\x00")
+    v["v30-unlisted-engine-number"] = crc_file(
+        syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([40, None, {"Mode": "turbo"}])) + b"\x00"
+    )
     return v
 
 
@@ -253,6 +267,15 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
         crc_file(seg(0x01, bits(lambda w: (flags(w, {"negative_prompt"}), w.ue(0), w.ue(len(neg)), w.raw(neg), w.ue(0), w.align(), w.raw(prompt)))) + b"\x00", 0x11),
         "E_LIMIT",
     )
+    # added with version 1.1: the semantics extension's one encoding (§7.1.1)
+    def semantics(value) -> bytes:
+        return crc_file(ok + seg(0x04, leb128(17) + msgpack.packb(value)) + b"\x00")
+
+    e["e38-semantics-engine-not-a-name"] = (semantics([True]), "E_FIELD")
+    e["e39-semantics-options-not-a-map"] = (semantics([2, "v1.10.1", ["Karras"]]), "E_FIELD")
+    e["e40-semantics-explicit-diffusers-default"] = (semantics([1]), "E_FIELD")
+    e["e41-semantics-tabled-engine-as-string"] = (semantics(["a1111"]), "E_FIELD")
+    e["e42-semantics-empty-options"] = (semantics([2, None, {}]), "E_FIELD")
     return e
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import AigifError, ExitStatus
+from ..extensions import DEFAULT_ENGINE, engine_of
 
 
 def add_parser(sub) -> None:
@@ -13,6 +14,19 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the exact JSON form (spec §8)")
     p.add_argument("--resolved", action="store_true", help="fill absent fields with the model defaults")
     p.set_defaults(run=run)
+
+
+def _semantics_line(extensions: dict) -> str:
+    """Whose generation semantics the file is in (spec §7.1.1), in one line."""
+    value = extensions.get("semantics")
+    if not isinstance(value, dict):
+        return f"{DEFAULT_ENGINE}   (default)"
+    parts = [engine_of(extensions)]
+    if "version" in value:
+        parts.append(f"version {value['version']}")
+    if value.get("options"):
+        parts.append("options " + json.dumps(value["options"], ensure_ascii=False))
+    return ", ".join(parts)
 
 
 def run(args) -> int:
@@ -36,6 +50,7 @@ def run(args) -> int:
         if key in full:
             mark = "" if key in d else "   (default)"
             print(f"  {key:16s} {json.dumps(full[key], ensure_ascii=False)}{mark}")
+    print(f"  {'semantics':16s} {_semantics_line(syntax.extensions)}")
     for key in ("extensions", "platform", "fidelity", "payloads"):
         if key in d:
             print(f"  {key:16s} {json.dumps(d[key], ensure_ascii=False)}")

@@ -11,7 +11,7 @@ from .. import limits
 from ..bits import leb128, read_leb128
 from ..container import ANCILLARY, EXTENSION, SAFE_TO_COPY, Segment
 from ..errors import LimitExceeded, MalformedField, MalformedSegment, Truncated, UnknownCritical
-from ..extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact, json_value_problem
+from ..extensions import BY_CODE, BY_NAME, COMPACT, RawExtension, from_compact, is_elided_default, json_value_problem
 
 
 def _no_ext(code, data):
@@ -67,6 +67,8 @@ def decode_extension(seg: Segment) -> tuple[str, object]:
         raise MalformedField(f"extension '{ext.name}': {problem}")
     if value is None or not ext.check(value):
         raise MalformedField(f"extension '{ext.name}' has an invalid value")
+    if is_elided_default(ext.name, value):
+        raise MalformedField(f"extension '{ext.name}' written with its default value {value!r} (spec §7.1.1: left out)")
     return ext.name, value
 
 
