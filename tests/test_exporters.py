@@ -281,7 +281,6 @@ def test_cli_export_formats(tmp_path, capsys):
 
 
 def test_every_registry_scheduler_survives_the_a1111_round_trip():
-    from aigif.importers.tools.a1111 import set_a1111_scheduler
     from aigif.importers.draft import Draft
 
     reg = get_registry()
@@ -289,7 +288,7 @@ def test_every_registry_scheduler_survives_the_a1111_round_trip():
         s = aigif.from_dict({"model": "sd-1.5", "prompt": "x", "seed": 1, "scheduler": entry.name})
         _, _, k = parse_infotext(to_a1111(s))
         d = Draft("a1111")
-        set_a1111_scheduler(d, k["Sampler"], k.get("Schedule type"))
+        d.set_scheduler("a1111", k["Sampler"], k.get("Schedule type"))
         assert d.syntax.get("scheduler") == entry.name, (entry.name, k["Sampler"], k.get("Schedule type"))
 
 

@@ -4,27 +4,29 @@ so that every tool resolves names the same way."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from aigif import limits
+from aigif.errors import InvalidSyntax
+from aigif.extensions import check_value
+from aigif.registry import get_registry
+
+from .schedulers import map_scheduler
 
 _MODEL_SUFFIX = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", re.I)
 _HEX = re.compile(r"^[0-9a-f]+$")
 FINGERPRINT_HEX = 10
 
 
-def _limits():
-    from aigif import limits
-
-    return limits
-
-
 _INT_RANGES = {
-    "seed": lambda: (0, (1 << 64) - 1),
-    "steps": lambda: (1, _limits().MAX_STEPS),
-    "width": lambda: (1, _limits().MAX_WIDTH),
-    "height": lambda: (1, _limits().MAX_HEIGHT),
+    "seed": (0, (1 << 64) - 1),
+    "steps": (1, limits.MAX_STEPS),
+    "width": (1, limits.MAX_WIDTH),
+    "height": (1, limits.MAX_HEIGHT),
 }  # A1111 / Civitai "AutoV2": the first 10 hex digits of the sha256
 
 
@@ -42,12 +44,12 @@ class ImportResult:
         return bool(self.unmapped)
 
 
-def _registry():
+def registry():
+    """The registry, or None when it cannot be loaded (a broken user config): a broken
+    registry must not stop an import; the names are then kept inline, and said so."""
     try:
-        from aigif.registry import get_registry
-
         return get_registry()
-    except Exception:  # noqa: BLE001 - a broken registry must not stop an import; reported below
+    except Exception:  # noqa: BLE001
         return None
 
 
@@ -99,7 +101,7 @@ class Draft:
                 self.warnings.append(f"{key}: invalid Unicode (lone surrogates) replaced by U+FFFD")
         elif key in _INT_RANGES:
             value = to_int(value)
-            lo, hi = _INT_RANGES[key]()
+            lo, hi = _INT_RANGES[key]
             if value is None or not lo <= value <= hi:
                 why = "random seed: the seed actually used is not recorded" if key == "seed" and value == -1 else "out of range"
                 self.leave(key, raw, why)
@@ -157,27 +159,31 @@ class Draft:
         return value["name"] if isinstance(value, dict) else value
 
     # -- scheduler --------------------------------------------------------------------
-    def set_scheduler(self, tool: str, sampler: Any, schedule: Any = None) -> None:
-        if sampler in (None, ""):
+    def set_scheduler(self, dialect: str, sampler: Any, schedule: Any = None) -> None:
+        """The scheduler of a tool's sampler (+ schedule) name, written in `dialect`
+        (schedulers.map_scheduler); names AIGIF has no scheduler for go to `unmapped`."""
+        match = map_scheduler(registry(), dialect, sampler, schedule)
+        if match is None:
             return
-        sampler = str(sampler)
-        schedule = None if schedule in (None, "") else str(schedule)
-        reg = _registry()
-        entry = reg.scheduler_from_tool(tool, sampler, schedule) if reg is not None else None
-        if entry is None:
-            self.leave("sampler", sampler, f"no AIGIF scheduler for {tool} sampler")
-            if schedule is not None:
-                self.leave("schedule", schedule)
+        if match.entry is None:
+            self.leave("sampler", match.sampler, f"no AIGIF scheduler for {match.tool} sampler")
+            if match.schedule is not None:
+                self.leave("schedule", match.schedule)
             return
-        self.syntax["scheduler"] = entry.name
-        # A schedule the registry did not combine with the sampler fell back to the bare
-        # sampler: keep it so the difference is visible.
-        if schedule and not _alias_has(entry, tool, f"{sampler}|{schedule}") and schedule.lower() not in (
-            "automatic",
-            "normal",
-            "default",
-        ):
-            self.leave("schedule", schedule, f"{tool} schedule not part of scheduler '{entry.name}'")
+        self.syntax["scheduler"] = match.entry.name
+        if match.note:
+            self.warnings.append(match.note)
+        if match.schedule_left_over:
+            self.leave("schedule", match.schedule, f"{match.tool} schedule not part of scheduler '{match.entry.name}'")
+
+    def scheduler_name(self, dialect: str, sampler: Any, schedule: Any = None) -> str | None:
+        """The AIGIF scheduler name of a second pass's sampler (hires fix), or None."""
+        match = map_scheduler(registry(), dialect, sampler, schedule)
+        if match is None or match.entry is None:
+            return None
+        if match.note:
+            self.warnings.append(match.note)
+        return match.entry.name
 
     # -- output ------------------------------------------------------------------------
     def finish(self) -> dict:
@@ -196,12 +202,6 @@ class Draft:
 
     def _check_extensions(self) -> None:
         """An extension value AIGIF's table rejects is kept in `unmapped` instead."""
-        try:
-            from aigif.extensions import check_value
-        except ImportError:
-            return
-        from aigif.errors import InvalidSyntax
-
         for name in list(self.ext):
             notes: list[str] = []
             value = _storable(self.ext[name], notes)
@@ -211,12 +211,6 @@ class Draft:
                 check_value(name, value)
             except InvalidSyntax:
                 self.leave(f"extension {name}", self.ext.pop(name), "invalid value for this AIGIF extension")
-
-
-def _max_depth() -> int:
-    from aigif import limits
-
-    return limits.MAX_EXTENSION_DEPTH
 
 
 def _storable(v, notes: list[str], depth: int = 0, path: str = ""):
@@ -240,8 +234,8 @@ def _storable(v, notes: list[str], depth: int = 0, path: str = ""):
     if isinstance(v, str):
         return _text(v, notes, path)
     if isinstance(v, (dict, list, tuple)):
-        if depth >= _max_depth():
-            notes.append(f"{path or 'value'}: nested deeper than {_max_depth()} levels, kept as JSON text")
+        if depth >= limits.MAX_EXTENSION_DEPTH:
+            notes.append(f"{path or 'value'}: nested deeper than {limits.MAX_EXTENSION_DEPTH} levels, kept as JSON text")
             return _deep_as_text(v)
         if isinstance(v, dict):
             out = {}
@@ -264,8 +258,6 @@ def _text(v: str, notes: list[str], path: str) -> str:
 
 
 def _deep_as_text(v) -> str:
-    import json
-
     try:
         text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
     except (RecursionError, ValueError, TypeError):
@@ -273,14 +265,9 @@ def _deep_as_text(v) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _alias_has(entry, tool: str, name: str) -> bool:
-    aliases = getattr(entry, "aliases", {}) or {}
-    return name.lower() in (a.lower() for a in aliases.get(tool, []))
-
-
 def resolve_model(name: str | None, full_hash: str | None, short_hash: str | None, warnings: list[str]):
     """Registry lookup by weights hash, then by name; else an inline name (+ fingerprint)."""
-    reg = _registry()
+    reg = registry()
     if reg is None:
         warnings.append("model registry unavailable: model kept as an inline name")
     if reg is not None and full_hash:

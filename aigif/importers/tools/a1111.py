@@ -33,7 +33,6 @@ RE_PARAM = re.compile(r'(?<!\s)\s*(\w[\w \-/]{1,63}):\s*("(?:\\.|[^\\"]){1,8192}
 RE_JSON_KEY = re.compile(r"(?:^|,)\s*(Hashes|Civitai resources|Civitai metadata|Lora weights):\s*([\[{])")
 RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 RE_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
-COMFY_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic", "kl_optimal")
 
 
 def unquote(v: str) -> str:
@@ -209,7 +208,7 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
 
     sampler, schedule = take("Sampler"), take("Schedule type")
     if sampler:
-        set_a1111_scheduler(d, sampler, schedule, params.get("Version") == "ComfyUI")
+        d.set_scheduler("a1111", sampler, schedule)
 
     hashes = {}
     raw_hashes = take("Hashes")
@@ -278,12 +277,9 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
             hires[field] = conv(v)
     hs, hsched = take("Hires sampler"), take("Hires schedule type")
     if hs:
-        from aigif.importers.draft import _registry
-
-        reg = _registry()
-        entry = reg.scheduler_from_tool("a1111", hs, hsched) if reg is not None else None
-        if entry is not None:
-            hires["scheduler"] = entry.name
+        name = d.scheduler_name("a1111", hs, hsched)
+        if name is not None:
+            hires["scheduler"] = name
         else:
             d.leave("Hires sampler", hs, "no AIGIF scheduler")
             if hsched:
@@ -353,28 +349,6 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
                 d.set_model(name)
     for k, v in p.items():
         d.leave(k, v)
-
-
-def set_a1111_scheduler(d: Draft, sampler: str, schedule: str | None, comfy: bool = False) -> None:
-    """A1111 names first; ComfyUI save nodes write 'euler_ancestral_karras'-style names."""
-    from aigif.importers.draft import _registry
-
-    reg = _registry()
-    if reg is not None and reg.scheduler_from_tool("a1111", sampler, schedule) is None:
-        low = sampler.lower()
-        for sch in COMFY_SCHEDULES:
-            if low.endswith("_" + sch):
-                if reg.scheduler_from_tool("comfyui", low[: -len(sch) - 1], sch) is not None:
-                    d.set_scheduler("comfyui", low[: -len(sch) - 1], sch)
-                    return
-        if reg.scheduler_from_tool("comfyui", low, schedule) is not None:
-            d.set_scheduler("comfyui", low, schedule)
-            return
-        entry = reg.find_scheduler(sampler)  # an AIGIF canonical name, as AIGIF's own export writes it
-        if entry is not None and not schedule:
-            d.syntax["scheduler"] = entry.name
-            return
-    d.set_scheduler("a1111", sampler, schedule)
 
 
 def detect(c) -> bool:

@@ -306,12 +306,9 @@ class Walker:
             return
         hires = {"steps": to_int(v.get("steps")), "denoise": to_number(v.get("denoise"))}
         if (v.get("sampler_name"), v.get("scheduler")) != (pv.get("sampler_name"), pv.get("scheduler")):
-            from ..draft import _registry
-
-            reg = _registry()
-            e = reg.scheduler_from_tool("comfyui", str(v.get("sampler_name")), v.get("scheduler")) if reg else None
-            if e:
-                hires["scheduler"] = e.name
+            name = d.scheduler_name("comfyui", v.get("sampler_name"), v.get("scheduler"))
+            if name:
+                hires["scheduler"] = name
             else:
                 d.leave("hires.sampler", [v.get("sampler_name"), v.get("scheduler")])
         # what sits between the passes: upscaler model, resize
@@ -349,17 +346,7 @@ class Walker:
         return out
 
     def set_sampler(self, sampler, scheduler) -> None:
-        if sampler is None:
-            return
-        s = str(sampler)
-        if s.startswith("sample_"):  # early ComfyUI names
-            s = s[len("sample_") :]
-        from ..draft import _registry
-
-        reg = _registry()
-        if s.endswith("_gpu") and reg is not None and reg.scheduler_from_tool("comfyui", s, scheduler) is None:
-            s = s[:-4]
-        self.d.set_scheduler("comfyui", s, scheduler)
+        self.d.set_scheduler("comfyui", sampler, scheduler)
 
     def loader_name(self, nid):
         if nid is None:

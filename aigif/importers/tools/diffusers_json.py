@@ -34,12 +34,7 @@ def parse(c) -> Draft:
         d.set("width", m.group(1))
         d.set("height", m.group(2))
     sampler = p.pop("sampler", None) or p.pop("scheduler", None)
-    if sampler:
-        from ..draft import _registry
-
-        reg = _registry()
-        tool = "diffusers" if reg is not None and reg.scheduler_from_tool("diffusers", sampler) else "a1111"
-        d.set_scheduler(tool, sampler)
+    d.set_scheduler("diffusers", sampler)
     name = p.pop("Model", None) or p.pop("model", None)
     d.set_model(name, p.pop("Model hash", None) or p.pop("model_hash", None))
     d.extend("source", {"tool": "diffusers"})

@@ -8,7 +8,7 @@ import re
 
 from ..draft import Draft, to_float
 from ..registered import register
-from .invokeai import set_invoke2_sampler, split_invoke2_prompt
+from .invokeai import split_invoke2_prompt
 
 # switch -> (meaning, number of values); longest first so "-cf" wins over "-C"
 _SWITCHES = {
@@ -122,7 +122,7 @@ def parse(c) -> Draft:
     d.set("width", one("width"))
     d.set("height", one("height"))
     d.set("guidance", one("cfg"))
-    set_invoke2_sampler(d, one("sampler"))
+    d.set_scheduler("invoke2", one("sampler"))
     strength = one("strength")
     if strength is not None:
         if to_float(strength) is None:

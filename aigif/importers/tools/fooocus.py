@@ -47,18 +47,6 @@ def parse(c) -> Draft:
     return _fooocus(dict(obj))
 
 
-def set_comfy_sampler(d: Draft, sampler, scheduler) -> None:
-    """Fooocus runs ComfyUI's samplers; '_gpu' variants only move the noise to the GPU."""
-    from ..draft import _registry
-
-    reg = _registry()
-    s = str(sampler or "")
-    if s.endswith("_gpu") and reg is not None and reg.scheduler_from_tool("comfyui", s, scheduler) is None:
-        d.warnings.append(f"sampler {s}: the '_gpu' variant draws its noise on the GPU; mapped to {s[:-4]}")
-        s = s[:-4]
-    d.set_scheduler("comfyui", s, scheduler)
-
-
 def _loras(d: Draft, loras) -> None:
     out = []
     for lo in loras or []:
@@ -85,7 +73,7 @@ def _fooocus(p: dict) -> Draft:
     if m:
         d.set("width", m.group(1))
         d.set("height", m.group(2))
-    set_comfy_sampler(d, p.pop("sampler", None), p.pop("scheduler", None))
+    d.set_scheduler("comfyui", p.pop("sampler", None), p.pop("scheduler", None))
     d.set_model(p.pop("base_model", None), p.pop("base_model_hash", None))
     clip = p.pop("clip_skip", None)
     if clip is not None and to_int(clip):
@@ -117,7 +105,7 @@ def _ruined(p: dict) -> Draft:
     for k in ("steps", "width", "height", "seed"):
         d.set(k, p.pop(k, None))
     d.set("guidance", p.pop("cfg", None))
-    set_comfy_sampler(d, p.pop("sampler_name", None), p.pop("scheduler", None))
+    d.set_scheduler("comfyui", p.pop("sampler_name", None), p.pop("scheduler", None))
     d.set_model(p.pop("base_model_name", None), p.pop("base_model_hash", None))
     clip = p.pop("clip_skip", None)
     if clip is not None and to_int(clip):

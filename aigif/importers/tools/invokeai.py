@@ -142,7 +142,7 @@ def _v2(d: Draft, meta: dict) -> None:
     for k in ("width", "height", "seed", "steps"):
         d.set(k, img.pop(k, None))
     d.set("guidance", img.pop("cfg_scale", None))
-    set_invoke2_sampler(d, img.pop("sampler", None))
+    d.set_scheduler("invoke2", img.pop("sampler", None))
     d.set_model(meta.pop("model_weights", None), meta.pop("model_hash", None))
     meta.pop("model", None)  # always "stable diffusion"
     d.extend("source", {"tool": "invokeai", "version": meta.pop("app_version", "")})
@@ -159,21 +159,6 @@ def _v2(d: Draft, meta: dict) -> None:
         d.leave("postprocessing", pp, "face restoration / upscaling after generation")
     for k, v in {**img, **meta}.items():
         d.leave(k, v)
-
-
-def set_invoke2_sampler(d: Draft, sampler) -> None:
-    """InvokeAI 2.x / dream.py names: k_lms, k_euler_a, ddim, plms, ..."""
-    if not sampler:
-        return
-    from ..draft import _registry
-
-    reg = _registry()
-    s = str(sampler)
-    for cand in (s, s[2:] if s.startswith("k_") else None):
-        if cand and reg is not None and reg.scheduler_from_tool("invokeai", cand) is not None:
-            d.set_scheduler("invokeai", cand)
-            return
-    d.set_scheduler("invokeai", s)
 
 
 register("invokeai", detect, parse, priority=70)
