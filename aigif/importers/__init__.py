@@ -22,12 +22,14 @@ the pixels (timestamps, UI state, restated copies) are named in `ImportResult.wa
 from __future__ import annotations
 
 import os
+import stat
 import struct
 
 from aigif import limits
-from aigif.errors import AigifError, FormatError, LimitExceeded, NoGenerationMetadata
+from aigif.errors import AigifError, FileAccessError, FormatError, LimitExceeded, NoGenerationMetadata
 
 from . import tools  # noqa: F401 - registers every tool's parser
+from .containers import FileBytes, read_container, stealth
 from .draft import ImportResult
 from .registered import Parser, by_priority, register
 
@@ -56,8 +58,6 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
     Raises NoGenerationMetadata when the image carries none (exit status 8), FormatError
     when it is not a PNG/JPEG/WebP file, LimitExceeded on decompression bombs.
     """
-    from .containers import stealth
-
     path = None
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
@@ -102,8 +102,6 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
 
 
 def _read_container(data):
-    from .containers import read_container
-
     try:
         return read_container(data)
     except (ValueError, IndexError, struct.error) as e:
@@ -113,12 +111,6 @@ def _read_container(data):
 def _read_file_container(path: str):
     """The container of a file, read through a FileBytes view: only the chunks that are
     kept are read, never the whole file (refused over MAX_IMAGE_FILE_BYTES before that)."""
-    import stat
-
-    from aigif.errors import FileAccessError
-
-    from .containers import FileBytes
-
     try:
         # stat before open: opening a FIFO would wait for a writer
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero must not be read until memory runs out

@@ -7,8 +7,9 @@ from __future__ import annotations
 import struct
 
 from aigif import limits
+from aigif.errors import LimitExceeded
 
-from . import Container, Field
+from .fields import Container, Field
 from .text import latin1_or_utf8, max_field
 
 TAGS = {
@@ -92,8 +93,6 @@ def _read(c: Container, tiff: bytes, where: str) -> None:
                 raw = tiff[vo : vo + size]
             total += size
             if total > limits.MAX_IMPORT_TEXT_TOTAL:
-                from aigif.errors import LimitExceeded
-
                 raise LimitExceeded("EXIF text exceeds MAX_IMPORT_TEXT_TOTAL", limit="MAX_IMPORT_TEXT_TOTAL")
             value = _decode(name, raw, bo == ">", c, where)
             if value is None or not value.strip("\0 "):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import struct
 
-from . import Container, Field, exif, xmp
+from . import exif, xmp
+from .fields import Container, Field
 from .text import latin1_or_utf8
 
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"

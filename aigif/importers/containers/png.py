@@ -14,7 +14,8 @@ import struct
 from aigif import limits, pngchunks
 from aigif.errors import FormatError, LimitExceeded
 
-from . import Container, Field
+from . import exif, xmp
+from .fields import Container, Field
 from .text import inflate, latin1_or_utf8, max_field
 
 def read(data: bytes) -> Container:
@@ -51,8 +52,6 @@ def read(data: bytes) -> Container:
             if not crc_ok:
                 c.warnings.append(f"PNG {ctype.decode()} '{key}' has a bad CRC; its text was used anyway")
             if key == "XML:com.adobe.xmp":  # XMP packet (Draw Things and photo tools)
-                from . import xmp
-
                 xmp.read_into(c, value.encode("utf-8"), "png:xmp")
                 continue
             c.fields.append(Field(f"png:{ctype.decode()}", key, value, length))
@@ -69,8 +68,6 @@ def read(data: bytes) -> Container:
     if c.width is None:
         raise FormatError("PNG without an IHDR chunk", where="import")
     if exif_blobs:
-        from . import exif
-
         for blob in exif_blobs:
             exif.read_into(c, blob, "png:eXIf")
     return c

@@ -16,7 +16,7 @@ import warnings
 from aigif import limits
 from aigif.errors import LimitExceeded
 
-from . import Field
+from .fields import Field
 from .text import gunzip, max_field
 
 MAGICS = {

@@ -6,7 +6,8 @@ import struct
 
 from aigif import limits
 
-from . import Container, exif, xmp
+from . import exif, xmp
+from .fields import Container
 from .text import max_field
 
 def read(data: bytes) -> Container:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import re
 
-from . import Container, Field
+from .fields import Container, Field
 
 _PROPS = {"exif:UserComment": "UserComment", "dc:description": "ImageDescription", "sd:parameters": "parameters"}
 _ATTR = r"\b{p}\s*=\s*\"([^\"]*)\""
