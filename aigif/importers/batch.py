@@ -14,7 +14,12 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aigif import importers, pixels
 from aigif.errors import AigifError, ExitStatus, FileAccessError, LimitExceeded, NoGenerationMetadata, UnsupportedFeature
+from aigif.fileio import read_bytes, write_atomic
+from aigif.format import encode
+from aigif.jsonform import syntax_from_dict
+from aigif.syntax import Payload
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 VERBATIM_IMAGE_CODEC = 6  # payload codec 6: the original image file, decoded by Pillow
@@ -86,14 +91,9 @@ def collect(paths) -> list[Path]:
 
 def build_syntax(result, keep_pixels_data: bytes | None = None):
     """ImportResult -> aigif.Syntax (validated), with the original file as a payload."""
-    from aigif.jsonform import syntax_from_dict
-    from aigif.syntax import Payload, Syntax
-
     s = syntax_from_dict(result.syntax)
     if keep_pixels_data is not None:
         # a kept copy beside the syntax: ancillary (spec §7.4), and only if it decodes
-        from aigif import pixels
-
         codec_id, data = pixels.encode_verbatim(keep_pixels_data)
         s.payloads.append(Payload(kind="pixels", codec_id=codec_id, data=data, critical=False))
     return s
@@ -125,28 +125,19 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
 
 
 def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provenance) -> None:
-    from aigif.format import encode
-    from aigif.fileio import write_atomic
-
-    from . import import_image
-
     try:
         o.image_bytes = os.path.getsize(source)
     except OSError as e:
         raise FileAccessError(f"cannot read image {source}: {e.strerror or e}") from None
-    r = import_image(source, provenance=provenance)
+    r = importers.import_image(source, provenance=provenance)  # looked up per call: tests patch it
     o.tool, o.unmapped, o.warnings, o.metadata_bytes = r.tool, r.unmapped, r.warnings, r.metadata_bytes
     o.syntax = r.syntax
     if strict and r.unmapped:
         o.fail(UnsupportedFeature(f"--strict: {len(r.unmapped)} value(s) AIGIF cannot represent: " + "; ".join(r.unmapped[:5])),
                "refused")
         return
-    pixels = None
-    if keep_pixels:
-        from aigif.fileio import read_bytes
-
-        pixels = read_bytes(source, what="image")
-    data = encode(build_syntax(r, pixels))
+    original = read_bytes(source, what="image") if keep_pixels else None
+    data = encode(build_syntax(r, original))
     o.aigif_bytes = len(data)
     if write and output:
         write_atomic(output, data)
