@@ -1,5 +1,5 @@
 """From a syntax to pixels and back: regeneration through `aigif.diffusion` (torch,
-diffusers), pixel payloads and residuals through `aigif.pixels` (spec §7.4).
+diffusers or the A1111 engine, chosen by the syntax's semantics), pixel payloads and residuals through `aigif.pixels` (spec §7.4).
 
     generate_image  syntax -> (image, platform)
     unpack_image    .aigif file -> image (regenerated, decoded, + residual), verified
@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from . import diffusion, limits, pixels
+from . import limits, pixels
+from .diffusion import dispatch
 from .defaults import resolve
 from .errors import LimitExceeded, ModelUnavailable
 from .fidelity import fidelity_of, matches
@@ -29,7 +30,9 @@ TRUST_FLAG = "--trust-inline-model"
 
 
 def generate_image(syntax: Syntax | dict, *, trust_inline_model: bool = False, **options):
-    """(PIL.Image, Platform) for a syntax; options go to aigif.diffusion.generate.
+    """(PIL.Image, Platform) for a syntax, by the engine its semantics name
+    (aigif.diffusion.dispatch: diffusers, a1111); options go to that engine
+    (device, threads, progress, allow_download; lora_dir/embeddings_dir/vae_dir for a1111).
 
     trust_inline_model: load weights from a local folder or hub repo that the syntax names
     inline (not through a registry entry).  Off by default, because the syntax usually
@@ -37,14 +40,23 @@ def generate_image(syntax: Syntax | dict, *, trust_inline_model: bool = False, *
     read or which repo is fetched here (`--trust-inline-model` on the CLI)."""
     if isinstance(syntax, dict):
         syntax = syntax_from_dict(syntax)
-    resolved = trusted_model(resolve(syntax), trust_inline_model)
+    resolved = resolve(syntax)
+    try:
+        resolved = trusted_model(resolved, trust_inline_model)
+    except ModelUnavailable as e:
+        # name everything that is missing at once: the model and, for engines with user
+        # folders (A1111: LoRA, VAE, embeddings), what those folders lack
+        missing = dispatch.missing_inputs(resolved, **options)
+        if not missing:
+            raise
+        raise ModelUnavailable(f"{e.args[0]}; also missing: {'; '.join(missing)}", **{**e.details, "missing": missing}) from None
     if resolved.width * resolved.height > limits.MAX_GENERATE_PIXELS:
         raise LimitExceeded(
             f"{resolved.width}x{resolved.height} is over the regeneration limit of {limits.MAX_GENERATE_PIXELS} pixels "
             "(aigif.limits.MAX_GENERATE_PIXELS)"
         )
     try:
-        return diffusion.generate(resolved, **options)
+        return dispatch.generate(resolved, **options)
     except MemoryError:
         raise LimitExceeded(f"out of memory generating {resolved.width}x{resolved.height}") from None
     except RuntimeError as e:  # torch reports allocation failures as RuntimeError / OutOfMemoryError

@@ -62,6 +62,16 @@ class SchedulerEntry:
     description: str = ""
     aliases: dict = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def a1111_sampler(self) -> tuple[str, str] | None:
+        """(A1111 sampler, schedule type) this ID means under a1111 semantics (spec §7.1.1):
+        its first `a1111` alias of the form "Sampler|Schedule type"; None without one."""
+        for alias in self.aliases.get("a1111", ()):
+            sampler, bar, schedule = str(alias).partition("|")
+            if bar and sampler and schedule:
+                return sampler, schedule
+        return None
+
 
 @dataclass(frozen=True)
 class ModelEntry:
