@@ -47,6 +47,33 @@ def _umask() -> int:
     return mask
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_prefix(path) -> str:
+    """The name every temporary file of `write_atomic(path)` starts with (hidden, beside it)."""
+    return f".{Path(path).name}."
+
+
+def remove_temp_files(path) -> int:
+    """Remove what `write_atomic(path)` leaves when its process is killed mid-write (a
+    batch worker terminated with its pool): -> how many were removed."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    prefix, removed = temp_prefix(path), 0
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            os.unlink(directory / name)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def write_atomic(path, data: bytes) -> None:
     """Write via a temporary file in the same directory, then rename: never a partial file.
 
@@ -57,7 +84,7 @@ def write_atomic(path, data: bytes) -> None:
     if path.is_dir():
         raise FileAccessError(f"cannot write {path}: it is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=directory)
     except OSError as e:
         raise FileAccessError(f"cannot write {path}: {e.strerror or e}") from None
     try:

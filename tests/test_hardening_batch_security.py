@@ -7,6 +7,7 @@ import io
 import json
 import multiprocessing
 import os
+import threading
 
 import pytest
 from PIL import Image
@@ -98,10 +99,51 @@ def test_a_dying_worker_costs_only_its_own_file(tmp_path, capsys, monkeypatch, f
     patch_importer(monkeypatch, lambda: os._exit(7))
     out = tmp_path / "out"
     code, _, err = cli(capsys, "import", three_images, "-o", out, "-j", "2")
-    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"], err
     assert code == ExitStatus.FAILURE
     assert "boom.png: internal error (RuntimeError: the worker process importing this file died" in err
     assert "2 imported" in err
+
+
+def _leave_temp_file(source, ev=None):
+    """What write_atomic leaves when its process is killed mid-write, beside the output."""
+    from aigif.fileio import TEMP_SUFFIX, temp_prefix
+
+    out = source.parent.parent / "out" / (source.stem + ".aigif")
+    (out.parent / f"{temp_prefix(out)}killed{TEMP_SUFFIX}").write_bytes(b"half a file")
+
+
+def test_a_worker_killed_mid_write_leaves_no_temp_file(tmp_path, capsys, monkeypatch, forked_workers, three_images):
+    # a.png's first attempt stops half-way through writing (its temporary file exists) and
+    # waits; boom.png's worker dies once it has: the pool terminates a.png's worker, so the
+    # batch must remove the temporary file and import a.png again.
+    halfway = multiprocessing.get_context("fork").Event()
+    real = aigif.importers.import_image
+
+    def fake(source, **kw):
+        name = os.path.basename(str(source))
+        if name == "a.png" and not halfway.is_set():
+            _leave_temp_file(three_images / name)
+            halfway.set()
+            threading.Event().wait()  # until the pool terminates this worker
+        if name == "boom.png":
+            halfway.wait()
+            os._exit(7)
+        return real(source, **kw)
+
+    monkeypatch.setattr(aigif.importers, "import_image", fake)
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "import", three_images, "-o", out, "-j", "2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"], err
+    assert "2 imported" in err and code == ExitStatus.FAILURE
+
+
+def test_a_dying_worker_leaves_no_temp_file_of_its_own(tmp_path, capsys, monkeypatch, forked_workers, three_images):
+    patch_importer(monkeypatch, lambda: (_leave_temp_file(three_images / "boom.png"), os._exit(7)))
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "import", three_images, "-o", out, "-j", "2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.aigif", "c.aigif"], err
+    assert "boom.png: internal error (RuntimeError: the worker process importing this file died" in err
 
 
 def test_single_file_internal_error_is_reported_as_such(tmp_path, capsys, monkeypatch, three_images):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aigif import importers, pixels
 from aigif.errors import AigifError, ExitStatus, FileAccessError, LimitExceeded, NoGenerationMetadata, UnsupportedFeature
-from aigif.fileio import read_bytes, write_atomic
+from aigif.fileio import read_bytes, remove_temp_files, write_atomic
 from aigif.format import encode
 from aigif.jsonform import syntax_from_dict
 from aigif.syntax import Payload
@@ -196,11 +196,21 @@ def _run_pool(jobs, workers, results: dict, tick) -> None:
     except BrokenProcessPool:
         pass
     # A dead worker fails every file still queued in its pool without saying which one
-    # killed it: run each unfinished file again in a process of its own.
-    for i, job in enumerate(jobs):
-        if i not in results:
-            results[i] = _run_alone(job)
-            tick()
+    # killed it, and the pool terminates the other workers, perhaps mid-write: remove
+    # their temporary files (never a partial file), then run each unfinished file again
+    # in a process of its own.
+    unfinished = [i for i in range(len(jobs)) if i not in results]
+    _remove_partial_outputs(jobs[i] for i in unfinished)
+    for i in unfinished:
+        results[i] = _run_alone(jobs[i])
+        tick()
+
+
+def _remove_partial_outputs(jobs) -> None:
+    for job in jobs:
+        output = job[1]
+        if output:
+            remove_temp_files(output)
 
 
 def _run_alone(job) -> Outcome:
@@ -211,6 +221,7 @@ def _run_alone(job) -> Outcome:
         with ProcessPoolExecutor(max_workers=1, mp_context=MP_CONTEXT) as pool:
             return pool.submit(_star, job).result()
     except BrokenProcessPool as e:
+        _remove_partial_outputs([job])
         return Outcome(source=str(job[0])).fail_internal(
             RuntimeError(f"the worker process importing this file died ({e})"))
     except Exception as e:
