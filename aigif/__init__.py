@@ -12,9 +12,7 @@ from .jsonform import syntax_from_dict as from_dict
 from .jsonform import syntax_to_dict as to_dict
 from .errors import AigifError
 from .syntax import Fidelity, Payload, Platform, ResolvedSyntax, Syntax
-
-__version__ = "0.1.0"
-FORMAT_VERSION = "1.0"
+from .version import FORMAT_VERSION, __version__
 
 __all__ = [
     "AigifError",

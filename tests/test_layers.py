@@ -27,7 +27,7 @@ PACKAGES = {"aigif": REPO / "aigif", "aigif_codecs": REPO / "codecs"}
 # Lowest layer first.  A module may import modules of its own layer or lower ones (never
 # in a cycle).  Patterns are fnmatch globs over dotted module names; the first match wins.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("aigif.errors", "aigif.limits", "aigif._extras")),
+    ("foundation", ("aigif.errors", "aigif.limits", "aigif._extras", "aigif.version")),
     ("primitives", ("aigif.fileio", "aigif.bits", "aigif.pngchunks")),
     ("data model", ("aigif.extensions", "aigif.syntax")),
     ("registry, text and framing", ("aigif.registry", "aigif.container", "aigif.text", "aigif.text.*")),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from .. import pixels
+from ..errors import ExitStatus
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,8 +21,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from aigif import pixels
-
     codecs = pixels.list_codecs()
     if args.json:
         rows = [
@@ -30,7 +31,7 @@ def run(args) -> int:
         ]
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0
+        return ExitStatus.OK
     out = sys.stdout
     out.write(f"{'ID':>3}  {'NAME':<9} {'LOSSLESS':<8} --codec values\n")
     for c in codecs:
@@ -38,4 +39,4 @@ def run(args) -> int:
         default = f"  [default rate {c.default_rate}]" if c.available and c.default_rate else ""
         out.write(f"{c.id:>3}  {c.name:<9} {'yes' if c.lossless else 'no':<8} {forms}{default}\n")
     out.write("  17, 18: reserved (group-mask, Omni-ICM)\n")
-    return 0
+    return ExitStatus.OK

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import ExitStatus, InvalidSyntax
+from .. import exporters
+from ..errors import ExitStatus, InvalidSyntax, NoGenerationMetadata
+from ..format import read
 
 
 def add_parser(sub) -> None:
@@ -20,13 +22,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import exporters
-    from ..format import read
-
     syntax = read(args.file)
     if not syntax.has_syntax:
-        from ..errors import NoGenerationMetadata
-
         raise NoGenerationMetadata(f"{args.file} holds only pixels: there is no generation syntax to export")
     if args.embed or args.format == "a1111":
         missing = exporters.a1111_unexpressed(syntax)

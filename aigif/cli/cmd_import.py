@@ -14,7 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ExitStatus, InvalidSyntax
+from ..errors import ExitStatus, FileAccessError, InvalidSyntax
+from ..importers.batch import batch_exit_status, collect, import_one, run_batch, summary
 
 
 def add_parser(sub) -> None:
@@ -58,8 +59,6 @@ def _describe(o) -> dict:
 
 
 def run(args) -> int:
-    from ..importers.batch import batch_exit_status, collect, import_one, run_batch, summary
-
     files = collect(args.inputs)
     if not files:
         raise InvalidSyntax("no PNG, JPEG or WebP files found in the given inputs")
@@ -75,8 +74,6 @@ def run(args) -> int:
             try:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                from ..errors import FileAccessError
-
                 raise FileAccessError(f"cannot create {out}: {e.strerror or e}") from None
     if args.jobs is not None and args.jobs < 1:
         raise InvalidSyntax("-j needs a positive number of worker processes")

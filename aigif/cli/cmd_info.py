@@ -6,6 +6,9 @@ import json
 
 from ..errors import AigifError, ExitStatus
 from ..extensions import DEFAULT_ENGINE, engine_of
+from ..fileio import read_bytes
+from ..format import decode, inspect
+from ..jsonform import syntax_to_dict
 
 
 def add_parser(sub) -> None:
@@ -30,10 +33,6 @@ def _semantics_line(extensions: dict) -> str:
 
 
 def run(args) -> int:
-    from ..format import decode, inspect
-    from ..fileio import read_bytes
-    from ..jsonform import syntax_to_dict
-
     data = read_bytes(args.file)
     syntax = decode(data)
     if args.json:

@@ -8,9 +8,24 @@ Entries of installed registry plugins (experimental IDs) appear only with
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+from .._extras import require
+from ..defaults import GENERIC_DEFAULTS
 from ..errors import ExitStatus, InvalidSyntax, RegistryError
+from ..fileio import write_atomic
+from ..limits import MAX_REGISTRY_NAME_LEN
+from ..registry import (
+    NAME_RE,
+    PRIVATE_IDS,
+    dump_model_toml,
+    get_registry,
+    plugins_hint,
+    reset_registry,
+    user_dir,
+    validate_model,
+)
 
 
 def add_parser(sub) -> None:
@@ -45,8 +60,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..registry import get_registry
-
     action = args.action or "list"
     reg = get_registry()
     if action == "list":
@@ -90,8 +103,6 @@ def _entry_dict(e) -> dict:
 
 
 def _sched_name(sid: int) -> str:
-    from ..registry import get_registry
-
     s = get_registry().find_scheduler(sid)
     return s.name if s else str(sid)
 
@@ -106,12 +117,8 @@ def _list(reg, as_json: bool) -> int:
         where = e.pipeline.get("repo") or e.pipeline.get("path", "")
         print(f"{e.id:>8}  {e.name:34s} {e.family:12s} {e.pipeline.get('source', ''):9s} {e.origin:8s} {where}")
     print(f"{len(entries)} models, {len(reg.schedulers)} schedulers")
-    from ..registry import plugins_hint  # lazy: as run() imports the registry, on use
-
     hint = plugins_hint()
     if hint:
-        import sys
-
         print(f"aigif: note: {hint}", file=sys.stderr)
     return ExitStatus.OK
 
@@ -161,13 +168,8 @@ def _schedulers(reg, as_json: bool) -> int:
 
 
 def _add(reg, args) -> int:
-    from ..registry import PRIVATE_IDS, dump_model_toml, reset_registry, user_dir, validate_model
-
     if reg.find_model(args.name):
         raise RegistryError(f"'{args.name}' is already registered as '{reg.find_model(args.name).name}' (ID {reg.find_model(args.name).id})")
-    from ..limits import MAX_REGISTRY_NAME_LEN
-    from ..registry import NAME_RE
-
     if not NAME_RE.match(args.name) or len(args.name) > MAX_REGISTRY_NAME_LEN:
         raise RegistryError(f"'{args.name[:80]}' is not a valid entry name ({NAME_RE.pattern}, at most {MAX_REGISTRY_NAME_LEN} characters)")
     mid = args.id if args.id is not None else max([PRIVATE_IDS.start - 1, *[i for i in reg.models if i in PRIVATE_IDS]]) + 1
@@ -194,11 +196,12 @@ def _add(reg, args) -> int:
     def pick(value, inherited, generic):
         return value if value is not None else (inherited if base else generic)
 
+    g = GENERIC_DEFAULTS  # spec §5.3, for an entry that inherits from no other
     defaults = {
-        "steps": pick(args.steps, base and base.steps, 50),
-        "guidance": pick(args.guidance, base and str(base.guidance), "7.5"),
-        "width": pick(args.width, base and base.width, 512),
-        "height": pick(args.height, base and base.height, 512),
+        "steps": pick(args.steps, base and base.steps, g["steps"]),
+        "guidance": pick(args.guidance, base and str(base.guidance), str(g["guidance"])),
+        "width": pick(args.width, base and base.width, g["width"]),
+        "height": pick(args.height, base and base.height, g["height"]),
         "scheduler": pick(args.scheduler, base and _sched_name(base.scheduler), "pndm"),
         "negative_prompt": base.negative_prompt if base else "",
     }
@@ -222,8 +225,6 @@ def _add(reg, args) -> int:
     reg.add_model(validated)
     target = user_dir() / "models" / f"{mid}-{args.name}.toml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    from ..fileio import write_atomic
-
     write_atomic(target, dump_model_toml(entry).encode("utf-8"))
     reset_registry()
     print(f"added '{args.name}' as private ID {mid} ({target})")
@@ -231,8 +232,6 @@ def _add(reg, args) -> int:
 
 
 def _remove(reg, name: str) -> int:
-    from ..registry import reset_registry
-
     e = reg.model(name)
     if e.origin != "user" or e.path is None:
         raise RegistryError(f"'{e.name}' is a {e.origin} entry; only user entries can be removed")
@@ -243,9 +242,8 @@ def _remove(reg, name: str) -> int:
 
 
 def _verify(e, allow_download: bool) -> int:
-    from .._extras import require
-
     require("generate")
+    # lazy: the weights module belongs to the [generate] extra, checked just above
     from ..diffusion.weights import check_fingerprints, hash_local_weights
 
     hashes = hash_local_weights(e, allow_download=allow_download)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import AigifError, ExitStatus, InvalidSyntax
+from .. import metrics
+from ..errors import AigifError, ExitStatus, FileAccessError, InvalidSyntax
+from ..regenerate import unpack_image
 from .imageio import open_image, save_png
 
 
@@ -74,8 +76,6 @@ def plan_outputs(files: list[Path], output: str) -> list[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        from ..errors import FileAccessError
-
         raise FileAccessError(f"cannot create {out}: {e.strerror or e}") from None
     targets = [out / (p.stem + ".png") for p in files]
     if len(set(targets)) != len(targets):
@@ -84,16 +84,12 @@ def plan_outputs(files: list[Path], output: str) -> list[Path]:
 
 
 def run(args) -> int:
-    import os
-
-    from ..regenerate import unpack_image
-
     files = expand_inputs(args.inputs)
     if not files:
         raise InvalidSyntax("no .aigif files given")
     reference = open_image(args.reference, "reference") if args.reference else None
     targets = plan_outputs(files, args.output)
-    allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
+    allow = args.allow_download  # AIGIF_ALLOW_DOWNLOAD: read where downloads happen (diffusion.pipelines)
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
         result = unpack_image(files[0], allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
         line = _report(files[0], targets[0], result, reference)
@@ -129,8 +125,6 @@ def _report(path, target, result, reference) -> str:
 
 
 def compare_with_reference(image, reference) -> str:
-    from .. import metrics
-
     if image.size != reference.size:
         raise InvalidSyntax(f"reference is {reference.width}x{reference.height} but the image is {image.width}x{image.height}")
     psnr = metrics.psnr(image, reference)

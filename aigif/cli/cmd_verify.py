@@ -3,9 +3,8 @@ Exit 0 when bit-exact, 11 when it differs or cannot be checked."""
 
 from __future__ import annotations
 
-import os
-
 from ..errors import ExitStatus, VerificationFailed
+from ..regenerate import unpack_image
 
 
 def add_parser(sub) -> None:
@@ -20,9 +19,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..regenerate import unpack_image
-
-    allow = args.allow_download or os.environ.get("AIGIF_ALLOW_DOWNLOAD") == "1"
+    allow = args.allow_download  # AIGIF_ALLOW_DOWNLOAD: read where downloads happen (diffusion.pipelines)
     status = ExitStatus.OK
     for path in args.files:
         result = unpack_image(path, allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)

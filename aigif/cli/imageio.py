@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import warnings
 
+from .. import limits
+from ..errors import CodecError, LimitExceeded
+from ..fileio import read_bytes, write_atomic
+
 
 def open_image(path, what: str = "image"):
     """Read (bounded, regular files only) and decode an image, its pixel count checked
     against MAX_PIXELS before the pixels are decoded (§9.1)."""
     from PIL import Image, UnidentifiedImageError
-
-    from .. import limits
-    from ..fileio import read_bytes
-    from ..errors import CodecError, LimitExceeded
 
     data = read_bytes(path, what=what)
     with warnings.catch_warnings():
@@ -32,8 +32,6 @@ def open_image(path, what: str = "image"):
 
 def save_png(image, path) -> None:
     """Write `image` as PNG atomically (no partial file on failure)."""
-    from ..fileio import write_atomic
-
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     write_atomic(path, buf.getvalue())

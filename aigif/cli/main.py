@@ -5,13 +5,16 @@ input; set AIGIF_DEBUG=1 to see one for a bug."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
 from ..errors import AigifError, ExitStatus
+from ..registry import enable_plugins
+from ..version import FORMAT_VERSION, __version__
+from . import cmd_codecs, cmd_export, cmd_import, cmd_info, cmd_pack, cmd_registry, cmd_unpack, cmd_verify
 
-COMMANDS = ("pack", "unpack", "info", "verify", "import", "export", "registry", "codecs")
+# The verbs, in the order `aigif --help` lists them: one module each, with add_parser(sub).
+COMMANDS = (cmd_pack, cmd_unpack, cmd_info, cmd_verify, cmd_import, cmd_export, cmd_registry, cmd_codecs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,8 +24,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import FORMAT_VERSION, __version__
-
     parser = _Parser(prog="aigif", description="Store AI-generated images as their generation syntax.")
     parser.add_argument("--version", action="version", version=f"aigif {__version__} (format {FORMAT_VERSION})")
     parser.add_argument(
@@ -31,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
              "AIGIF_REGISTRY_PLUGINS=1). Off by default: loading one runs that package's code",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f".cmd_{name}", __package__)
-        except ImportError as e:
-            if f"cmd_{name}" not in str(e):
-                raise
-            continue  # a verb whose module is not in this build
+    for module in COMMANDS:
         module.add_parser(sub)
     return parser
 
@@ -50,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return ExitStatus.USAGE
         if args.plugins:
-            from ..registry import enable_plugins  # lazy: --version and --help read no registry
-
             enable_plugins()
         return int(args.run(args))
     except AigifError as e:
