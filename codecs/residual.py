@@ -17,6 +17,9 @@ from PIL import Image
 
 from aigif.errors import CodecError, InvalidSyntax
 
+from .table import decode as decode_image
+from .table import encode_with, lookup
+
 EXACT, CLIPPED = 0, 1
 
 
@@ -26,23 +29,19 @@ def _mode_for(image: Image.Image) -> str:
 
 
 def encode(original: Image.Image, regenerated: Image.Image, spec: str = "png") -> tuple[int, bytes]:
-    from . import _encode_checked, _lookup
-
     if original.size != regenerated.size:
         raise InvalidSyntax(f"residual: original is {original.size}, regeneration is {regenerated.size}")
-    info, rate = _lookup(spec)
+    info, rate = lookup(spec)
     mode = _mode_for(original)
     o = np.asarray(original.convert(mode), dtype=np.int16)
     r = np.asarray(regenerated.convert(mode), dtype=np.int16)
     d = ((o - r + 128) % 256).astype(np.uint8)
     lossless = info.lossless or rate == "lossless"
-    codec_id, data = _encode_checked(info, rate, Image.fromarray(d, mode))
+    codec_id, data = encode_with(info, rate, Image.fromarray(d, mode))
     return codec_id, bytes([EXACT if lossless else CLIPPED]) + data
 
 
 def decode(codec_id: int, data: bytes, regenerated: Image.Image, *, max_pixels: int) -> Image.Image:
-    from . import decode as decode_image
-
     if len(data) < 2:
         raise CodecError("residual payload is empty")
     kind = data[0]

@@ -54,7 +54,7 @@ class _Loaded:
 @lru_cache(maxsize=4)
 def load(rate: int) -> _Loaded:
     torch, _, load_file = _imports()
-    from .model import NVTC, NVTCConfig
+    from .model import NVTC, NVTCConfig  # lazy: model.py imports torch, which only NVTC coding needs
 
     if rate not in WEIGHTS:
         raise CodecError(f"NVTC rate point {rate} is not known to this decoder (known: {sorted(WEIGHTS)})")
@@ -97,7 +97,7 @@ def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
 
 def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose):
     """The coarse-to-fine loop shared by encoder and decoder: same order, same contexts."""
-    from .model import combine, partition
+    from .model import combine, partition  # lazy: model.py imports torch, which only NVTC coding needs
 
     m, cfg = ld.model, ld.model.cfg
     b = cfg.block
@@ -116,7 +116,7 @@ def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose):
             index = choose(s, l, base, level, n_blocks)
             idx[(s, l)] = index
             r_hat = m.vq[s][l].lookup(index)
-            x_hat = base + m.proj_out[s][l](m._from_vectors(r_hat))
+            x_hat = base + m.proj_out[s][l](m.from_vectors(r_hat))
             x_hat = m.vt_dec[s][l](x_hat)
         x_hat = m.up[s](combine(x_hat, b, hw))
     return x_hat

@@ -291,7 +291,7 @@ class NVTC(nn.Module):
     def _to_vectors(self, t: torch.Tensor) -> torch.Tensor:
         return t.flatten(start_dim=-2).transpose(1, 2)  # (N, d, b, b) -> (N, P, d)
 
-    def _from_vectors(self, v: torch.Tensor) -> torch.Tensor:
+    def from_vectors(self, v: torch.Tensor) -> torch.Tensor:
         b = self.cfg.block
         return v.transpose(1, 2).reshape(v.shape[0], v.shape[2], b, b)
 
@@ -338,7 +338,7 @@ class NVTC(nn.Module):
                     else:
                         rate_plain = rate_plain + bu / numel
                     r_hat = r + (r_hat - r).detach()
-                    x_hat = base + self.proj_out[s][l](self._from_vectors(r_hat))
+                    x_hat = base + self.proj_out[s][l](self.from_vectors(r_hat))
                 if x_hat is not None:
                     x_hat = self.vt_dec[s][l](x_hat)
             if x_hat is not None:
