@@ -34,9 +34,11 @@ test: setup
 FUZZ_TIME ?= 600
 FUZZ_SEED ?= 1
 FUZZ_TARGETS ?= decoder,importers
+# coverage-guided (atheris) where it is installed, else the plain mutation engine
+FUZZ_ENGINE ?= $(shell $(PY) -c "import atheris" >/dev/null 2>&1 && echo atheris || echo mutate)
 fuzz: setup
 	status=0; \
-	$(PY) -m fuzz --time $(FUZZ_TIME) --seed $(FUZZ_SEED) --targets $(FUZZ_TARGETS) \
+	$(PY) -m fuzz --engine $(FUZZ_ENGINE) --time $(FUZZ_TIME) --seed $(FUZZ_SEED) --targets $(FUZZ_TARGETS) \
 		--json fuzz/findings/summary.json $(FUZZ_ARGS) || status=1; \
 	HYPOTHESIS_PROFILE=explore $(PY) -m pytest tests/test_importers.py tests/test_properties.py || status=1; \
 	exit $$status

@@ -341,7 +341,9 @@ def main(argv=None) -> int:
     p.add_argument("--minimise-total", type=float, default=300.0,
                    help="seconds of minimisation in all; findings past it are saved as found")
     p.add_argument("--json", help="also write the summary as JSON to this file")
-    p.add_argument("--engine", choices=("mutate", "atheris"), default="mutate")
+    p.add_argument("--engine", choices=("mutate", "atheris"), default="mutate",
+                   help="mutate: the plain mutation engine (default); atheris: coverage-guided libFuzzer,"
+                        " one child per target for its share of --time/--inputs (fuzz/atheris_engine.py)")
     p.add_argument("--replay", type=Path, help="run one saved input under the limits and report")
     p.add_argument("--replay-target", default="import")
     args = p.parse_args(argv)
