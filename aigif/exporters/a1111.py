@@ -29,7 +29,7 @@ def _num(v) -> str:
 
 # extensions the infotext expresses (the others have no A1111 key)
 EXPRESSED = {"lora", "clip_skip", "hires", "refiner", "img2img", "variation", "rng", "vae", "eta", "adetailer",
-             "source", "comment", "unmapped"}
+             "source", "comment", "unmapped", "semantics", "embeddings", "batch"}
 
 
 def unexpressed(syntax) -> list[str]:
@@ -96,6 +96,17 @@ def to_a1111(syntax, *, strict: bool = False) -> str:
         add("Lora hashes", ", ".join(f"{lo['name']}: {lo['hash']}" for lo in loras))
     for k, v in (ext.get("adetailer") or {}).items():
         add(f"ADetailer {k}", v)
+    batch = ext.get("batch") or {}
+    if batch.get("size", 1) > 1:
+        add("Batch size", batch["size"])
+        add("Batch pos", batch.get("index", 0))
+    embeddings = [e for e in ext.get("embeddings") or [] if e.get("hash")]
+    if embeddings:
+        add("TI hashes", ", ".join(f"{e['name']}: {e['hash']}" for e in embeddings))
+    semantics = ext.get("semantics") or {}
+    if semantics.get("engine") == "a1111":  # the options are A1111 infotext keys (spec §7.1.1)
+        for k, v in (semantics.get("options") or {}).items():
+            add(k, v)
     src = ext.get("source") or {}
     tool = src.get("tool", "")
     if tool in _A1111_FAMILY:

@@ -26,6 +26,7 @@ import stat
 import struct
 
 from aigif import limits
+from aigif.fidelity import fidelity_of
 from aigif.errors import AigifError, FileAccessError, FormatError, LimitExceeded, NoGenerationMetadata
 
 from . import tools  # noqa: F401 - registers every tool's parser
@@ -49,11 +50,15 @@ def parsers() -> list[Parser]:
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 
 
-def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> ImportResult:
+def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fidelity: bool = True) -> ImportResult:
     """Read an image's embedded generation metadata into the AIGIF JSON form.
 
     provenance=False leaves out the `source` extension (the writing tool and its version):
     it does not affect the pixels and costs 15-35 bytes, a quarter of a typical file.
+
+    fidelity=True records the FIDELITY hash of the original's pixels (spec §7.3, 11 bytes)
+    for lossless (PNG) originals, so that `aigif verify` can say whether a regeneration is
+    the image: it is tool-independent, so it is done here for every tool's images.
 
     Raises NoGenerationMetadata when the image carries none (exit status 8), FormatError
     when it is not a PNG/JPEG/WebP file, LimitExceeded on decompression bombs.
@@ -91,6 +96,10 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
         draft.warnings.append("ignored (provenance off): source tool and version")
     syntax = draft.finish()
     _fill_size_from_pixels(syntax, c, draft)
+    if fidelity:
+        digest = _original_fidelity(path if path is not None else data, c, syntax, draft.warnings)
+        if digest is not None:
+            syntax["fidelity"] = digest
     return ImportResult(
         tool=draft.tool,
         syntax=syntax,
@@ -99,6 +108,41 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True) -> 
         warnings=list(dict.fromkeys(warnings + draft.warnings)),
         source=path,
     )
+
+
+def _original_fidelity(src, c, syntax: dict, warnings: list[str]) -> dict | None:
+    """The JSON-form FIDELITY of the original image's pixels (spec §7.3), or None.
+
+    Only lossless PNGs: a regeneration can equal a PNG's pixels, never a JPEG's or a lossy
+    WebP's, so their hash would only ever say "differs".  Images over the regeneration
+    limit are skipped before decoding (no regeneration can match them either)."""
+    if c.format != "PNG" or not c.width or not c.height:
+        return None
+    size = (syntax.get("width", c.width), syntax.get("height", c.height))
+    if size != (c.width, c.height) and "hires" not in syntax.get("extensions", {}):
+        return None  # cropped or resized after generation: no regeneration is this image
+    if c.width * c.height > limits.MAX_GENERATE_PIXELS:
+        warnings.append(f"no fidelity hash: {c.width}x{c.height} is over the regeneration limit")
+        return None
+    file_bytes = len(src) if isinstance(src, bytes) else os.path.getsize(src)
+    if file_bytes > 8 * c.width * c.height + (16 << 20):
+        # more bytes than any PNG of these pixels needs (8 bytes a pixel is 16-bit RGBA
+        # stored raw): the rest is not pixels, and Pillow would read through all of it
+        warnings.append("no fidelity hash: the file is far larger than its pixels")
+        return None
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
+            if (im.width, im.height) != (c.width, c.height):
+                return None
+            im.load()
+            return fidelity_of(im).to_dict()
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        warnings.append(f"no fidelity hash: the pixels do not decode ({type(e).__name__})")
+        return None
 
 
 def _read_container(data):

@@ -20,7 +20,7 @@ import re
 
 from aigif import limits
 
-from ..draft import Draft, to_int, to_number
+from ..draft import Draft, registry, to_int, to_number
 from ..jsonutil import load_json, loads
 from ..registered import register
 
@@ -280,6 +280,8 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
         name = d.scheduler_name("a1111", hs, hsched)
         if name is not None:
             hires["scheduler"] = name
+        elif tool_name(params) in A1111_SEMANTICS:
+            p["Hires sampler"] = hs  # left for the semantics options (a1111_semantics)
         else:
             d.leave("Hires sampler", hs, "no AIGIF scheduler")
             if hsched:
@@ -347,8 +349,87 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
             if ckpt and ckpt.get("modelName"):
                 name = " ".join(str(x) for x in (ckpt.get("modelName"), ckpt.get("modelVersionName")) if x)
                 d.set_model(name)
+    if tool_name(params) in A1111_SEMANTICS:
+        a1111_semantics(d, p, sampler, schedule, hsched, version)
     for k, v in p.items():
         d.leave(k, v)
+
+
+# Tools whose infotext is in A1111's generation semantics (spec §7.1.1, engine a1111).
+A1111_SEMANTICS = frozenset({"a1111", "forge", "sdnext", "civitai"})
+# Pixel-affecting infotext keys that no SYNTAX field or other extension carries: kept
+# verbatim as semantics options (the A1111 engine refuses a key it does not know).
+A1111_OPTION_KEYS = (
+    "Emphasis", "NGMS", "NGMS all steps", "Skip Early CFG", "Pad conds", "Pad conds v0",
+    "Old prompt editing timelines", "Downcast alphas_cumprod", "Sigma churn", "Sigma tmin", "Sigma tmax",
+    "Sigma noise", "Schedule rho", "Schedule min sigma", "Schedule max sigma", "Discard penultimate sigma",
+    "Beta schedule alpha", "Beta schedule beta", "Hires sampler", "Hires prompt", "Hires negative prompt",
+    "Hires CFG Scale", "Hires checkpoint",
+)
+
+
+def _option_value(v: str):
+    if v in ("True", "False"):
+        return v == "True"
+    n = to_number(v)
+    return n if n is not None and re.fullmatch(r"-?\d+(\.\d+)?", v.strip()) else v
+
+
+def _hash_list(text: str) -> dict[str, str]:
+    """A1111's "name: hash, name: hash" lists (Lora hashes, TI hashes)."""
+    out = {}
+    for part in text.split(","):
+        if ":" in part:
+            name, value = part.rsplit(":", 1)
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _same_schedule(entry, pair, schedule: str) -> bool:
+    """Whether the scheduler ID already says this schedule type: its own, or "Automatic"
+    where the table lists "Sampler|Automatic" for that entry."""
+    if pair is None:
+        return False
+    if schedule == pair[1]:
+        return True
+    automatic = f"{pair[0]}|Automatic".lower()
+    return schedule == "Automatic" and any(str(a).lower() == automatic for a in entry.aliases.get("a1111", ()))
+
+
+def a1111_semantics(d: Draft, p: dict, sampler, schedule, hires_schedule, version) -> None:
+    """Record what A1111's own code needs beyond the mapped fields: the semantics
+    extension (engine, Version, options), the batch position and the embeddings."""
+    reg = registry()
+    options: dict = {}
+    entry = reg.find_scheduler(d.syntax["scheduler"]) if reg is not None and "scheduler" in d.syntax else None
+    pair = entry.a1111_sampler if entry is not None else None
+    if sampler and pair is None:
+        options["Sampler"] = sampler
+    if schedule and not _same_schedule(entry, pair, schedule):
+        options["Schedule type"] = schedule
+    hires = d.ext.get("hires", {})
+    hires_entry = reg.find_scheduler(hires["scheduler"]) if reg is not None and "scheduler" in hires else None
+    hires_pair = hires_entry.a1111_sampler if hires_entry is not None else None
+    if hires_schedule and not _same_schedule(hires_entry, hires_pair, hires_schedule):
+        options["Hires schedule type"] = hires_schedule
+    for key in A1111_OPTION_KEYS:
+        if key in p:
+            options[key] = _option_value(p.pop(key))
+    w, h = p.pop("Seed resize from-1", None), p.pop("Seed resize from-2", None)
+    if w is not None and h is not None:
+        options["Seed resize from"] = f"{w}x{h}"
+    size, pos = p.pop("Batch size", None), p.pop("Batch pos", None)
+    if size is not None and to_int(size) is not None and to_int(size) > 1:
+        d.extend("batch", {"size": to_int(size), "index": to_int(pos) or 0})
+    ti = p.pop("TI hashes", None)
+    if ti:
+        d.extend("embeddings", [{"name": n, "hash": v} for n, v in _hash_list(ti).items()])
+    semantics: dict = {"engine": "a1111"}
+    if version:
+        semantics["version"] = version
+    if options:
+        semantics["options"] = options
+    d.extend("semantics", semantics)
 
 
 def detect(c) -> bool:
