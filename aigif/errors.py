@@ -202,10 +202,3 @@ class FileAccessError(AigifError):
 
     code = "E_IO"
     exit_status = ExitStatus.IO
-
-
-def missing_extra(extra: str, module: str) -> MissingExtra:
-    return MissingExtra(
-        f"this needs the optional '{module}' package: pip install \"aigif[{extra}]\"",
-        extra=extra,
-    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from .._extras import require
 from ..errors import InvalidSyntax, UnsupportedFeature
+from ..syntax import DEVICES, DTYPES
 
-DTYPES = ("float32", "float16", "bfloat16")
-DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
+# The platform vocabulary of spec §5.4 (aigif.syntax), less the names no run can ask for
+TORCH_DTYPES = tuple(d for d in DTYPES if d != "unknown")
+DEVICE_KINDS = tuple(d for d in DEVICES if d not in ("unknown", "other"))
 
 
 def import_stack():
@@ -23,8 +25,8 @@ def import_stack():
 
 
 def torch_dtype(torch, name: str):
-    if name not in DTYPES:
-        raise InvalidSyntax(f"dtype {name!r} is not one of {', '.join(DTYPES)}", dtype=name)
+    if name not in TORCH_DTYPES:
+        raise InvalidSyntax(f"dtype {name!r} is not one of {', '.join(TORCH_DTYPES)}", dtype=name)
     return getattr(torch, name)
 
 

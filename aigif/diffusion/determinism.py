@@ -13,9 +13,11 @@ import contextlib
 import os
 
 from ..errors import InvalidSyntax
+from ..syntax import ATTENTIONS
 from ._stack import device_kind
 
-ATTENTION_MODES = ("default", "sdpa", "math", "flash", "xformers")
+# spec §5.4's attention names (aigif.syntax), less "other", which no run can ask for
+ATTENTION_MODES = tuple(a for a in ATTENTIONS if a != "other")
 
 
 def apply_determinism(torch, device: str) -> None:

@@ -79,10 +79,10 @@ class DiscreteSchedule:
         """n levels evenly spaced in timestep from the last training step to the first,
         then a final 0 (A1111's "Uniform" schedule)."""
         if n is None:
-            return _append_zero(self.sigmas.flip(0))
+            return append_zero(self.sigmas.flip(0))
         last_t = len(self.sigmas) - 1
         t = torch.linspace(last_t, 0, n, device=self.sigmas.device)
-        return _append_zero(self.t_to_sigma(t))
+        return append_zero(self.t_to_sigma(t))
 
     def sigma_to_t(self, sigma: torch.Tensor, quantize: bool = False) -> torch.Tensor:
         log_sigma = sigma.log()
@@ -104,7 +104,7 @@ class DiscreteSchedule:
         return log_sigma.exp()
 
 
-def _append_zero(x: torch.Tensor) -> torch.Tensor:
+def append_zero(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x.new_zeros([1])])
 
 
@@ -190,9 +190,9 @@ class LCMDenoiser(DiscreteDenoiser):
 
     def get_sigmas(self, n: int | None = None) -> torch.Tensor:
         if n is None:
-            return _append_zero(self.sigmas.flip(0))
+            return append_zero(self.sigmas.flip(0))
         start, end = self.sigma_to_t(self.sigma_max), self.sigma_to_t(self.sigma_min)
-        return _append_zero(self.t_to_sigma(torch.linspace(start, end, n)))
+        return append_zero(self.t_to_sigma(torch.linspace(start, end, n)))
 
     def sigma_to_t(self, sigma: torch.Tensor, quantize: bool = True) -> torch.Tensor:
         dists = sigma.log() - self.log_sigmas[:, None]

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-from .model import DiscreteSchedule, _append_zero
+from .model import DiscreteSchedule, append_zero
 
 # Align Your Steps (Sabour et al., 2024, NVIDIA's published 10-step tables), in sigma.
 AYS_SD15 = (14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029)
@@ -40,13 +40,13 @@ def karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torc
     ramp = torch.linspace(0, 1, n)
     min_inv_rho = sigma_min ** (1 / rho)
     max_inv_rho = sigma_max ** (1 / rho)
-    return _append_zero((max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho)
+    return append_zero((max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho)
 
 
 def exponential(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     """Evenly spaced in log sigma."""
     _check_n(n)
-    return _append_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp())
+    return append_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp())
 
 
 def polyexponential(n: int, sigma_min: float, sigma_max: float, rho: float = 1.0) -> torch.Tensor:
@@ -54,14 +54,14 @@ def polyexponential(n: int, sigma_min: float, sigma_max: float, rho: float = 1.0
     _check_n(n)
     ramp = torch.linspace(1, 0, n) ** rho
     log_min = math.log(sigma_min)
-    return _append_zero(torch.exp(ramp * (math.log(sigma_max) - log_min) + log_min))
+    return append_zero(torch.exp(ramp * (math.log(sigma_max) - log_min) + log_min))
 
 
 def vp(n: int, beta_d: float = 19.9, beta_min: float = 0.1, eps_s: float = 1e-3) -> torch.Tensor:
     """The continuous VP-SDE schedule."""
     _check_n(n)
     t = torch.linspace(1, eps_s, n)
-    return _append_zero(torch.sqrt(torch.exp(beta_d * t ** 2 / 2 + beta_min * t) - 1))
+    return append_zero(torch.sqrt(torch.exp(beta_d * t ** 2 / 2 + beta_min * t) - 1))
 
 
 # --- schedules over the model's training levels (A1111 v1.10) -------------------------------

@@ -41,7 +41,7 @@ from ...kdiffusion import samplers as ksamplers
 from ...kdiffusion.brownian import BrownianTree, BrownianTreeNoiseSampler
 from ...kdiffusion.model import DiscreteDenoiser, LCMDenoiser, diffusers_unet_fn, ldm_alphas_cumprod
 from . import conditioning as cd
-from . import decode, hires, lora, rng
+from . import decode, hires, lora, rng, vae
 from . import timesteps as ts
 from .schedules import SCHEDULE_TYPES, ScheduleOptions, sampler_spec, sigmas_for
 
@@ -335,7 +335,7 @@ class _SourcedTree(BrownianTree):
 
     def _randn(self, seed: int) -> torch.Tensor:
         generator = rng.create_generator(seed, self.choice)
-        values = rng._draw(generator, self.size, str(self.device))
+        values = rng.draw(generator, self.size, str(self.device))
         return values.to(device=self.device, dtype=self.dtype)
 
 
@@ -527,11 +527,9 @@ class A1111Engine:
     def _vae(self, p: A1111Params):
         if not p.vae and not p.vae_hash:
             return self.model.vae
-        from .vae import load_vae
-
         key = f"{p.vae}|{p.vae_hash}"
         if key not in self._vae_cache:
-            self._vae_cache[key] = load_vae(self.vae_dir, p.vae, p.vae_hash, like=self.model.vae)
+            self._vae_cache[key] = vae.load_vae(self.vae_dir, p.vae, p.vae_hash, like=self.model.vae)
         return self._vae_cache[key]
 
     # -- the flow --------------------------------------------------------------------

@@ -41,7 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ....errors import InvalidSyntax, missing_extra
+from ...._extras import require
+from ....errors import InvalidSyntax
 
 SOURCES = ("GPU", "CPU", "NV")
 DEFAULT_SOURCE = "GPU"  # an A1111 infotext without `RNG:` was made with GPU noise
@@ -60,18 +61,16 @@ _SLERP_LERP_THRESHOLD = 0.9995
 
 
 def _numpy():
-    try:
-        import numpy
-    except ImportError:
-        raise missing_extra("generate", "numpy") from None
+    require("generate", "numpy")
+    import numpy
+
     return numpy
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise missing_extra("generate", "torch") from None
+    require("generate", "torch")
+    import torch
+
     return torch
 
 
@@ -208,7 +207,7 @@ def create_generator(seed: int, choice: NoiseChoice):
     return _TorchGenerator(seed, choice.device)
 
 
-def _draw(generator, shape, device: str):
+def draw(generator, shape, device: str):
     """A float32 torch tensor on `device` from any of the generators above."""
     torch = _torch()
     values = generator.randn(shape)
@@ -221,7 +220,7 @@ def randn_local(seed: int, shape: Sequence[int], source: str | None = None, devi
     """The first draw of a fresh generator for `seed` (A1111's randn_local, which its
     Brownian-tree noise for the SDE samplers uses instead of torchsde's own)."""
     choice = resolve_source(source, device)
-    return _draw(create_generator(seed, choice), shape, device)
+    return draw(create_generator(seed, choice), shape, device)
 
 
 def slerp(strength: float, low, high):
@@ -303,7 +302,7 @@ class ImageNoise:
         self._started = False
 
     def _fresh(self, seed: int, shape):
-        return _draw(create_generator(seed, self.choice), shape, self.device)
+        return draw(create_generator(seed, self.choice), shape, self.device)
 
     def _noise_shape(self):
         height, width = self.seed_resize_from
@@ -325,11 +324,11 @@ class ImageNoise:
             if self.subseeds is not None and self.subseed_strength != 0:
                 subseed = self.subseeds[index] if index < len(self.subseeds) else 0
                 variation = self._fresh(subseed, noise_shape)
-            noise = self._fresh(seed, noise_shape) if resized else _draw(generator, self.shape, local)
+            noise = self._fresh(seed, noise_shape) if resized else draw(generator, self.shape, local)
             if variation is not None:
                 noise = slerp(self.subseed_strength, noise, variation)
             if resized:
-                noise = _paste_centred(_draw(generator, self.shape, local), noise)
+                noise = _paste_centred(draw(generator, self.shape, local), noise)
             images.append(noise)
         if self.eta_noise_seed_delta:
             self._generators = [create_generator(seed + self.eta_noise_seed_delta, self.choice) for seed in self.seeds]
@@ -341,7 +340,7 @@ class ImageNoise:
         if not self._started:
             self._started = True
             return self.first()
-        return torch.stack([_draw(g, self.shape, self.device) for g in self._generators])
+        return torch.stack([draw(g, self.shape, self.device) for g in self._generators])
 
     def randn_like(self, x):
         """k-diffusion's torch.randn_like(x), answered from the per-image generators."""
