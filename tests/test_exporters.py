@@ -345,3 +345,20 @@ def test_a1111_strict_refuses_what_infotext_cannot_say(capsys, tmp_path):
     aigif.write(s, f)
     assert main(["export", str(f)]) == 0
     assert "cannot express: characters" in capsys.readouterr().err
+
+
+def test_exports_of_an_unregistered_model_take_the_spec_generic_defaults():
+    # spec §5.3: a model without registry defaults takes aigif.defaults.GENERIC_DEFAULTS;
+    # the ComfyUI exporter had fallbacks of its own (20 steps, CFG 8) that disagreed
+    from decimal import Decimal
+
+    from aigif.defaults import GENERIC_DEFAULTS as g
+
+    s = aigif.from_dict({"model": "someones-unregistered-model", "prompt": "x"})
+    graph = to_comfyui(s)
+    k, latent = graph["3"]["inputs"], graph["5"]["inputs"]
+    assert (k["steps"], Decimal(str(k["cfg"])), k["seed"]) == (g["steps"], g["guidance"], 0)
+    assert (latent["width"], latent["height"]) == (g["width"], g["height"])
+    _, _, params = parse_infotext(to_a1111(s))
+    assert (int(params["Steps"]), Decimal(params["CFG scale"]), params["Seed"]) == (g["steps"], g["guidance"], "0")
+    assert (int(params["Size-1"]), int(params["Size-2"])) == (g["width"], g["height"])

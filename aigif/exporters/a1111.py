@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from aigif.errors import UnsupportedFeature
 from aigif.jsonform import syntax_to_dict
 
 from .common import concrete, model_name_and_hash, tool_scheduler
@@ -45,8 +46,6 @@ def to_a1111(syntax, *, strict: bool = False) -> str:
     ext = d.get("extensions", {}) or {}
     missing = sorted(k for k in ext if k not in EXPRESSED)
     if missing and strict:
-        from aigif.errors import UnsupportedFeature
-
         raise UnsupportedFeature(f"an A1111 infotext cannot express the extension(s) {', '.join(missing)}", extensions=missing)
     params: list[tuple[str, object]] = []
 

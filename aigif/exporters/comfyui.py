@@ -59,15 +59,15 @@ def to_comfyui(syntax, *, strict: bool = True) -> dict:
     g["7"] = {"class_type": "CLIPTextEncode", "inputs": {"text": d.get("negative_prompt") or "", "clip": clip}}
     g["5"] = {
         "class_type": "EmptyLatentImage",
-        "inputs": {"width": d.get("width", 512), "height": d.get("height", 512), "batch_size": 1},
+        "inputs": {"width": d["width"], "height": d["height"], "batch_size": 1},
     }
     sampler, schedule = tool_scheduler(d.get("scheduler"), "comfyui")
     g["3"] = {
         "class_type": "KSampler",
         "inputs": {
-            "seed": d.get("seed", 0),
-            "steps": d.get("steps", 20),
-            "cfg": float(d.get("guidance", 8.0)),
+            "seed": d["seed"],
+            "steps": d["steps"],
+            "cfg": float(d["guidance"]),
             "sampler_name": sampler or "euler",
             "scheduler": schedule or "normal",
             "denoise": 1.0,
@@ -92,7 +92,7 @@ def to_comfyui(syntax, *, strict: bool = True) -> dict:
 def _hires(g: dict, h: dict, d: dict, latent: list, model: list, vae: list) -> list:
     """A1111-style second pass: upscale (latent or with an upscaler model), then sample
     again with `denoise`."""
-    w0, h0 = d.get("width", 512), d.get("height", 512)
+    w0, h0 = d["width"], d["height"]
     scale = h.get("scale", 2)
     width, height = h.get("width") or int(w0 * scale) // 8 * 8, h.get("height") or int(h0 * scale) // 8 * 8
     upscaler = str(h.get("upscaler") or "Latent")

@@ -10,21 +10,22 @@ from aigif.syntax import Syntax, guidance_json
 
 
 def concrete(syntax) -> dict:
-    """-> the JSON form with every field filled (absent = the model's default)."""
+    """-> the JSON form with every field filled (absent = the model's default, spec §5.3;
+    the generic defaults for an unregistered model): the exporters need no fallbacks."""
     if isinstance(syntax, dict):
         syntax = syntax_from_dict(syntax)
     if not isinstance(syntax, Syntax):
         raise InvalidSyntax(f"expected an aigif.Syntax or its JSON form, got {type(syntax).__name__}")
     try:
-        return syntax_to_dict(syntax, resolved=True)
+        d = syntax_to_dict(syntax, resolved=True)
     except AigifError:
         # an unregistered inline model cannot be resolved; the encoder elided the values
         # equal to the generic defaults, so those are what fills the gaps
         d = syntax_to_dict(syntax)
         for key, value in GENERIC_DEFAULTS.items():
             d.setdefault(key, guidance_json(value) if key == "guidance" else value)
-        d.setdefault("seed", 0)
-        return d
+    d.setdefault("seed", 0)  # an absent seed is seed 0 (spec §5.3)
+    return d
 
 
 def model_name_and_hash(d: dict) -> tuple[str | None, str | None]:
