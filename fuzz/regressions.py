@@ -511,6 +511,13 @@ def _long_model_name(tmp):
     return aigif.encode(aigif.from_dict({"prompt": "a", "model": "x" * 300, "seed": 1}))
 
 
+
+CASES.append(Regression(
+    "png-broken-chunk-after-pixel-data", "new", "import", _file("png-broken-chunk-after-pixel-data.png"),
+    expect="result",
+    what="a NovelAI PNG whose IDAT stream runs into a corrupt chunk (atheris finding, cut to its first IDAT): "
+         "Pillow's load() raised SyntaxError 'broken PNG file' out of the import's fidelity hash"))
+
 def by_name() -> dict[str, Regression]:
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "regression names must be unique"

@@ -130,18 +130,31 @@ def _original_fidelity(src, c, syntax: dict, warnings: list[str]) -> dict | None
         # stored raw): the rest is not pixels, and Pillow would read through all of it
         warnings.append("no fidelity hash: the file is far larger than its pixels")
         return None
+    return _fidelity_of_file(src, (c.width, c.height), warnings)
+
+
+def _fidelity_of_file(src, size: tuple[int, int], warnings: list[str]) -> dict | None:
+    """Decode the original and hash its pixels.  A corrupt original (a broken chunk after
+    the pixel data, a truncated stream) means no fidelity hash, said in the warnings: the
+    generation syntax was read from the container already and stays the result."""
     import io
+    import zlib
 
     from PIL import Image
 
+    # everything Pillow raises on corrupt data, caught here once: its PNG reader raises
+    # SyntaxError for a broken chunk, zlib.error/struct.error/EOFError from its decoders,
+    # DecompressionBombError (not an OSError) past its own pixel limit
+    pillow_errors = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error,
+                     Image.DecompressionBombError)
     try:
         with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
-            if (im.width, im.height) != (c.width, c.height):
+            if (im.width, im.height) != size:
                 return None
             im.load()
             return fidelity_of(im).to_dict()
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        warnings.append(f"no fidelity hash: the pixels do not decode ({type(e).__name__})")
+    except pillow_errors as e:
+        warnings.append(f"no fidelity hash: the original's pixels do not decode ({type(e).__name__}: {str(e)[:80]})")
         return None
 
 

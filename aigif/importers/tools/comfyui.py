@@ -1,5 +1,6 @@
 """ComfyUI: the API prompt graph (`prompt` chunk; EXIF Make/Model "prompt:{...}"; a
-{"prompt": ..., "workflow": ...} UserComment) or, failing that, the UI `workflow` graph.
+{"prompt": ..., "workflow": ...} UserComment; Civitai's generator: the graph itself as the
+UserComment, with its `extra`/`extraMetadata` keys) or, failing that, the UI `workflow` graph.
 
 The graph is walked backwards from the save node: to the sampler that produced the
 image (and through its latent input to earlier passes: hires fix, SDXL refiner), from
@@ -79,14 +80,41 @@ def _is_loader(node: dict) -> bool:
 # Only the first field of each name is read, as every other tool's detector does: 63
 # chunks named `prompt` must not cost 63 JSON parses (and their memory) per image.
 def _api_graph(c):
-    g = c.json(c.get("prompt"))
-    if _looks_api(g):
+    found = _api_graph_and_wrappers(c)
+    return found[0] if found else None
+
+
+def _api_graph_and_wrappers(c):
+    """The API graph and the non-node keys it came with (Civitai's), or None."""
+    g = _split_api(c.json(c.get("prompt")))
+    if g is not None:
         return g
     for key in ("UserComment", "parameters"):
         obj = c.json(c.get(key))
         if isinstance(obj, dict) and _looks_api(obj.get("prompt")):
-            return obj["prompt"]
+            return obj["prompt"], {}
+        if key == "UserComment":
+            g = _split_api(obj)  # Civitai's generator: the graph itself is the UserComment
+            if g is not None:
+                return g
     return None
+
+
+# Keys Civitai's generator (its "orchestration" ComfyUI JSON) writes beside the nodes:
+# `extra` (the resources as AIR URNs) and `extraMetadata` (a JSON string restating the
+# prompt and parameters for the site).  Any other non-node key means it is not a graph.
+_CIVITAI_WRAPPERS = ("extra", "extraMetadata")
+
+
+def _split_api(obj):
+    if _looks_api(obj):
+        return obj, {}
+    if not isinstance(obj, dict) or not any(k in obj for k in _CIVITAI_WRAPPERS):
+        return None
+    nodes = {k: v for k, v in obj.items() if k not in _CIVITAI_WRAPPERS}
+    if not _looks_api(nodes):
+        return None
+    return nodes, {k: obj[k] for k in _CIVITAI_WRAPPERS if k in obj}
 
 
 def _ui_graph(c):
@@ -110,7 +138,11 @@ def detect(c) -> bool:
 
 def parse(c) -> Draft | None:
     d = Draft("comfyui")
-    g = _api_graph(c)
+    found = _api_graph_and_wrappers(c)
+    g, wrappers = found if found else (None, {})
+    d.leave("Civitai extra", wrappers.get("extra"), "Civitai resource references (AIR URNs)")
+    d.ignore(["extraMetadata"] if "extraMetadata" in wrappers else [],
+             "Civitai's restatement of the graph's prompt and parameters")
     if g is None:
         ui = _ui_graph(c)
         g = ui_to_api(ui, d.warnings)
