@@ -111,3 +111,56 @@ def test_a_json_usercomment_with_other_keys_is_not_taken_for_a_graph():
     comment = dict(CIVITAI_GRAPH, extra={}, settings={"theme": "dark"})
     with pytest.raises(NoGenerationMetadata):
         import_image(_civitai_jpeg(comment))
+
+
+# -- dream.py's `Dream` text field --------------------------------------------------------
+def _dream_png(line: str) -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Dream", line)
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def test_dream_line_with_spaced_switches_and_negative():
+    r = import_image(_dream_png('"a red fox in snow [blurry, lowres]" -s 50 -S 42 -W 512 -H 768 -C 7.5 -A k_lms'))
+    s = r.syntax
+    assert r.tool == "dream"
+    assert (s["prompt"], s["negative_prompt"]) == ("a red fox in snow", "blurry, lowres")
+    assert (s["steps"], s["seed"], s["width"], s["height"], s["guidance"]) == (50, 42, 512, 768, 7.5)
+    assert s["scheduler"] == "lms"
+
+
+def test_dream_long_options_are_read_and_each_kept_by_name():
+    r = import_image(_dream_png('"a castle" --steps=30 -S 7 -W 512 -H 512 -C 8 -A k_euler_a --seamless '
+                                '--hires_fix --perlin 0.1 -I init.png -f 0.6'))
+    s = r.syntax
+    assert (s["steps"], s["seed"], s["guidance"], s["scheduler"]) == (30, 7, 8, "euler_a")
+    assert s["extensions"]["img2img"]["strength"] == 0.6
+    kept = " ".join(r.unmapped)
+    for name in ("--seamless", "--hires_fix", "--perlin", "0.1", "init.png"):
+        assert name in kept, (name, r.unmapped)
+    assert "_extra" not in kept  # nothing lumped together under a made-up name
+
+
+def test_dream_early_unquoted_line():
+    r = import_image(_dream_png("ashley judd riding a camel -s150 -S1234 -Ak_lms"))
+    assert r.tool == "dream"
+    assert (r.syntax["prompt"], r.syntax["steps"], r.syntax["seed"]) == ("ashley judd riding a camel", 150, 1234)
+
+
+def test_dream_text_without_any_switch_is_not_taken_for_a_command_line():
+    with pytest.raises(NoGenerationMetadata):
+        import_image(_dream_png("just a note about dreams"))
+
+
+def test_real_lstein_dream_png():
+    """lstein/stable-diffusion dream.py's own output (shared data; its manifest names the source)."""
+    r = import_image(str(shared("aigc-images", "55_lstein_dream_full.png")))
+    s = r.syntax
+    assert r.tool == "dream"
+    assert (s["prompt"], s["steps"], s["seed"], s["guidance"], s["scheduler"]) == (
+        "a giraffe with a very long neck", 50, 3463495068, 7.5, "lms")
+    assert "fidelity" in s  # a lossless original: its pixels hashed

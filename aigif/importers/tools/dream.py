@@ -1,6 +1,8 @@
 """lstein/stable-diffusion dream.py and InvokeAI 2.x: the `Dream` chunk, a command line
 `"prompt [negative]" -s 50 -S 42 -W 512 -H 768 -C 7.5 -A k_lms ...`; switches may be
-glued to their values (`-s50`)."""
+glued to their values (`-s50`), and InvokeAI 2.x writes long options too (`--seamless`,
+`--hires_fix`, `--perlin 0.1`, `--steps=30`).  Early dream.py versions wrote the prompt as
+it was typed, unquoted (`a cat -s50 -S42`)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,17 @@ _SWITCHES = {
     "M": ("init_mask", 1),
 }
 _SWITCH = re.compile(r"^-(cf|ft|[A-Za-z])(.*)$")
+# --name, --name=value; the long spellings of the short switches mean the same
+_LONG = re.compile(r"^--([A-Za-z][\w-]*)(?:=(.*))?$", re.S)
+_LONG_NAMES = {"steps": "steps", "seed": "seed", "width": "width", "height": "height", "cfg_scale": "cfg",
+               "sampler": "sampler", "sampler_name": "sampler", "strength": "strength", "init_img": "init_img",
+               "init_mask": "init_mask", "variation_amount": "variation_amount", "with_variations": "with_variations",
+               "iterations": "iterations", "gfpgan_strength": "gfpgan_strength", "upscale": "upscale",
+               "facetool": "facetool", "codeformer_fidelity": "codeformer_fidelity", "fit": "fit"}
+
+
+def _is_switch(token: str) -> bool:
+    return bool(_SWITCH.match(token) or _LONG.match(token))
 
 
 # POSIX shell words as shlex.split(line) reads them, in one regex pass.  shlex builds each
@@ -82,19 +95,30 @@ def parse_dream(line: str) -> tuple[str, dict[str, list[str]]]:
         raise ValueError("empty Dream line")
     prompt_parts, opts = [], {}
     i = 0
-    while i < len(tokens) and not _SWITCH.match(tokens[i]):
+    while i < len(tokens) and not _is_switch(tokens[i]):
         prompt_parts.append(tokens[i])
         i += 1
     while i < len(tokens):
-        m = _SWITCH.match(tokens[i])
+        token = tokens[i]
         i += 1
+        long = _LONG.match(token)
+        if long:
+            # a long option takes the values up to the next switch (none for a flag)
+            name = _LONG_NAMES.get(long.group(1), "--" + long.group(1))
+            vals = [long.group(2)] if long.group(2) is not None else []
+            while long.group(2) is None and i < len(tokens) and not _is_switch(tokens[i]):
+                vals.append(tokens[i])
+                i += 1
+            opts[name] = vals
+            continue
+        m = _SWITCH.match(token)
         if not m:
-            opts.setdefault("_extra", []).append(tokens[i - 1])
+            opts.setdefault("_extra", []).append(token)
             continue
         sw, glued = m.group(1), m.group(2)
         name, nvals = _SWITCHES.get(sw, (f"-{sw}", 1))
         vals = [glued] if glued else []
-        while len(vals) < nvals and i < len(tokens) and not _SWITCH.match(tokens[i]):
+        while len(vals) < nvals and i < len(tokens) and not _is_switch(tokens[i]):
             vals.append(tokens[i])
             i += 1
         opts[name] = vals
@@ -102,8 +126,15 @@ def parse_dream(line: str) -> tuple[str, dict[str, list[str]]]:
 
 
 def detect(c) -> bool:
+    """A quoted prompt (every dream.py since its PNG writer normalised the line), or an
+    unquoted one followed by at least one switch (the early, as-typed lines)."""
     v = c.get("Dream")
-    return bool(v and v.lstrip().startswith('"'))
+    if not v or not v.strip():
+        return False
+    return v.lstrip().startswith('"') or _HAS_SWITCH.search(v) is not None
+
+
+_HAS_SWITCH = re.compile(r"(?:^|\s)-(?:[sSWHCA]\S|[sSWHCA]\s+\S)")
 
 
 def parse(c) -> Draft:
