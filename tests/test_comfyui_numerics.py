@@ -167,3 +167,139 @@ def test_ksampler_denoise_and_step_window_bit_exact(numerics, ms):
         if not window.skip:
             assert _hexes(window.sigmas) == golden["sampled_sigmas"], case
         assert _hexes(sigmas) == golden["set_steps_sigmas"], "step_window must not change its input"
+
+
+# --- end-to-end KSampler runs on the embedded tiny-sd --------------------------------------
+#
+# Scene: tests/test_kdiffusion_samplers.py's tiny-sd UNet/VAE and fixed random conditioning
+# (seeds 11 / 12), a 1x4x32x32 latent (64x64 pixels through tiny-sd's 2x VAE), seed 1234
+# (prepare_noise and the samplers' own noise), 12 steps.  Tolerance: the goldens'
+# bits on the machine that made them; another CPU may round the UNet's float32
+# reductions differently, so max |latent difference| <= 1e-4 (probes, max |x|) and 8-bit
+# pixels within +-1 are accepted, and the run says how many matched bit for bit.
+
+COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
+SAMPLER_SCENE = {"latent_shape": [1, 4, 32, 32], "seed": 1234, "steps": 12, "cond_seed": 11,
+                 "uncond_seed": 12, "cond_shape": [1, 77, 32]}
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms",
+                 "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde",
+                 "ddim", "uni_pc", "lcm", "res_multistep")
+
+
+def _ks(sampler, scheduler, cfg, **extra):
+    case = {"node": "KSampler", "seed": SAMPLER_SCENE["seed"], "steps": SAMPLER_SCENE["steps"],
+            "cfg": cfg, "sampler": sampler, "scheduler": scheduler}
+    case.update(extra)
+    case.setdefault("id", f"{sampler}/{scheduler}/cfg{cfg:g}")
+    return case
+
+
+SAMPLER_CASES = (
+    [_ks(name, "normal", cfg) for name in SAMPLER_NAMES for cfg in (5.0, 7.0)]
+    + [_ks("dpmpp_2m", "karras", 7.0), _ks("dpmpp_sde", "karras", 7.0), _ks("dpmpp_2m_sde", "karras", 7.0),
+       _ks("dpmpp_2m_sde_heun", "exponential", 7.0), _ks("uni_pc_bh2", "normal", 7.0),
+       _ks("res_multistep_ancestral", "simple", 7.0), _ks("ddim", "ddim_uniform", 7.0),
+       _ks("euler_ancestral", "simple", 1.0), _ks("euler_ancestral", "beta", 7.0, batch=2, id="euler_ancestral/beta/cfg7/batch2"),
+       _ks("dpmpp_2m", "karras", 7.0, denoise=0.6, latent_from="euler/normal/cfg7", id="img2img/dpmpp_2m/karras/denoise0.6"),
+       {"node": "KSamplerAdvanced", "id": "two-pass/1", "add_noise": "enable", "seed": 1234, "steps": 12, "cfg": 7.0,
+        "sampler": "euler_ancestral", "scheduler": "karras", "start_at_step": 0, "end_at_step": 8,
+        "return_with_leftover_noise": "enable"},
+       {"node": "KSamplerAdvanced", "id": "two-pass/2", "add_noise": "disable", "seed": 1234, "steps": 12, "cfg": 7.0,
+        "sampler": "dpmpp_2m", "scheduler": "karras", "start_at_step": 8, "end_at_step": 10000,
+        "return_with_leftover_noise": "disable", "latent_from": "two-pass/1"}]
+)
+LATENT_PROBES = 64
+PIXEL_PROBES = 64
+LATENT_TOL = 1e-4
+
+
+def _probe_indices(count, size):
+    step = max(size // count, 1)
+    return [min(i * step + (i % step), size - 1) for i in range(count)]
+
+
+def summarise_latent(latent):
+    flat = latent.reshape(-1)
+    return {"latent_shape": list(latent.shape),
+            "latent_sha256": hashlib.sha256(latent.contiguous().float().numpy().tobytes()).hexdigest(),
+            "latent_max_abs": float(flat.abs().max()).hex(),
+            "latent_probes": [float(flat[i]).hex() for i in _probe_indices(LATENT_PROBES, flat.numel())]}
+
+
+def summarise_pixels(pixels):
+    flat = pixels.reshape(-1)
+    return {"pixels_shape": list(pixels.shape), "pixels_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
+            "pixels_sum": int(flat.astype("int64").sum()),
+            "pixel_probes": [int(flat[i]) for i in _probe_indices(PIXEL_PROBES, flat.size)]}
+
+
+@pytest.fixture(scope="module")
+def tiny_comfy():
+    pytest.importorskip("diffusers")
+    from aigif.diffusion.engines.comfyui.guidance import ComfyModel
+    from aigif.diffusion.engines.comfyui.model_sampling import ModelSamplingDiscrete
+    from aigif.diffusion.kdiffusion.model import diffusers_unet_fn
+
+    import test_kdiffusion_samplers as K
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    unet, vae = K.load_tiny_sd()
+    yield ComfyModel(diffusers_unet_fn(unet), ModelSamplingDiscrete()), vae, K.conditioning()
+    torch.set_num_threads(threads)
+
+
+def run_case(model, vae, conditioning, case, results):
+    from aigif.diffusion.engines.comfyui.ksampler import common_ksampler, to_pixels
+
+    cond, uncond = conditioning
+    if case.get("latent_from"):
+        latent = results[case["latent_from"]]
+    else:
+        latent = torch.zeros([case.get("batch", 1)] + SAMPLER_SCENE["latent_shape"][1:])
+    batch = latent.shape[0]
+    common = dict(seed=case["seed"], steps=case["steps"], cfg=case["cfg"], sampler_name=case["sampler"],
+                  scheduler=case["scheduler"], latent_image=latent)
+    if case["node"] == "KSampler":
+        out = common_ksampler(model, cond.repeat(batch, 1, 1), uncond.repeat(batch, 1, 1),
+                              denoise=case.get("denoise", 1.0), **common)
+    else:
+        out = common_ksampler(model, cond.repeat(batch, 1, 1), uncond.repeat(batch, 1, 1),
+                              add_noise=case["add_noise"] == "enable", start_step=case["start_at_step"],
+                              last_step=case["end_at_step"],
+                              force_full_denoise=case["return_with_leftover_noise"] != "enable", **common)
+    results[case["id"]] = out
+    with torch.no_grad():
+        image = vae.decode(out, return_dict=False)[0]
+    return out, to_pixels(image)
+
+
+def test_ksampler_end_to_end_against_comfyui(tiny_comfy):
+    import numpy as np
+
+    golden = json.loads((GOLDENS / "samplers.json").read_text())
+    assert golden["comfyui_commit"] == COMFYUI_COMMIT
+    by_id = {c["id"]: c for c in golden["cases"]}
+    assert set(by_id) == {c["id"] for c in SAMPLER_CASES}
+    model, vae, conditioning = tiny_comfy
+    results, exact, worst_latent, worst_pixel = {}, 0, 0.0, 0
+    for case in SAMPLER_CASES:
+        want = by_id[case["id"]]
+        latent, pixels = run_case(model, vae, conditioning, case, results)
+        got = summarise_latent(latent)
+        got_pixels = summarise_pixels(pixels)
+        assert got["latent_shape"] == want["latent_shape"], case["id"]
+        assert got_pixels["pixels_shape"] == want["pixels_shape"], case["id"]
+        if got["latent_sha256"] == want["latent_sha256"] and got_pixels["pixels_sha256"] == want["pixels_sha256"]:
+            exact += 1
+            continue
+        ours = [float.fromhex(v) for v in got["latent_probes"] + [got["latent_max_abs"]]]
+        theirs = [float.fromhex(v) for v in want["latent_probes"] + [want["latent_max_abs"]]]
+        dev = max(abs(a - b) for a, b in zip(ours, theirs))
+        pix = int(np.max(np.abs(np.array(got_pixels["pixel_probes"]) - np.array(want["pixel_probes"]))))
+        worst_latent, worst_pixel = max(worst_latent, dev), max(worst_pixel, pix)
+        assert dev <= LATENT_TOL, (case["id"], dev)
+        assert pix <= 1, (case["id"], pix)
+        assert abs(got_pixels["pixels_sum"] - want["pixels_sum"]) <= pixels.size, case["id"]
+    print(f"ComfyUI KSampler goldens: {exact}/{len(SAMPLER_CASES)} bit-exact, "
+          f"largest latent deviation {worst_latent:g}, largest pixel deviation {worst_pixel}")
