@@ -9,7 +9,6 @@ import random
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +28,11 @@ except ImportError:  # source tree without the pyproject package-dir mapping
     spec.loader.exec_module(aigif_codecs)
 
 from aigif.errors import AigifError, CodecError, InvalidSyntax, LimitExceeded, MissingExtra, UnknownCodec  # noqa: E402
+from samples import corruptions, perturbed_image, png_declaring_size, smooth_image  # noqa: E402
 
 BIG = 1 << 30
 CODECS = {c.name: c for c in aigif_codecs.list_codecs()}
 LOSSY_FLOOR_DB = {"webp:80": 32.0, "avif:60": 32.0, "jpeg:85": 32.0, "jxl:90": 32.0}
-
-
-def smooth_image(w=96, h=64, seed=0, mode="RGB") -> Image.Image:
-    """Natural-ish content: low-frequency waves plus mild noise (lossy codecs do well on it)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    chans = []
-    for c in range(3):
-        f1, f2, ph = rng.uniform(0.02, 0.08), rng.uniform(0.02, 0.08), rng.uniform(0, 6)
-        chans.append(128 + 80 * np.sin(f1 * x + ph) * np.cos(f2 * y) + rng.normal(0, 2, (h, w)))
-    if mode == "RGBA":
-        chans.append(np.linspace(0, 255, w)[None, :].repeat(h, 0))
-    a = np.clip(np.stack(chans, -1), 0, 255).astype(np.uint8)
-    return Image.fromarray(a, mode)
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
@@ -164,39 +150,18 @@ def test_payload_of_another_format_is_rejected():
             aigif_codecs.decode(other, png, max_pixels=BIG)
 
 
-def _png_header_only(w: int, h: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    # a valid start of pixel data that stops long before the declared size
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-
-
 def test_limit_checked_on_the_header_before_decoding():
     # 12000 x 12000 would need 432 MB, 60000 x 60000 11 GB: the header alone must trip the limit
     for side in (12000, 60000):
         with pytest.raises(LimitExceeded):
-            aigif_codecs.decode(1, _png_header_only(side, side), max_pixels=1 << 24)
+            aigif_codecs.decode(1, png_declaring_size(side, side), max_pixels=1 << 24)
     with pytest.raises(CodecError):  # under the limit, the truncated pixel data is the error
-        aigif_codecs.decode(1, _png_header_only(64, 64), max_pixels=1 << 24)
+        aigif_codecs.decode(1, png_declaring_size(64, 64), max_pixels=1 << 24)
     for spec in ("png", "webp:80", "jpeg:80"):
         codec_id, data = aigif_codecs.encode(smooth_image(64, 64), spec)
         with pytest.raises(LimitExceeded):
             aigif_codecs.decode(codec_id, data, max_pixels=64 * 64 - 1)
         assert aigif_codecs.decode(codec_id, data, max_pixels=64 * 64).size == (64, 64)
-
-
-def _mutations(data: bytes, rng: random.Random, n: int):
-    yield b""
-    for cut in (1, 8, 16, len(data) // 2, len(data) - 1):
-        yield data[:cut]
-    for _ in range(n):
-        b = bytearray(data)
-        for _ in range(rng.randint(1, 4)):
-            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
-        yield bytes(b)
-    yield bytes(rng.randrange(256) for _ in range(64))
 
 
 @pytest.mark.parametrize("spec", ["png", "webp:80", "webp:lossless", "avif:50", "jpeg:80"])
@@ -205,7 +170,7 @@ def test_corrupt_payloads_raise_aigif_errors_only(spec):
         pytest.skip("codec unavailable")
     codec_id, data = aigif_codecs.encode(smooth_image(48, 32, seed=6), spec)
     rng = random.Random(spec)
-    for bad in _mutations(data, rng, 40):
+    for bad in corruptions(data, rng, 40):
         try:
             out = aigif_codecs.decode(codec_id, bad, max_pixels=BIG)
         except AigifError:
@@ -214,19 +179,12 @@ def test_corrupt_payloads_raise_aigif_errors_only(spec):
 
 
 # -- residual layer -----------------------------------------------------------------------------
-def _perturbed(im: Image.Image, seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    a = np.asarray(im, np.int16)
-    noise = rng.integers(-1, 2, a.shape)
-    return Image.fromarray(np.clip(a + noise, 0, 255).astype(np.uint8), im.mode)
-
-
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 @pytest.mark.parametrize("spec", ["png", "webp:lossless"])
 def test_residual_reproduces_original_bit_exactly(mode, spec):
     original = smooth_image(seed=7, mode=mode)
     # the regeneration differs by +-1 and, in a corner, by a lot (wrap-around territory)
-    regen = np.asarray(_perturbed(original.convert("RGB"), 8), np.uint8).copy()
+    regen = np.asarray(perturbed_image(original.convert("RGB"), 8), np.uint8).copy()
     regen[:8, :8] = 255 - regen[:8, :8]
     regenerated = Image.fromarray(regen, "RGB")
     assert not np.array_equal(np.asarray(regenerated), np.asarray(original.convert("RGB")))
@@ -314,7 +272,7 @@ def test_nvtc_header_and_limits(nvtc_payload):
 def test_nvtc_corrupt_payloads(nvtc_payload):
     _, codec_id, data = nvtc_payload
     rng = random.Random(13)
-    for bad in _mutations(data, rng, 30):
+    for bad in corruptions(data, rng, 30):
         with pytest.raises(AigifError):
             aigif_codecs.decode(codec_id, bad, max_pixels=BIG)
 

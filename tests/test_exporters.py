@@ -3,7 +3,6 @@ the infotext into a PNG.  The A1111 round trip runs on real A1111-family files."
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ try:  # tests/ is a package in the lead's layout, a rootdir in others
     from .conftest import shared
 except ImportError:
     from conftest import shared
+from samples import a1111_png, comfyui_png, png_image
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "aigc"
 
@@ -105,7 +105,7 @@ def test_a1111_lora_hashes_round_trip():
     info = ("a cat <lora:detail:0.6>\nNegative prompt: ugly\n"
             'Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 512x512, Model: v1-5-pruned-emaonly, '
             'Lora hashes: "detail: 7c6bad76eb54", Version: v1.6.0')
-    png = _png_with_parameters(info)
+    png = a1111_png(info)
     r = import_image(png)
     assert r.syntax["prompt"] == "a cat <lora:detail:0.6>"  # the tag stays prompt text
     assert r.syntax["extensions"]["lora"] == [{"name": "detail", "weight": 0.6, "hash": "7c6bad76eb54"}]
@@ -119,7 +119,7 @@ def test_a1111_hires_and_variation_round_trip():
             "Denoising strength: 0.45, Clip skip: 2, RNG: CPU, ENSD: 31337, Hires upscale: 2, Hires steps: 10, "
             "Hires upscaler: Latent, ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, "
             "Seed resize from: 640x448, Version: v1.10.1")
-    r = import_image(_png_with_parameters(info))
+    r = import_image(a1111_png(info))
     ext = r.syntax["extensions"]
     assert ext["hires"] == {"scale": 2, "steps": 10, "upscaler": "Latent", "denoise": 0.45}
     assert ext["variation"] == {"seed": 77, "strength": 0.3}
@@ -130,17 +130,6 @@ def test_a1111_hires_and_variation_round_trip():
     for key in MAPPED + ("ADetailer model", "ADetailer confidence", "Seed resize from-1", "Seed resize from-2"):
         if key in k0:
             assert _num(k1.get(key)) == _num(k0[key]), key
-
-
-def _png_with_parameters(text: str) -> bytes:
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_itxt("parameters", text)
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
-    return buf.getvalue()
 
 
 # -- ComfyUI ----------------------------------------------------------------------------------
@@ -227,14 +216,9 @@ def test_json_export_is_concrete():
 # -- embedding ----------------------------------------------------------------------------------
 def test_embed_writes_a_parameters_chunk_that_imports_back(tmp_path):
     from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
 
-    info = PngInfo()
-    info.add_text("Software", "GIMP 2.10")
-    buf = io.BytesIO()
-    Image.new("RGBA", (16, 8), (9, 8, 7, 255)).save(buf, "PNG", pnginfo=info)
     src = tmp_path / "src.png"
-    src.write_bytes(buf.getvalue())
+    src.write_bytes(png_image((16, 8), mode="RGBA", colour=(9, 8, 7, 255), text={"Software": "GIMP 2.10"}))
     syntax = aigif.from_dict(import_image(FIX / "39_a1111_webui.webp").syntax)
     out = tmp_path / "out.png"
     embed_a1111(syntax, src, out)
@@ -295,17 +279,6 @@ def test_every_registry_scheduler_survives_the_a1111_round_trip():
         assert d.syntax.get("scheduler") == entry.name, (entry.name, k["Sampler"], k.get("Schedule type"))
 
 
-def _graph_png(graph: dict) -> bytes:
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("prompt", json.dumps(graph))
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
-    return buf.getvalue()
-
-
 CORE = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler", "model")
 
 
@@ -315,7 +288,7 @@ def test_comfyui_export_imports_back_to_the_same_syntax(source):
     """AIGIF -> ComfyUI graph -> (as ComfyUI would save it) -> AIGIF keeps every core field."""
     path = source if isinstance(source, Path) else shared("aigc-images", source)
     before = import_image(path).syntax
-    after = import_image(_graph_png(to_comfyui(aigif.from_dict(before), strict=False))).syntax
+    after = import_image(comfyui_png(to_comfyui(aigif.from_dict(before), strict=False))).syntax
 
     def name(m):
         return m["name"] if isinstance(m, dict) else m
