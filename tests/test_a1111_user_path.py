@@ -126,3 +126,79 @@ def test_real_a1111_image_without_its_weights_is_refused_naming_the_model(tmp_pa
     assert main(["unpack", str(out), "-o", str(tmp_path / "o.png")]) == 6
     err = capsys.readouterr().err
     assert "realistic-vision" in err.lower() and "Traceback" not in err
+
+
+LORA_DIR = HERE / "fixtures" / "lora"  # tiny_sd_random.safetensors: A1111 (kohya) key names
+HIRES_INFOTEXT = (
+    "a red cat <lora:tiny_sd_random:0.8>\nNegative prompt: lowres\n"
+    "Steps: 4, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 5, Size: 64x64, Model: tiny-sd, "
+    "RNG: CPU, Clip skip: 2, Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent, "
+    'Lora hashes: "tiny_sd_random: {autov3}", Version: v1.10.1'
+)
+
+
+@pytest.fixture()
+def lora_hires_aigif(tmp_path, monkeypatch):
+    from aigif.diffusion.engines.a1111.lora import autov3
+
+    for env in ("AIGIF_LORA_DIR", "AIGIF_EMBEDDINGS_DIR", "AIGIF_VAE_DIR"):
+        monkeypatch.delenv(env, raising=False)
+    src = tmp_path / "lora_hires.png"
+    _png(src, np.zeros((128, 128, 3), np.uint8),
+         HIRES_INFOTEXT.format(autov3=autov3(LORA_DIR / "tiny_sd_random.safetensors")[:12]))
+    out = tmp_path / "lora_hires.aigif"
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    ext = aigif.read(out).extensions
+    assert {"lora", "hires", "clip_skip", "semantics"} <= set(ext) and ext["clip_skip"] == 2
+    return out
+
+
+def test_lora_hires_clip_skip_runs_the_a1111_engine_with_lora_dir(lora_hires_aigif, tmp_path, capsys):
+    """The weights are there (tiny-sd, the LoRA under --lora-dir): unpack runs the A1111
+    engine and makes the hires-size image; the LoRA changes it (the same file without its
+    tag's LoRA would be another image)."""
+    png = tmp_path / "o.png"
+    assert main(["unpack", str(lora_hires_aigif), "-o", str(png), "--threads", "1", "--lora-dir", str(LORA_DIR)]) == 0
+    image = np.asarray(Image.open(png).convert("RGB"))
+    assert image.shape == (128, 128, 3)
+    assert image.std() > 1  # an image, not a blank
+    without = aigif.to_dict(aigif.read(lora_hires_aigif))
+    without["prompt"] = without["prompt"].replace(" <lora:tiny_sd_random:0.8>", "")
+    del without["extensions"]["lora"]
+    plain = tmp_path / "plain.aigif"
+    plain.write_bytes(aigif.encode(aigif.from_dict(without)))
+    png2 = tmp_path / "plain.png"
+    assert main(["unpack", str(plain), "-o", str(png2), "--threads", "1"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(png2).convert("RGB")), image)
+
+
+def test_lora_hires_without_lora_dir_exits_6_naming_the_lora_and_the_flag(lora_hires_aigif, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["unpack", str(lora_hires_aigif), "-o", str(tmp_path / "o.png")]) == 6
+    err = capsys.readouterr().err
+    assert "tiny_sd_random" in err and "--lora-dir" in err and "AIGIF_LORA_DIR" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_lora_dir_flag_that_is_not_a_folder_is_refused_before_any_work(lora_hires_aigif, tmp_path, capsys):
+    for verb in (["unpack", str(lora_hires_aigif), "-o", str(tmp_path / "o.png")], ["verify", str(lora_hires_aigif)]):
+        capsys.readouterr()
+        assert main([*verb, "--lora-dir", str(tmp_path / "no-such-folder")]) != 0
+        err = capsys.readouterr().err
+        assert "--lora-dir" in err and "not a directory" in err
+
+
+def test_pack_takes_the_folder_flags(tmp_path, monkeypatch, capsys):
+    """pack runs the model too: an a1111-semantics syntax with a LoRA, the folder by flag."""
+    monkeypatch.delenv("AIGIF_LORA_DIR", raising=False)
+    syntax = tmp_path / "s.json"
+    syntax.write_text(json.dumps({
+        "prompt": "a red cat <lora:tiny_sd_random:0.8>", "negative_prompt": "lowres", "seed": 5, "steps": 3, "width": 64, "height": 64,
+        "guidance": 7, "scheduler": "euler_a", "model": "tiny-sd",
+        "extensions": {"semantics": {"engine": "a1111", "version": "v1.10.1"}, "rng": {"source": "cpu"},
+                       "lora": [{"name": "tiny_sd_random", "weight": 0.8}]}}))
+    out = tmp_path / "p.aigif"
+    assert main(["pack", "--syntax", str(syntax), "-o", str(out), "--threads", "1"]) == 6
+    assert "--lora-dir" in capsys.readouterr().err
+    assert main(["pack", "--syntax", str(syntax), "-o", str(out), "--threads", "1", "--lora-dir", str(LORA_DIR)]) == 0
+    assert "fidelity" in aigif.to_dict(aigif.read(out))

@@ -16,6 +16,7 @@ from ..format import write
 from ..jsonform import syntax_from_dict
 from ..regenerate import pack_image
 from ..syntax import Payload, Syntax
+from .engine_folders import add_folder_flags, folder_options
 from .imageio import open_image, save_png
 
 OPTION_KEYS = {
@@ -58,6 +59,7 @@ def add_parser(sub) -> None:
                    help="with --syntax FILE.json naming a model folder or hub repo inline: load it (--model on this command line is trusted already)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
+    add_folder_flags(p)
     p.set_defaults(run=run)
 
 
@@ -113,9 +115,10 @@ def run(args) -> int:
         # --syntax file is trusted only on request, like one named by a .aigif file
         trusted = args.model is not None or args.trust_inline_model
         original = open_image(args.image) if args.residual else None
+        folders = folder_options(args)
         result = pack_image(syntax, original=original, residual_codec=args.codec, keep_platform=not args.no_platform,
                             trust_inline_model=trusted, allow_download=args.allow_download, device=args.device,
-                            threads=args.threads)
+                            threads=args.threads, **folders)
         if args.save_image:
             save_png(result.image, args.save_image)
         syntax = result.syntax

@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import metrics
 from ..errors import AigifError, ExitStatus, FileAccessError, InvalidSyntax
 from ..regenerate import unpack_image
+from .engine_folders import add_folder_flags, folder_options
 from .imageio import open_image, save_png
 
 
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
                    help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
+    add_folder_flags(p)
     p.set_defaults(run=run)
 
 
@@ -89,9 +91,10 @@ def run(args) -> int:
         raise InvalidSyntax("no .aigif files given")
     reference = open_image(args.reference, "reference") if args.reference else None
     targets = plan_outputs(files, args.output)
+    folders = folder_options(args)  # checked before any model loads
     allow = args.allow_download  # AIGIF_ALLOW_DOWNLOAD: read where downloads happen (diffusion.pipelines)
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
-        result = unpack_image(files[0], allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
+        result = unpack_image(files[0], allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads, **folders)
         line = _report(files[0], targets[0], result, reference)
         save_png(result.image, targets[0])
         print(line)
@@ -102,7 +105,7 @@ def run(args) -> int:
     first_error = ExitStatus.OK
     for path, target in zip(files, targets):
         try:
-            result = unpack_image(path, allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads)
+            result = unpack_image(path, allow_download=allow, trust_inline_model=args.trust_inline_model, device=args.device, threads=args.threads, **folders)
             line = _report(path, target, result, reference)
             save_png(result.image, target)
         except AigifError as e:

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import UnsupportedFeature
+from ..errors import ModelUnavailable, UnsupportedFeature
 from ..extensions import DEFAULT_ENGINE, engine_of
 
 ENGINES = ("diffusers", "a1111")
 FOLDER_OPTIONS = ("lora_dir", "embeddings_dir", "vae_dir")  # the A1111 engine's user folders
+# option -> (CLI flag, environment fallback): a refusal says how to give the folder
+FOLDER_SOURCES = {"lora_dir": ("--lora-dir", "AIGIF_LORA_DIR"),
+                  "embeddings_dir": ("--embeddings-dir", "AIGIF_EMBEDDINGS_DIR"),
+                  "vae_dir": ("--vae-dir", "AIGIF_VAE_DIR")}
+# how the engine's messages about a missing input begin -> the folder it is looked for in
+_MISSING_KIND = (("LoRA ", "lora_dir"), ("VAE ", "vae_dir"), ("textual-inversion embedding", "embeddings_dir"))
 
 
 def _diffusers_view(resolved):
@@ -40,7 +46,16 @@ def generate(resolved, **options):
     if engine == "a1111":
         from .engines.a1111 import from_syntax  # lazy: the A1111 engine loads torch
 
-        return from_syntax.generate(resolved, **options)
+        try:
+            return from_syntax.generate(resolved, **options)
+        except ModelUnavailable as e:
+            missing = e.details.get("missing")
+            if not missing:
+                raise
+            message = e.args[0]
+            for item, hinted in zip(missing, with_folder_hints(missing)):
+                message = message.replace(item, hinted, 1)
+            raise ModelUnavailable(message, **e.details) from None
     raise UnsupportedFeature(
         f"generation semantics {engine!r}: this generator implements {', '.join(ENGINES)} only", engine=engine
     )
@@ -51,5 +66,18 @@ def missing_inputs(resolved, **options) -> list[str]:
     if engine_of(resolved.extensions) == "a1111":
         from .engines.a1111 import from_syntax  # lazy: as above
 
-        return from_syntax.missing_inputs(resolved, **{k: v for k, v in options.items() if k in FOLDER_OPTIONS})
+        return with_folder_hints(from_syntax.missing_inputs(resolved, **{k: v for k, v in options.items() if k in FOLDER_OPTIONS}))
     return []
+
+
+def with_folder_hints(missing: list[str]) -> list[str]:
+    """Each missing LoRA / VAE / embedding with the flag and variable that give its folder."""
+    out = []
+    for item in missing:
+        for prefix, option in _MISSING_KIND:
+            if item.startswith(prefix):
+                flag, env = FOLDER_SOURCES[option]
+                item = f"{item} (give the folder with {flag} DIR or {env})"
+                break
+        out.append(item)
+    return out

@@ -1,0 +1,35 @@
+"""The user folders an engine reads besides the model (A1111: LoRA, textual-inversion
+embeddings, VAE), as flags of unpack, verify and pack.  Each falls back to its environment
+variable (aigif.diffusion.dispatch.FOLDER_SOURCES), read where the folder is used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..diffusion.dispatch import FOLDER_OPTIONS, FOLDER_SOURCES
+from ..errors import FileAccessError
+
+_HELP = {"lora_dir": "LoRA files for <lora:name:weight> tags",
+         "embeddings_dir": "textual-inversion embeddings",
+         "vae_dir": "VAE files a file names"}
+
+
+def add_folder_flags(parser) -> None:
+    group = parser.add_argument_group("engine folders (files under a1111 semantics)")
+    for option in FOLDER_OPTIONS:
+        flag, env = FOLDER_SOURCES[option]
+        group.add_argument(flag, dest=option, metavar="DIR", help=f"{_HELP[option]} (default: ${env})")
+
+
+def folder_options(args) -> dict[str, str]:
+    """The folders given on the command line, checked: a mistyped path is an error here,
+    not a "LoRA not found" after the model has loaded."""
+    given = {}
+    for option in FOLDER_OPTIONS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if not Path(value).is_dir():
+            raise FileAccessError(f"{FOLDER_SOURCES[option][0]} {value}: not a directory")
+        given[option] = value
+    return given
