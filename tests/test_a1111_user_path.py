@@ -202,3 +202,22 @@ def test_pack_takes_the_folder_flags(tmp_path, monkeypatch, capsys):
     assert "--lora-dir" in capsys.readouterr().err
     assert main(["pack", "--syntax", str(syntax), "-o", str(out), "--threads", "1", "--lora-dir", str(LORA_DIR)]) == 0
     assert "fidelity" in aigif.to_dict(aigif.read(out))
+
+
+def test_imported_ti_hashes_are_the_engines_own(tmp_path):
+    """The `TI hashes` value the engine writes for an embedding file, read back by the
+    importer, gives the embeddings extension that hash: import and engine agree."""
+    import torch
+    from safetensors.torch import save_file
+
+    from aigif.diffusion.engines.a1111.conditioning import load_embedding_file, ti_hashes_infotext
+
+    path = tmp_path / "shiny_style.safetensors"
+    save_file({"emb_params": torch.randn(2, 32, generator=torch.Generator().manual_seed(3))}, str(path))
+    embedding = load_embedding_file(path)
+    assert embedding.shorthash == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    value = ti_hashes_infotext([embedding])
+    src = tmp_path / "ti.png"
+    _png(src, np.zeros((64, 64, 3), np.uint8), INFOTEXT.replace("a ", "shiny_style a ", 1) + f', TI hashes: "{value}"')
+    ext = aigif.importers.import_image(str(src)).syntax["extensions"]
+    assert ext["embeddings"] == [{"name": "shiny_style", "hash": embedding.shorthash}]
