@@ -229,13 +229,17 @@ def fake_generator(monkeypatch):
 
     seen = []
 
-    class Fake:
+    class Fake:  # stands in for aigif.diffusion.dispatch, the one door to every engine
         @staticmethod
         def generate(resolved, **options):
             seen.append((resolved.model, options))
             raise _Reached("generation reached")
 
-    monkeypatch.setattr(regenerate, "diffusion", Fake)
+        @staticmethod
+        def missing_inputs(resolved, **options):
+            return []
+
+    monkeypatch.setattr(regenerate, "dispatch", Fake)
     return seen
 
 
