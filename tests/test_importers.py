@@ -82,7 +82,9 @@ def test_a1111_stealth_pnginfo_alpha_lsb():
     assert s["extensions"]["clip_skip"] == 2
     expect_model(r, "realisticVisionV51_v51VAE", "15012c538f")
     same_scheduler(s["scheduler"], "a1111", "Euler", "Automatic")
-    assert s["extensions"]["source"]["version"] == "v1.9.4-169-ga30b19dd"
+    # the Version selects A1111's back-compat behaviours: semantics, written once (spec §7.1.1)
+    assert s["extensions"]["semantics"]["version"] == "v1.9.4-169-ga30b19dd"
+    assert "version" not in s["extensions"]["source"]
 
 
 def test_a1111_webp_utf16_usercomment_keeps_prompt_bytes():
@@ -774,8 +776,10 @@ def test_no_provenance_drops_only_the_source_extension(tmp_path):
 
     full = import_image(FIX / "39_a1111_webui.webp")
     bare = import_image(FIX / "39_a1111_webui.webp", provenance=False)
-    assert full.syntax["extensions"]["source"]["version"] == "v1.10.1"
+    assert full.syntax["extensions"]["source"] == {"tool": "a1111"}
+    assert full.syntax["extensions"]["semantics"]["version"] == "v1.10.1"  # semantics, not provenance
     assert "source" not in bare.syntax.get("extensions", {})
+    assert bare.syntax["extensions"]["semantics"] == full.syntax["extensions"]["semantics"]
     assert {k: v for k, v in bare.syntax.items() if k != "extensions"} == {k: v for k, v in full.syntax.items() if k != "extensions"}
     a, b = tmp_path / "a.aigif", tmp_path / "b.aigif"
     assert main(["import", str(FIX / "39_a1111_webui.webp"), "-o", str(a)]) == 0

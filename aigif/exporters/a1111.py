@@ -119,7 +119,9 @@ def to_a1111(syntax, *, strict: bool = False) -> str:
             add(k, json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, (dict, list)) else v)
     if tool == "sdnext":
         add("App", "SD.Next")
-    add("Version", src.get("version") if tool in _A1111_FAMILY else None)
+    semantics = ext.get("semantics") if isinstance(ext.get("semantics"), dict) else {}
+    version = semantics.get("version") or src.get("version")  # semantics first: spec §7.1.1
+    add("Version", version if tool in _A1111_FAMILY else None)
 
     lines = [d.get("prompt", "")]
     if d.get("negative_prompt") is not None and (d["negative_prompt"] != "" or "negative_prompt" in _explicit(syntax)):

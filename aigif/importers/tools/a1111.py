@@ -332,7 +332,10 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
     version = take("Version")
     take("App")  # "SD.Next": tool_name() records it
     source = {"tool": tool_name(params)}
-    if version:
+    if version and tool_name(params) not in A1111_SEMANTICS:
+        # For the A1111 family the Version string selects back-compat behaviours, so it is
+        # semantics (spec §7.1.1) and written there once; repeating it in `source` cost up
+        # to 36 bytes a file (Forge) for nothing a reader could not take from semantics.
         source["version"] = version
     d.extend("source", source)
 
