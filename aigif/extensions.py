@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import limits
+from . import comfyui_graph, limits
 from .errors import InvalidSyntax, LimitExceeded
 
 
@@ -147,6 +147,7 @@ def _embeddings(v) -> bool:
 COMPACT = {
     "source": (_source_to_msgpack, _source_from_msgpack),
     "semantics": (_semantics_to_msgpack, _semantics_from_msgpack),
+    "comfyui_graph": (comfyui_graph.to_msgpack, comfyui_graph.from_msgpack),
 }
 
 
@@ -161,6 +162,8 @@ def normalised(name: str, value):
     are the same as none)."""
     if name == "semantics" and isinstance(value, dict) and value.get("options") == {}:
         return {k: v for k, v in value.items() if k != "options"}
+    if name == "comfyui_graph":
+        return comfyui_graph.normalised(value)
     return value
 
 
@@ -205,6 +208,8 @@ TABLE = [
     ExtensionType(16, "batch", True, lambda v: isinstance(v, dict), "batch position: {size, index}"),
     ExtensionType(17, "semantics", True, _semantics, "generation semantics: {engine, version?, options?} (coded as an array, §7.1.1)"),
     ExtensionType(18, "embeddings", True, _embeddings, "textual-inversion embeddings: [{name, hash?}]"),
+    ExtensionType(19, "comfyui_graph", True, lambda v: comfyui_graph.problem(comfyui_graph.normalised(v)) is None,
+                  "reduced ComfyUI graph: [{type, inputs: {name: literal | [node, slot] | [field]}}] (§7.1.2)"),
     ExtensionType(64, "source", False, _source, "the tool that wrote the original: {tool, version?} (coded as an array, §7.1)"),
     ExtensionType(65, "comment", False, lambda v: isinstance(v, str), "free text"),
     ExtensionType(66, "unmapped", False, lambda v: isinstance(v, dict), "tool parameters AIGIF cannot represent, verbatim"),

@@ -198,6 +198,29 @@ def valid_vectors() -> dict[str, bytes]:
     v["v30-unlisted-engine-number"] = crc_file(
         syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([40, None, {"Mode": "turbo"}])) + b"\x00"
     )
+    # added with version 1.1: the reduced ComfyUI graph (extension 19), §7.1.2
+    hires = [
+        [1, 1, [0]],                                     # 0 CheckpointLoaderSimple ckpt_name=<model>
+        [2, 1, [1], 2, [0, 1]],                          # 1 CLIPTextEncode text=<prompt>
+        [2, 1, [2], 2, [0, 1]],                          # 2 CLIPTextEncode text=<negative_prompt>
+        [8, 1, [6], 2, [7], 3, 1],                       # 3 EmptyLatentImage
+        [9, 1, [0, 0], 2, [3], 3, [4], 4, [5], 5, [8], 6, [9], 7, [1, 0], 8, [2, 0], 9, [3, 0], 10, 1],
+        [12, 1, [4, 0], 2, "nearest-exact", 3, 1.5],     # 5 LatentUpscaleBy
+        [9, 1, [0, 0], 2, [3], 3, 12, 4, [5], 5, "dpmpp_2m", 6, "karras", 7, [1, 0], 8, [2, 0], 9, [5, 0], 10, 0.5],
+        [7, 1, [6, 0], 2, [0, 2]],                       # 7 VAEDecode
+    ]
+    comfy = {"prompt": "a castle on a hill", "negative_prompt": "blurry", "seed": 77, "steps": 20, "guidance": 7, "scheduler": 2}
+    v["v31-comfyui-reduced-graph"] = crc_file(
+        syntax_seg(comfy, 0) + seg(0x04, leb128(17) + msgpack.packb([3])) + seg(0x04, leb128(19) + msgpack.packb(hires)) + b"\x00"
+    )
+    v["v32-comfyui-graph-untabled-node"] = crc_file(
+        syntax_seg(comfy, 0) + seg(0x04, leb128(17) + msgpack.packb([3]))
+        + seg(0x04, leb128(19) + msgpack.packb(hires[:5] + [[7, 1, [4, 0], 2, [0, 2]], ["FaceDetailer", [5, 0], [0, 0]]])) + b"\x00"
+    )
+    v["v33-comfyui-graph-unlisted-numbers"] = crc_file(
+        syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([3]))
+        + seg(0x04, leb128(19) + msgpack.packb([[1, 1, "a.safetensors"], [90, 1, [0, 0], 7, "new"]])) + b"\x00"
+    )
     return v
 
 
@@ -276,6 +299,18 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     e["e40-semantics-explicit-diffusers-default"] = (semantics([1]), "E_FIELD")
     e["e41-semantics-tabled-engine-as-string"] = (semantics(["a1111"]), "E_FIELD")
     e["e42-semantics-empty-options"] = (semantics([2, None, {}]), "E_FIELD")
+    # added with version 1.1: the reduced ComfyUI graph's one encoding (§7.1.2)
+    def graph(value) -> bytes:
+        return crc_file(ok + seg(0x04, leb128(19) + msgpack.packb(value)) + b"\x00")
+
+    ckpt = [1, 1, "a.safetensors"]
+    e["e43-comfyui-graph-tabled-type-by-name"] = (graph([ckpt, ["VAEDecode"]]), "E_FIELD")
+    e["e44-comfyui-graph-inputs-unsorted"] = (graph([ckpt, [7, 2, [0, 2], 1, [0, 0]]]), "E_FIELD")
+    e["e45-comfyui-graph-forward-link"] = (graph([[7, 1, [1, 0]], ckpt]), "E_FIELD")
+    e["e46-comfyui-graph-unreachable-node"] = (graph([ckpt, [8, 1, 64, 2, 64, 3, 1]]), "E_FIELD")
+    e["e47-comfyui-graph-integral-float"] = (graph([[8, 1, 64, 2, 64, 3, 1.0]]), "E_FIELD")
+    e["e48-comfyui-graph-untabled-node-with-literals"] = (graph([ckpt, ["FaceDetailer", [0, 0], 0.5]]), "E_FIELD")
+    e["e49-comfyui-graph-empty"] = (graph([]), "E_FIELD")
     return e
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections import deque
 
-from aigif import limits
+from aigif import comfyui_graph, limits
+from aigif.errors import InvalidSyntax
+from aigif.extensions import check_value
 
-from ..draft import Draft, model_stem, to_int, to_number
+from ..draft import Draft, model_stem, registry, resolve_model, to_int, to_number
 from ..registered import register
 
 _SEED_KEYS = ("seed", "noise_seed", "seed_value")
@@ -153,8 +155,76 @@ def parse(c) -> Draft | None:
     w.run()
     if w.stale:
         d.leave("widget_values_used", sorted(set(w.stale)), "custom nodes feed these inputs; their UI widget values may be stale")
+    record_semantics(d, w)
     d.extend("source", {"tool": "comfyui"})
     return d
+
+
+# -- generation semantics (spec §7.1.2) ---------------------------------------------------------
+
+
+def graph_fields(d: Draft, api: dict) -> dict:
+    """The SYNTAX values a reduced graph may reference, as the draft sets them: the model is
+    the ckpt_name the model field was read from (a literal naming it is the reference)."""
+    fields = {k: d.syntax.get(k) for k in ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height")}
+    model = d.syntax.get("model")
+    fields["model"] = None
+    if model is not None:
+        for n in api.values():
+            ckpt = n.get("inputs", {}).get("ckpt_name") if isinstance(n, dict) else None
+            if isinstance(ckpt, str) and resolve_model(ckpt, None, None, []) == model:
+                fields["model"] = ckpt
+                break
+    pair = None
+    reg = registry()
+    if reg is not None and d.syntax.get("scheduler") is not None:
+        entry = reg.find_scheduler(d.syntax["scheduler"])
+        pair = comfyui_graph.scheduler_pair(entry) if entry is not None else None
+    fields["sampler_name"], fields["scheduler"] = pair or (None, None)
+    return fields
+
+
+def record_semantics(d: Draft, w: "Walker") -> None:
+    """semantics {engine: comfyui}, plus the reduced graph (extension 19) unless the graph is
+    the plain txt2img graph the fields and the lora/clip_skip/vae extensions describe."""
+    try:
+        output = _image_source(w)
+        if output is None:
+            return
+        fields = graph_fields(d, w.g)
+        reduced = comfyui_graph.reduce(w.g, output, fields, literal=lambda nid, name: _widget(w, nid, name))
+        if all(fields.get(k) is not None for k in ("model", "prompt", "negative_prompt", "seed", "steps", "guidance",
+                                                   "width", "height", "sampler_name")):
+            plain = comfyui_graph.plain_api(fields, d.ext.get("lora"), d.ext.get("clip_skip"), d.ext.get("vae"))
+            if comfyui_graph.reduce(plain, comfyui_graph.output_of(plain), fields) == reduced:
+                d.extend("semantics", {"engine": "comfyui"})
+                return
+        check_value("comfyui_graph", reduced)
+    except (ValueError, InvalidSyntax) as e:
+        d.warnings.append(f"ComfyUI graph not kept for the ComfyUI engine: {e}")
+        return
+    d.extend("semantics", {"engine": "comfyui"})
+    d.ext["comfyui_graph"] = reduced  # the walk's lora/hires/... readings stay: other exporters use them
+    missing = comfyui_graph.unsupported(reduced)
+    if missing:
+        d.warnings.append(f"the ComfyUI engine cannot honour node type(s) {', '.join(missing)}: regenerating will refuse")
+
+
+def _image_source(w: "Walker") -> str | None:
+    """The node the save node's image comes from, as the walk chose it (a save node with a
+    sampler upstream)."""
+    dead: set[str] = set()
+    for nid, n in w.g.items():
+        if _is_output(n) and w.upstream(nid, lambda x: _is_sampler(w.ct(x)), dead=dead):
+            v = n["inputs"]["images"]
+            return str(v[0]) if _is_link(v) else None
+    return None
+
+
+def _widget(w: "Walker", nid: str, name: str):
+    """A widget input fed by a primitive node: its value, or None."""
+    v = w.literal(nid, name)
+    return None if _is_link(v) else v
 
 
 # -- the walk -----------------------------------------------------------------------------
@@ -506,7 +576,7 @@ class Walker:
         found = self.clip_layer_node(encoder)
         if found:
             layer = to_int(self.literal(found, "stop_at_clip_layer"))
-            if layer is not None and layer < -1:
+            if layer is not None and layer <= -1:  # -1 too: under comfyui semantics the node is explicit
                 self.d.extend("clip_skip", -layer)
 
     def controlnet(self, nid) -> None:
