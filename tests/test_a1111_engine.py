@@ -249,3 +249,12 @@ def test_batch_position_gives_that_images_seed(engine_mod, engine):
     assert np.array_equal(batch.image, batch.images[1])
     first = engine.generate(_params(engine_mod, seed=10, batch_size=2, batch_index=0, sampler="Euler a"))
     assert np.array_equal(first.images[1], batch.image)
+
+
+def test_nan_output_is_refused_as_a1111_does(engine_mod, engine):
+    """tiny-sd's CLIP gives this negative prompt a conditioning whose mean is exactly 0, so
+    A1111's "Original" emphasis divides 0 by 0; A1111's NaN check then stops the generation."""
+    from aigif.diffusion.engines.a1111.decode import NaNOutput
+
+    with pytest.raises(NaNOutput, match="NaN"):
+        engine.generate(_params(engine_mod, negative_prompt="blurry, lowres", steps=2))

@@ -1,6 +1,8 @@
 """Latents to 8-bit pixels and back, with A1111 v1.10's arithmetic (processing.py,
 sd_samplers_common.py and the LDM first-stage calls it makes).
 
+- NaN check: as A1111's default, the first element of the latents and of each decoded
+  image is tested and a NaN stops the generation (NaNOutput).
 - Decode: one image at a time (`decode_latent_batch` slices batch[i:i + 1]); the latent
   is scaled by the Python float 1 / scale_factor *multiplied* in (LDM's
   `decode_first_stage`: `z = 1. / self.scale_factor * z`), which rounds differently from
@@ -20,8 +22,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ....errors import ModelError
+
 ENCODE_NOTE = ("VAE encode uses the posterior mean; A1111 samples the posterior with its unseeded "
                "global RNG (std is small but not zero), so pixel-upscale hires fix can differ slightly")
+
+
+class NaNOutput(ModelError):
+    """A1111 stops here: its NaN check (devices.test_for_nans, on by default) found NaN."""
+
+    code = "E_MODEL_NAN"
+
+
+def check_nans(x: torch.Tensor, where: str) -> None:
+    """devices.test_for_nans: A1111 looks at the first element only, and raises."""
+    if torch.isnan(x[(0,) * len(x.shape)]):
+        raise NaNOutput(f"A tensor with NaNs was produced in the {where} (A1111 refuses to make this image "
+                        "unless started with --disable-nan-check)", where=where)
 
 
 def latent_factor(vae) -> int:
@@ -34,11 +51,14 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     """(B, C, h, w) latents -> (B, 3, H, W) float32 in about [-1, 1], one image at a time."""
     scale = float(vae.config.scaling_factor)
     dtype = next(vae.parameters()).dtype
+    check_nans(latents, "UNet")
     samples = []
     for i in range(latents.shape[0]):
         z = latents[i:i + 1].to(dtype)
         z = 1.0 / scale * z
-        samples.append(vae.decode(z, return_dict=False)[0][0].to("cpu"))
+        sample = vae.decode(z, return_dict=False)[0][0]
+        check_nans(sample, "VAE")
+        samples.append(sample.to("cpu"))
     return torch.stack(samples).float()
 
 

@@ -18,7 +18,11 @@ The flow of one batch, in A1111's order:
 5. Hires fix (optional): latent interpolate or decode -> PIL resize -> encode; a fresh
    ImageNoise for the new shape (same seeds); img2img sampling over the tail of
    int(hires steps / denoising) sigmas with the hires prompt's conditioning.
-6. Decode one image at a time and convert to 8 bits by truncation (decode.py).
+6. Decode one image at a time and convert to 8 bits by truncation (decode.py); NaN in the
+   first element of the latents or of a decoded image stops it, as A1111's default check.
+
+Checked against A1111's own code: tests/goldens/a1111/engine.json (20 tiny-sd cases, all
+bit-exact on CPU float32).
 
 Anything outside this is refused, naming it (refiner, a hires checkpoint, network
 upscalers, pickled weights, LyCORIS, img2img/inpainting inputs, SDXL, ...).
