@@ -8,7 +8,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from aigif import limits
 from aigif.errors import InvalidSyntax
@@ -114,6 +114,16 @@ class Draft:
             if isinstance(value, float):
                 value = round(value, 6)  # float noise (7.000000000000001) is not a real digit
         self.syntax[key] = value
+
+    def take(self, source: dict[str, Any] | Callable[[str], Any], fields: Mapping[str, str]) -> None:
+        """Set core fields by a declarative map, AIGIF field -> the tool's key, in the map's
+        order (the order in which unstorable values reach `unmapped`).  `source` is the
+        tool's dict, from which each key is popped (so that what is left is what the parser
+        has still to map or leave), or a function of the key (a case-insensitive lookup, a
+        command line's first value)."""
+        get = source if callable(source) else (lambda key: source.pop(key, None))
+        for name, key in fields.items():
+            self.set(name, get(key))
 
     def extend(self, name: str, value: Any) -> None:
         if value is None or value == {} or value == []:

@@ -181,6 +181,10 @@ def tool_name(params: dict[str, str]) -> str:
     return "a1111"
 
 
+# AIGIF field -> A1111 infotext key (matched case-insensitively; Size is split by parse_infotext)
+FIELDS = {"steps": "Steps", "guidance": "CFG scale", "seed": "Seed", "width": "Size-1", "height": "Size-2"}
+
+
 def _ci(params: dict[str, str]) -> dict[str, str]:
     return {k.lower(): k for k in params}
 
@@ -199,12 +203,7 @@ def apply_infotext(d: Draft, prompt: str, negative: str | None, params: dict[str
             return None
         return p.pop(k)
 
-    d.set("steps", take("Steps"))
-    d.set("guidance", take("CFG scale"))
-    d.set("seed", take("Seed"))
-    w, h = take("Size-1"), take("Size-2")
-    d.set("width", w)
-    d.set("height", h)
+    d.take(take, FIELDS)
 
     sampler, schedule = take("Sampler"), take("Schedule type")
     if sampler:

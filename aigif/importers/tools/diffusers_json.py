@@ -10,6 +10,9 @@ from ..draft import Draft
 from ..jsonutil import first_json
 from ..registered import register
 
+# AIGIF field -> diffusers pipeline argument name
+FIELDS = {"prompt": "prompt", "negative_prompt": "negative_prompt", "steps": "num_inference_steps",
+          "guidance": "guidance_scale", "seed": "seed", "width": "width", "height": "height"}
 _RES = re.compile(r"(\d+)\s*[x×]\s*(\d+)")
 
 
@@ -21,13 +24,7 @@ def detect(c) -> bool:
 def parse(c) -> Draft:
     p = dict(first_json(c, "parameters", "UserComment"))
     d = Draft("diffusers")
-    d.set("prompt", p.pop("prompt", None))
-    d.set("negative_prompt", p.pop("negative_prompt", None))
-    d.set("steps", p.pop("num_inference_steps", None))
-    d.set("guidance", p.pop("guidance_scale", None))
-    d.set("seed", p.pop("seed", None))
-    d.set("width", p.pop("width", None))
-    d.set("height", p.pop("height", None))
+    d.take(p, FIELDS)
     res = p.pop("resolution", None)
     m = _RES.search(str(res)) if res else None
     if m:

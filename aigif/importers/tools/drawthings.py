@@ -12,6 +12,8 @@ from ..registered import register
 from .a1111 import apply_infotext, parse_infotext
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
+# AIGIF field -> Draw Things JSON key
+FIELDS = {"prompt": "c", "negative_prompt": "uc", "seed": "seed", "steps": "steps", "guidance": "scale"}
 
 
 def detect(c) -> bool:
@@ -28,11 +30,7 @@ def parse(c) -> Draft:
         d.ext["source"] = {"tool": "drawthings"}
         return d
     p = dict(obj)
-    d.set("prompt", p.pop("c", None))
-    d.set("negative_prompt", p.pop("uc", None))
-    d.set("seed", p.pop("seed", None))
-    d.set("steps", p.pop("steps", None))
-    d.set("guidance", p.pop("scale", None))
+    d.take(p, FIELDS)
     m = _SIZE.match(str(p.pop("size", "")))
     if m:
         d.set("width", m.group(1))

@@ -135,6 +135,8 @@ def detect(c) -> bool:
 
 
 _HAS_SWITCH = re.compile(r"(?:^|\s)-(?:[sSWHCA]\S|[sSWHCA]\s+\S)")
+# AIGIF field -> parse_dream's option name (long and short switches already merged)
+FIELDS = {"steps": "steps", "seed": "seed", "width": "width", "height": "height", "guidance": "cfg"}
 
 
 def parse(c) -> Draft:
@@ -148,11 +150,7 @@ def parse(c) -> Draft:
         v = o.pop(k, None)
         return v[0] if v else None
 
-    d.set("steps", one("steps"))
-    d.set("seed", one("seed"))
-    d.set("width", one("width"))
-    d.set("height", one("height"))
-    d.set("guidance", one("cfg"))
+    d.take(one, FIELDS)
     d.set_scheduler("invoke2", one("sampler"))
     strength = one("strength")
     if strength is not None:

@@ -11,6 +11,11 @@ from ..registered import register
 from .a1111 import apply_infotext, looks_like_infotext, parse_infotext
 
 _RES = re.compile(r"\(?\s*(\d+)\s*[,x×]\s*(\d+)\s*\)?")
+# AIGIF field -> Fooocus / RuinedFooocus JSON key (Fooocus gives the size as "resolution")
+FOOOCUS_FIELDS = {"prompt": "prompt", "negative_prompt": "negative_prompt", "steps": "steps",
+                  "guidance": "guidance_scale", "seed": "seed"}
+RUINED_FIELDS = {"prompt": "Prompt", "negative_prompt": "Negative", "steps": "steps", "width": "width",
+                 "height": "height", "seed": "seed", "guidance": "cfg"}
 
 
 def _params(c):
@@ -63,11 +68,7 @@ def _loras(d: Draft, loras) -> None:
 
 def _fooocus(p: dict) -> Draft:
     d = Draft("fooocus")
-    d.set("prompt", p.pop("prompt", None))
-    d.set("negative_prompt", p.pop("negative_prompt", None))
-    d.set("steps", p.pop("steps", None))
-    d.set("guidance", p.pop("guidance_scale", None))
-    d.set("seed", p.pop("seed", None))
+    d.take(p, FOOOCUS_FIELDS)
     res = p.pop("resolution", None)
     m = _RES.search(str(res)) if res else None
     if m:
@@ -100,11 +101,7 @@ def _fooocus(p: dict) -> Draft:
 
 def _ruined(p: dict) -> Draft:
     d = Draft("ruinedfooocus")
-    d.set("prompt", p.pop("Prompt", None))
-    d.set("negative_prompt", p.pop("Negative", None))
-    for k in ("steps", "width", "height", "seed"):
-        d.set(k, p.pop(k, None))
-    d.set("guidance", p.pop("cfg", None))
+    d.take(p, RUINED_FIELDS)
     d.set_scheduler("comfyui", p.pop("sampler_name", None), p.pop("scheduler", None))
     d.set_model(p.pop("base_model_name", None), p.pop("base_model_hash", None))
     clip = p.pop("clip_skip", None)

@@ -10,6 +10,10 @@ from ..jsonutil import first_json
 from ..registered import register
 
 _NEG = re.compile(r"\[([^\[\]]*)\]")
+# AIGIF field -> InvokeAI 3+ `invokeai_metadata` key / InvokeAI 2 `sd-metadata` image key
+V3_FIELDS = {"prompt": "positive_prompt", "negative_prompt": "negative_prompt", "width": "width",
+             "height": "height", "seed": "seed", "steps": "steps", "guidance": "cfg_scale"}
+V2_FIELDS = {"width": "width", "height": "height", "seed": "seed", "steps": "steps", "guidance": "cfg_scale"}
 
 
 def split_invoke2_prompt(text: str) -> tuple[str, str | None]:
@@ -43,11 +47,7 @@ def parse(c) -> Draft:
 
 
 def _v3(d: Draft, p: dict) -> None:
-    d.set("prompt", p.pop("positive_prompt", None))
-    d.set("negative_prompt", p.pop("negative_prompt", None))
-    for k in ("width", "height", "seed", "steps"):
-        d.set(k, p.pop(k, None))
-    d.set("guidance", p.pop("cfg_scale", None))
+    d.take(p, V3_FIELDS)
     d.set_scheduler("invokeai", p.pop("scheduler", None))
     model = p.pop("model", None)
     if model is not None:
@@ -139,9 +139,7 @@ def _v2(d: Draft, meta: dict) -> None:
     prompt, negative = split_invoke2_prompt(text)
     d.set("prompt", prompt)
     d.set("negative_prompt", negative)
-    for k in ("width", "height", "seed", "steps"):
-        d.set(k, img.pop(k, None))
-    d.set("guidance", img.pop("cfg_scale", None))
+    d.take(img, V2_FIELDS)
     d.set_scheduler("invoke2", img.pop("sampler", None))
     d.set_model(meta.pop("model_weights", None), meta.pop("model_hash", None))
     meta.pop("model", None)  # always "stable diffusion"

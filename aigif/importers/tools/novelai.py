@@ -13,6 +13,8 @@ from ..registered import register
 _HASH8 = re.compile(r"[0-9A-Fa-f]{8}")
 # Values that are bookkeeping of NovelAI's API, not generation parameters.
 _IGNORED = ("signed_hash", "request_type", "stream", "version", "n_samples")
+# AIGIF field -> NovelAI Comment key (the prompts need the v4 fallbacks, set by hand)
+FIELDS = {"steps": "steps", "guidance": "scale", "seed": "seed", "width": "width", "height": "height"}
 
 
 def _fields(c) -> dict[str, str]:
@@ -48,11 +50,7 @@ def parse(c) -> Draft:
     if uc is None and isinstance(v4n, dict):
         uc = (v4n.get("caption") or {}).get("base_caption")
     d.set("negative_prompt", uc)
-    d.set("steps", p.pop("steps", None))
-    d.set("guidance", p.pop("scale", None))
-    d.set("seed", p.pop("seed", None))
-    d.set("width", p.pop("width", None))
-    d.set("height", p.pop("height", None))
+    d.take(p, FIELDS)
     d.set_scheduler("novelai", p.pop("sampler", None), p.pop("noise_schedule", None))
 
     source = f.get("Source") or (f.get("Software") if f.get("Software", "") != "NovelAI" else None)

@@ -10,6 +10,8 @@ from ..registered import register
 
 _LINE = re.compile(r"^([A-Za-z_][\w ]*):\s?(.*)$")
 _IGNORED = ("epoch_time", "num_images_per_prompt", "latents")
+# AIGIF field -> PaddleNLP parameter line key
+FIELDS = {"steps": "Steps", "guidance": "CFG scale", "seed": "Seed", "width": "width", "height": "height"}
 
 
 def detect(c) -> bool:
@@ -37,11 +39,7 @@ def parse(c) -> Draft:
     d = Draft("paddlenlp")
     d.set("prompt", prompt)
     d.set("negative_prompt", negative)
-    d.set("steps", p.pop("Steps", None))
-    d.set("guidance", p.pop("CFG scale", None))
-    d.set("seed", p.pop("Seed", None))
-    d.set("width", p.pop("width", None))
-    d.set("height", p.pop("height", None))
+    d.take(p, FIELDS)
     d.set_scheduler("a1111", p.pop("Sampler", None))
     d.set_model(p.pop("model_name", None))
     eta = p.pop("eta", None)

@@ -14,6 +14,10 @@ from .a1111 import apply_infotext, parse_infotext
 from .comfyui import detect as comfy_detect
 from .comfyui import parse as comfy_parse
 
+# AIGIF field -> Stability Matrix `parameters-json` key
+FIELDS = {"prompt": "PositivePrompt", "negative_prompt": "NegativePrompt", "steps": "Steps", "guidance": "CfgScale",
+          "seed": "Seed", "width": "Width", "height": "Height"}
+
 
 def detect(c) -> bool:
     return c.get("smproj") is not None or first_json(c, "parameters-json", require="PositivePrompt") is not None
@@ -28,13 +32,7 @@ def parse(c) -> Draft:
             d.set_model(pj.get("ModelName"), pj.get("ModelHash"))
     elif pj:
         d = Draft("stability-matrix")
-        d.set("prompt", pj.get("PositivePrompt"))
-        d.set("negative_prompt", pj.get("NegativePrompt"))
-        d.set("steps", pj.get("Steps"))
-        d.set("guidance", pj.get("CfgScale"))
-        d.set("seed", pj.get("Seed"))
-        d.set("width", pj.get("Width"))
-        d.set("height", pj.get("Height"))
+        d.take(dict(pj), FIELDS)  # a copy: the parsed JSON is shared by every parser
         d.set_model(pj.get("ModelName"), pj.get("ModelHash"))
         d.set_scheduler("a1111", pj.get("Sampler"))
     else:

@@ -8,6 +8,9 @@ from ..jsonutil import first_json
 from ..registered import register
 
 _KEYS = ("parameters", "UserComment")
+# AIGIF field -> SwarmUI `sui_image_params` key
+FIELDS = {"prompt": "prompt", "negative_prompt": "negativeprompt", "seed": "seed", "steps": "steps",
+          "guidance": "cfgscale", "width": "width", "height": "height"}
 
 
 def detect(c) -> bool:
@@ -18,13 +21,7 @@ def parse(c) -> Draft:
     obj = first_json(c, *_KEYS, require="sui_image_params")
     p = dict(obj["sui_image_params"])
     d = Draft("swarmui")
-    d.set("prompt", p.pop("prompt", None))
-    d.set("negative_prompt", p.pop("negativeprompt", None))
-    d.set("seed", p.pop("seed", None))
-    d.set("steps", p.pop("steps", None))
-    d.set("guidance", p.pop("cfgscale", None))
-    d.set("width", p.pop("width", None))
-    d.set("height", p.pop("height", None))
+    d.take(p, FIELDS)
     p.pop("aspectratio", None)  # implied by width/height
     d.set_scheduler("comfyui", p.pop("sampler", "euler"), p.pop("scheduler", None))
     models = {m.get("param"): m for m in obj.get("sui_models") or [] if isinstance(m, dict)}

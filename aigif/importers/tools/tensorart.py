@@ -10,6 +10,10 @@ from ..registered import register
 from .comfyui import detect as comfy_detect
 from .comfyui import parse as comfy_parse
 
+# AIGIF field -> Tensor.Art `generation_data` key
+FIELDS = {"prompt": "prompt", "negative_prompt": "negativePrompt", "width": "width", "height": "height",
+          "steps": "steps", "seed": "seed", "guidance": "cfgScale"}
+
 
 def detect(c) -> bool:
     return first_json(c, "generation_data") is not None
@@ -23,11 +27,7 @@ def parse(c) -> Draft:
         d.tool = "tensorart"
     else:
         d = Draft("tensorart")
-        d.set("prompt", gd.get("prompt"))
-        d.set("negative_prompt", gd.get("negativePrompt"))
-        for k in ("width", "height", "steps", "seed"):
-            d.set(k, gd.get(k))
-        d.set("guidance", gd.get("cfgScale"))
+        d.take(dict(gd), FIELDS)  # a copy: gd's other keys are read below
         d.set_scheduler("comfyui", gd.get("ksamplerName"), gd.get("schedule"))
         clip = to_int(gd.get("clipSkip"))
         if clip:
