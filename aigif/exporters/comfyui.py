@@ -8,7 +8,10 @@ returned graph's SaveImage title, which ComfyUI ignores)."""
 
 from __future__ import annotations
 
+from aigif import comfyui_graph
 from aigif.errors import UnsupportedFeature
+from aigif.extensions import engine_of
+from aigif.registry import get_registry
 
 from .common import concrete, model_name_and_hash, tool_scheduler
 
@@ -22,9 +25,55 @@ def _ckpt(name: str | None) -> str:
     return name if "." in name.rsplit("/", 1)[-1][-12:] else f"{name}.safetensors"
 
 
+# critical extensions a comfyui-semantics syntax may carry (spec §7.1.2): the graph, and the
+# readings of it that importers write beside it for other tools
+COMFYUI_HONOURED = {"semantics", "comfyui_graph", "lora", "clip_skip", "vae", "hires", "refiner", "pipeline_args"}
+DEFAULT_PAIR = ("euler", "normal")  # KSampler's own default widgets: a syntax with no scheduler
+
+
+def graph_fields(d: dict) -> dict:
+    """The values a reduced graph's references name (spec §7.1.2), from a concrete syntax."""
+    name, _ = model_name_and_hash(d)
+    entry = get_registry().find_scheduler(d["scheduler"]) if d.get("scheduler") is not None else None
+    pair = comfyui_graph.scheduler_pair(entry) if entry is not None else None
+    if pair is None and d.get("scheduler") is not None:
+        raise UnsupportedFeature(f"scheduler {d['scheduler']!r} has no ComfyUI sampler name", scheduler=d["scheduler"])
+    sampler, scheduler = pair or DEFAULT_PAIR
+    return {"model": comfyui_graph.ckpt_file(name), "prompt": d.get("prompt", ""),
+            "negative_prompt": d.get("negative_prompt") or "", "seed": d["seed"], "steps": d["steps"],
+            "guidance": d["guidance"], "width": d["width"], "height": d["height"],
+            "sampler_name": sampler, "scheduler": scheduler}
+
+
+def comfyui_semantics_graph(d: dict, *, strict: bool = True) -> dict:
+    """A syntax under comfyui semantics -> the graph ComfyUI runs to the same image: the
+    reduced graph expanded, else the plain txt2img graph of the fields."""
+    ext = d.get("extensions", {}) or {}
+    refused = sorted(k for k in ext if k not in COMFYUI_HONOURED and not _ancillary(k))
+    if (ext.get("semantics") or {}).get("options"):
+        refused.append("semantics options " + ", ".join(sorted(ext["semantics"]["options"])))
+    untabled = comfyui_graph.unsupported(ext["comfyui_graph"]) if "comfyui_graph" in ext else []
+    if strict and (refused or untabled):
+        what = [f"the critical extension(s) {', '.join(refused)}"] if refused else []
+        what += [f"node type(s) {', '.join(untabled)} (not kept in the file)"] if untabled else []
+        raise UnsupportedFeature(f"the ComfyUI export cannot write {' and '.join(what)}", extensions=refused, nodes=untabled)
+    return comfyui_graph.api_graph(ext, graph_fields(d))
+
+
+def _ancillary(name: str) -> bool:
+    return name in ("source", "comment", "unmapped") or name.startswith("ext-")
+
+
 def to_comfyui(syntax, *, strict: bool = True) -> dict:
     d = concrete(syntax)
     ext = d.get("extensions", {}) or {}
+    if engine_of(ext) == "comfyui":
+        if not comfyui_graph.unsupported(ext.get("comfyui_graph") or []):
+            return comfyui_semantics_graph(d, strict=strict)
+        # nodes the file does not describe: rebuild from the walk's reading (lora, hires,
+        # refiner ...) as for any other tool's syntax; the untabled nodes are not in it
+        ext = {k: v for k, v in ext.items() if k not in ("semantics", "comfyui_graph")}
+        d = {**d, "extensions": ext}
     unsupported = [k for k in ext if k not in _HONOURED and not _rng_ok(k, ext[k])]
     if unsupported and strict:
         raise UnsupportedFeature(
