@@ -21,11 +21,10 @@ from .segments.fidelity import decode_fidelity, encode_fidelity
 from .segments.payload import decode_payload, encode_payload
 from .segments.platform import decode_platform, encode_platform
 from .segments.syntax import decode_body, encode_body
-from .syntax import Syntax
+from .syntax import SYNTAX_FIELDS, Syntax, has_generation_content
 
 
 # -- whole files ---------------------------------------------------------------------------
-SYNTAX_FIELDS = ("model", "model_fingerprint", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler")
 # Everything a file carries, compared field by field by encode()'s self-check.
 CHECKED_FIELDS = ("prompt", *SYNTAX_FIELDS, "platform", "fidelity", "payloads")
 
@@ -38,8 +37,7 @@ def writes_syntax(s: Syntax) -> bool:
     """
     has_critical_pixels = any(p.kind == "pixels" and p.critical for p in s.payloads)
     has_residual = any(p.kind == "residual" for p in s.payloads)  # a residual needs a SYNTAX (§3.4)
-    says_nothing = not s.prompt and not s.extensions and all(getattr(s, k) is None for k in SYNTAX_FIELDS)
-    return not (has_critical_pixels and says_nothing and not has_residual)
+    return not (has_critical_pixels and not has_generation_content(s) and not has_residual)
 
 
 def segments_of(s: Syntax) -> list[Segment]:

@@ -167,6 +167,17 @@ class Syntax:
     has_syntax: bool = True
 
 
+# The SYNTAX segment's fields besides the prompt (spec §5.1); None = absent.
+SYNTAX_FIELDS = ("model", "model_fingerprint", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler")
+
+
+def has_generation_content(s: Syntax) -> bool:
+    """Whether `s` says anything about how an image is generated: a prompt, an extension,
+    or any SYNTAX field set (a steps count, a negative prompt, a size...).  A file whose
+    syntax says nothing is pixels only (spec §3.4 item 4); everything else must be written."""
+    return bool(s.prompt) or bool(s.extensions) or any(getattr(s, k) is not None for k in SYNTAX_FIELDS)
+
+
 @dataclass
 class ResolvedSyntax:
     """Every field concrete: what a generator needs (spec §5.3 applied)."""

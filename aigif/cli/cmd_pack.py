@@ -96,8 +96,11 @@ def syntax_dict_from_args(args) -> dict:
 
 def run(args) -> int:
     d = syntax_dict_from_args(args)
-    has_generation = bool(d)  # any field given (--steps, --negative...) must be written or refused, never dropped
-    if args.image and not has_generation and not args.residual:
+    # Not syntax.has_generation_content: this asks whether the user gave any syntax at all.
+    # A key that says nothing once parsed (an empty prompt, a platform) must still be
+    # written or refused (--image without --residual), never dropped for a pixels file.
+    options_given = bool(d)
+    if args.image and not options_given and not args.residual:
         return _pack_pixels(args)
     random_seed = "seed" not in d and not args.syntax
     if random_seed:

@@ -194,12 +194,16 @@ def _dispatch(c, warnings: list[str]):
         except _PARSE_ERRORS as e:
             warnings.append(f"{p.name}: metadata present but malformed ({type(e).__name__}: {e})")
             continue
-        if draft is not None and _meaningful(draft):
+        if draft is not None and _records_a_generation(draft):
             return p, draft
     return None
 
 
-def _meaningful(draft) -> bool:
+def _records_a_generation(draft) -> bool:
+    """Whether a parser's draft is the tool's record of a generation, not a false detection
+    (then the next parser is tried).  Narrower than syntax.has_generation_content on
+    purpose: every draft carries a `source` extension, and a size, a negative prompt or a
+    CFG scale alone do not say that an image was generated from them."""
     s = draft.syntax
     return any(k in s for k in ("prompt", "seed", "steps", "model"))
 
