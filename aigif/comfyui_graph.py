@@ -56,6 +56,7 @@ NODES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("CLIPTextEncodeSDXL", (("clip", "L"), ("width", "W"), ("height", "W"), ("crop_w", "W"), ("crop_h", "W"),
                             ("target_width", "W"), ("target_height", "W"), ("text_g", "W"), ("text_l", "W"))),
     ("CLIPTextEncodeSDXLRefiner", (("ascore", "W"), ("width", "W"), ("height", "W"), ("text", "W"), ("clip", "L"))),
+    ("DisableNoise", ()),
 )
 NODE_NUMBER = {name: i + 1 for i, (name, _) in enumerate(NODES)}
 INPUTS = {name: tuple(n for n, _ in ins) for name, ins in NODES}
@@ -460,6 +461,11 @@ def output_of(api: dict) -> str:
             if _api_link(v):
                 return str(v[0])
     raise ValueError("the graph has no SaveImage")
+
+
+def save_node_id(api: dict) -> str:
+    """The id of an API graph's SaveImage node (the plain and expanded graphs have one)."""
+    return next(nid for nid, n in api.items() if n.get("class_type") == "SaveImage")
 
 
 def api_graph(extensions: dict, fields: dict) -> dict:

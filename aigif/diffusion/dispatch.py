@@ -2,6 +2,7 @@
 
 absent / "diffusers" -> aigif.diffusion.run (the diffusers pipelines);
 "a1111"              -> aigif.diffusion.engines.a1111 (A1111 v1.10 semantics);
+"comfyui"            -> aigif.diffusion.engines.comfyui (its API graph, spec §7.1.2);
 anything else        -> UnsupportedFeature (E_FEATURE) naming the engine.
 """
 
@@ -12,7 +13,7 @@ import dataclasses
 from ..errors import ModelUnavailable, UnsupportedFeature
 from ..extensions import DEFAULT_ENGINE, engine_of
 
-ENGINES = ("diffusers", "a1111")
+ENGINES = ("diffusers", "a1111", "comfyui")
 FOLDER_OPTIONS = ("lora_dir", "embeddings_dir", "vae_dir")  # the A1111 engine's user folders
 # option -> (CLI flag, environment fallback): a refusal says how to give the folder
 FOLDER_SOURCES = {"lora_dir": ("--lora-dir", "AIGIF_LORA_DIR"),
@@ -43,8 +44,11 @@ def generate(resolved, **options):
 
         options = {k: v for k, v in options.items() if k not in FOLDER_OPTIONS}
         return diffusers_generate(_diffusers_view(resolved), **options)
-    if engine == "a1111":
-        from .engines.a1111 import from_syntax  # lazy: the A1111 engine loads torch
+    if engine in ("a1111", "comfyui"):
+        if engine == "a1111":
+            from .engines.a1111 import from_syntax  # lazy: the A1111 engine loads torch
+        else:
+            from .engines.comfyui import from_syntax  # lazy: the ComfyUI engine loads torch
 
         try:
             return from_syntax.generate(resolved, **options)
@@ -63,8 +67,12 @@ def generate(resolved, **options):
 
 def missing_inputs(resolved, **options) -> list[str]:
     """Inputs besides the model that the engine would need and the user's folders lack."""
-    if engine_of(resolved.extensions) == "a1111":
-        from .engines.a1111 import from_syntax  # lazy: as above
+    engine = engine_of(resolved.extensions)
+    if engine in ("a1111", "comfyui"):
+        if engine == "a1111":
+            from .engines.a1111 import from_syntax  # lazy: as above
+        else:
+            from .engines.comfyui import from_syntax  # lazy: as above
 
         return with_folder_hints(from_syntax.missing_inputs(resolved, **{k: v for k, v in options.items() if k in FOLDER_OPTIONS}))
     return []
