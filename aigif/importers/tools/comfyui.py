@@ -22,6 +22,9 @@ from ..draft import Draft, model_stem, registry, resolve_model, to_int, to_numbe
 from ..registered import register
 
 _SEED_KEYS = ("seed", "noise_seed", "seed_value")
+# AIGIF field -> a KSampler's input (the seed has several names: _SEED_KEYS) / an Empty*LatentImage's input
+SAMPLER_FIELDS = {"steps": "steps", "guidance": "cfg"}
+LATENT_FIELDS = {"width": "width", "height": "height"}
 _PASS_THROUGH = {"Reroute", "VAEDecode", "VAEDecodeTiled"}
 _TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_positive")
 _CONTROL_AFTER = "control_after_generate"
@@ -364,8 +367,7 @@ class Walker:
         v = self.sampler_values(nid)
         seed = next((v[k] for k in _SEED_KEYS if v.get(k) is not None), None)
         d.set("seed", seed)
-        d.set("steps", v.get("steps"))
-        d.set("guidance", v.get("cfg"))
+        d.take(v.get, SAMPLER_FIELDS)  # v.get: v's other values are read below
         self.set_sampler(v.get("sampler_name"), v.get("scheduler"))
         extra = dict(v["extra"])
         ensd = extra.pop("ensd", None)
@@ -601,8 +603,7 @@ class Walker:
         d = self.d
         ct, ins = self.ct(nid), self.ins(nid)
         if "width" in ins and "height" in ins and "Empty" in ct:
-            d.set("width", self.literal(nid, "width"))
-            d.set("height", self.literal(nid, "height"))
+            d.take(lambda key: self.literal(nid, key), LATENT_FIELDS)
             bs = to_int(self.literal(nid, "batch_size"))
             if bs and bs > 1:
                 d.leave("batch_size", bs, "batch: which image of the batch this is is not recorded")
