@@ -14,6 +14,7 @@ import warnings
 from PIL import Image, features
 
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
+from aigif.imagemodes import has_alpha
 
 from .base import AVIF, JPEG, JXL, PNG, VERBATIM, WEBP, CodecInfo
 
@@ -65,8 +66,7 @@ def infos() -> list[CodecInfo]:
 
 
 def _rgb_or_rgba(image: Image.Image, *, alpha_ok: bool, codec: str) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if has_alpha:
+    if has_alpha(image):
         if not alpha_ok:
             raise InvalidSyntax(f"{codec} cannot carry an alpha channel; use png or webp")
         return image if image.mode == "RGBA" else image.convert("RGBA")

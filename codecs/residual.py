@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from aigif.errors import CodecError, InvalidSyntax
+from aigif.imagemodes import ALPHA_MODES, has_alpha
 
 from .table import decode as decode_image
 from .table import encode_with, lookup
@@ -24,8 +25,7 @@ EXACT, CLIPPED = 0, 1
 
 
 def _mode_for(image: Image.Image) -> str:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    return "RGBA" if has_alpha else "RGB"
+    return "RGBA" if has_alpha(image) else "RGB"
 
 
 def encode(original: Image.Image, regenerated: Image.Image, spec: str = "png") -> tuple[int, bytes]:
@@ -50,7 +50,7 @@ def decode(codec_id: int, data: bytes, regenerated: Image.Image, *, max_pixels: 
     res = decode_image(codec_id, data[1:], max_pixels=max_pixels)
     if res.size != regenerated.size:
         raise CodecError(f"residual is {res.size}, regeneration is {regenerated.size}")
-    mode = "RGBA" if res.mode in ("RGBA", "LA", "PA") else "RGB"
+    mode = "RGBA" if res.mode in ALPHA_MODES else "RGB"
     d = np.asarray(res.convert(mode), dtype=np.int16)
     r = np.asarray(regenerated.convert(mode), dtype=np.int16)
     out = r + d - 128

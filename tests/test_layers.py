@@ -28,7 +28,7 @@ PACKAGES = {"aigif": REPO / "aigif", "aigif_codecs": REPO / "codecs"}
 # in a cycle).  Patterns are fnmatch globs over dotted module names; the first match wins.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("aigif.errors", "aigif.limits", "aigif._extras", "aigif.version")),
-    ("primitives", ("aigif.fileio", "aigif.bits", "aigif.pngchunks")),
+    ("primitives", ("aigif.fileio", "aigif.bits", "aigif.pngchunks", "aigif.imagemodes")),
     ("data model", ("aigif.extensions", "aigif.comfyui_graph", "aigif.syntax")),
     ("registry, text and framing", ("aigif.registry", "aigif.container", "aigif.text", "aigif.text.*")),
     ("spec policy and segments", ("aigif.defaults", "aigif.jsonform", "aigif.segments", "aigif.segments.*")),

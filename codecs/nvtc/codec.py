@@ -28,6 +28,7 @@ from PIL import Image
 
 from aigif._extras import require
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
+from aigif.imagemodes import has_alpha
 
 from .zoo import WEIGHTS, weights_path
 
@@ -138,7 +139,7 @@ def _to_image(x_hat, w: int, h: int) -> Image.Image:
 
 def encode(image: Image.Image, rate: int) -> bytes:
     torch, constriction, _ = _imports()
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if has_alpha(image):
         raise InvalidSyntax("nvtc codes RGB only; use png or webp for images with alpha")
     w, h = image.size
     if w > MAX_SIDE or h > MAX_SIDE:

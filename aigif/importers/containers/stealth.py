@@ -15,6 +15,7 @@ import warnings
 
 from aigif import limits
 from aigif.errors import LimitExceeded
+from aigif.imagemodes import has_alpha
 
 from .fields import Field
 from .text import gunzip, max_field
@@ -57,7 +58,7 @@ def _scan(im, warn: list[str]) -> list[Field]:
     no converted, transposed or byte copy of the whole image.  The 152 header bits are
     read first, and the payload's columns only when the magic matches."""
     planes = []
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if has_alpha(im):
         planes.append("alpha")
     planes.append("rgb")
     for plane in planes:
