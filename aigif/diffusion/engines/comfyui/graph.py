@@ -122,6 +122,11 @@ class LoadedCheckpoint:
     latent_factor: int
     clips: dict = field(default_factory=dict)
 
+    def clip_lora_keys(self) -> list[str]:
+        """The kohya key stems of the text encoder (so a UNet patch leaves them to the CLIP)."""
+        inner = getattr(self.model.text_encoder, "text_model", self.model.text_encoder)
+        return [key for key in ComfyClip.lora_targets_of(name for name, _ in inner.named_parameters())]
+
 
 @dataclass
 class GraphResources:
@@ -392,8 +397,7 @@ class _patched_unet:
         targets = unet_targets(self.unet)
         params = dict(self.unet.named_parameters())
         weights = {name: params[name].detach() for name in targets.values()}
-        clip_keys = frozenset(ComfyClip(self.ckpt.model.tokenizer, self.ckpt.model.text_encoder,
-                                        torch.float32).lora_targets())
+        clip_keys = frozenset(self.ckpt.clip_lora_keys())
         new = patched_weights(weights, targets, self.patches, clip_keys)
         with torch.no_grad():
             for name, value in new.items():
@@ -467,7 +471,9 @@ def plan(graph) -> list[str]:
             else:
                 state[node_id] = 2
                 order.append(node_id)
-    return order
+    # checkpoints first: EmptyLatentImage and LatentUpscale need their VAE's factor
+    return ([n for n in order if graph[n]["class_type"] == "CheckpointLoaderSimple"]
+            + [n for n in order if graph[n]["class_type"] != "CheckpointLoaderSimple"])
 
 
 def _node_sort_key(node_id: str):

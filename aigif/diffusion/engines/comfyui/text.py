@@ -208,8 +208,12 @@ class ComfyClip:
     def lora_targets(self) -> dict[str, str]:
         """kohya key stem -> weight name, for the Linear layers ComfyUI's
         model_lora_keys_clip maps (the encoder layers' attention and MLP)."""
+        return self.lora_targets_of(self.weights)
+
+    @staticmethod
+    def lora_targets_of(parameter_names) -> dict[str, str]:
         table = {}
-        for name in self.weights:
+        for name in parameter_names:
             if name.startswith("encoder.layers.") and name.endswith(".weight"):
                 stem = name[:-len(".weight")]
                 if any(stem.endswith(s) for s in ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")):
