@@ -50,7 +50,8 @@ def parsers() -> list[Parser]:
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 
 
-def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fidelity: bool = True) -> ImportResult:
+def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fidelity: bool = True,
+                 keep_original: bool = False) -> ImportResult:
     """Read an image's embedded generation metadata into the AIGIF JSON form.
 
     provenance=False leaves out the `source` extension (the writing tool and its version):
@@ -60,21 +61,35 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fid
     for lossless (PNG) originals, so that `aigif verify` can say whether a regeneration is
     the image: it is tool-independent, so it is done here for every tool's images.
 
+    keep_original=True puts the file's bytes in ImportResult.original (import --keep-pixels),
+    from the same single read; such a file must fit in a .aigif (limits.MAX_FILE_BYTES).
+
+    A file is opened once, by its name, and everything is read from that one open file:
+    the container's chunks, the hidden LSBs and the pixels for the fidelity hash.
+
     Raises NoGenerationMetadata when the image carries none (exit status 8), FormatError
     when it is not a PNG/JPEG/WebP file, LimitExceeded on decompression bombs.
     """
-    path = None
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
-        c = _read_container(data)
-    else:
-        path = str(src)
-        c = _read_file_container(path)
+        return _import(data, _read_container(data), None, len(data), data if keep_original else None, provenance, fidelity)
+    path = str(src)
+    f, size = _open_image_file(path, limits.MAX_FILE_BYTES if keep_original else limits.MAX_IMAGE_FILE_BYTES)
+    with f:
+        if keep_original:
+            data = _file_read(path, lambda: _read_whole(f, path, size))
+            return _import(data, _read_container(data), path, len(data), data, provenance, fidelity)
+        c = _file_read(path, lambda: _read_container(FileBytes(f, size)))
+        return _import(f, c, path, size, None, provenance, fidelity)
+
+
+def _import(src, c, path: str | None, size: int, original: bytes | None, provenance: bool, fidelity: bool) -> ImportResult:
+    """src: the image's bytes or its open file; c: its container, read from it."""
     warnings = list(c.warnings)
     result = _dispatch(c, warnings)
     if result is None and c.format in ("PNG", "WEBP"):
-        # Pillow reads the file itself (a path) and streams the pixel data
-        hidden = stealth.read(path if path is not None else data, warnings)
+        # Pillow streams the pixel data from the bytes or the open file
+        hidden = stealth.read(_rewound(src), warnings)
         if hidden:
             c.fields.extend(hidden)
             warnings.append(f"metadata read from hidden LSBs ({hidden[0].where})")
@@ -97,7 +112,7 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fid
     syntax = draft.finish()
     _fill_size_from_pixels(syntax, c, draft)
     if fidelity:
-        digest = _original_fidelity(path if path is not None else data, c, syntax, draft.warnings)
+        digest = _original_fidelity(src, size, c, syntax, draft.warnings)
         if digest is not None:
             syntax["fidelity"] = digest
     return ImportResult(
@@ -107,10 +122,19 @@ def import_image(src: str | os.PathLike | bytes, *, provenance: bool = True, fid
         metadata_bytes=c.metadata_bytes,
         warnings=list(dict.fromkeys(warnings + draft.warnings)),
         source=path,
+        image_bytes=size,
+        original=original,
     )
 
 
-def _original_fidelity(src, c, syntax: dict, warnings: list[str]) -> dict | None:
+def _rewound(src):
+    """The bytes, or the open file at its start (the container walk moved it)."""
+    if not isinstance(src, bytes):
+        src.seek(0)
+    return src
+
+
+def _original_fidelity(src, file_bytes: int, c, syntax: dict, warnings: list[str]) -> dict | None:
     """The JSON-form FIDELITY of the original image's pixels (spec §7.3), or None.
 
     Only lossless PNGs: a regeneration can equal a PNG's pixels, never a JPEG's or a lossy
@@ -124,13 +148,12 @@ def _original_fidelity(src, c, syntax: dict, warnings: list[str]) -> dict | None
     if c.width * c.height > limits.MAX_GENERATE_PIXELS:
         warnings.append(f"no fidelity hash: {c.width}x{c.height} is over the regeneration limit")
         return None
-    file_bytes = len(src) if isinstance(src, bytes) else os.path.getsize(src)
     if file_bytes > 8 * c.width * c.height + (16 << 20):
         # more bytes than any PNG of these pixels needs (8 bytes a pixel is 16-bit RGBA
         # stored raw): the rest is not pixels, and Pillow would read through all of it
         warnings.append("no fidelity hash: the file is far larger than its pixels")
         return None
-    return _fidelity_of_file(src, (c.width, c.height), warnings)
+    return _fidelity_of_file(_rewound(src), (c.width, c.height), warnings)
 
 
 def _fidelity_of_file(src, size: tuple[int, int], warnings: list[str]) -> dict | None:
@@ -165,22 +188,42 @@ def _read_container(data):
         raise FormatError(f"corrupt image: {e}", where="import") from None
 
 
-def _read_file_container(path: str):
-    """The container of a file, read through a FileBytes view: only the chunks that are
-    kept are read, never the whole file (refused over MAX_IMAGE_FILE_BYTES before that)."""
-    try:
+def _open_image_file(path: str, limit: int):
+    """(the open file, its size): a regular file of at most `limit` bytes, opened once.
+    Through a FileBytes view only the chunks that are kept are read, never the whole file."""
+    def opened():
         # stat before open: opening a FIFO would wait for a writer
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero must not be read until memory runs out
             raise FileAccessError(f"cannot read image {path}: not a regular file")
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if st.st_size > limits.MAX_IMAGE_FILE_BYTES:
-                raise LimitExceeded(f"image {path}: {st.st_size} bytes is over the {limits.MAX_IMAGE_FILE_BYTES}-byte limit")
-            return _read_container(FileBytes(f, st.st_size))
+        f = open(path, "rb")
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise LimitExceeded(f"image {path}: {size} bytes is over the {limit}-byte limit")
+        except BaseException:
+            f.close()
+            raise
+        return f, size
+
+    return _file_read(path, opened)
+
+
+def _file_read(path: str, read):
+    """read(), an OSError from it (a directory, the disk, a file cut under the reader)
+    being the file's: FileAccessError."""
+    try:
+        return read()
     except IsADirectoryError:
         raise FileAccessError(f"cannot read image {path}: is a directory") from None
     except OSError as e:
         raise FileAccessError(f"cannot read image {path}: {e.strerror or e}") from None
+
+
+def _read_whole(f, path: str, size: int) -> bytes:
+    data = f.read(size + 1)  # read(n) allocates n bytes up front: ask for the size the file says it has
+    if len(data) > size:
+        raise LimitExceeded(f"image {path}: grew while it was read")
+    return data
 
 
 def _dispatch(c, warnings: list[str]):

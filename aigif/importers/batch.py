@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aigif import importers, pixels
 from aigif.errors import AigifError, ExitStatus, FileAccessError, LimitExceeded, NoGenerationMetadata, UnsupportedFeature
-from aigif.fileio import read_bytes, remove_temp_files, write_atomic
+from aigif.fileio import remove_temp_files, write_atomic
 from aigif.format import encode
 from aigif.jsonform import syntax_from_dict
 from aigif.syntax import Payload
@@ -44,7 +44,7 @@ class Outcome:
     error_message: str | None = None  # the message without the code, for error_class(...)
     exit_status: int = 0
     traceback: str | None = None  # internal errors only: shown with AIGIF_DEBUG=1
-    image_bytes: int = 0
+    image_bytes: int = 0  # the image file's size, known once it is imported
     metadata_bytes: int = 0
     aigif_bytes: int = 0
     syntax: dict | None = None
@@ -125,19 +125,16 @@ def import_one(source: str, output: str | None, strict: bool = False, keep_pixel
 
 
 def _import_into(o: Outcome, source, output, strict, keep_pixels, write, provenance) -> None:
-    try:
-        o.image_bytes = os.path.getsize(source)
-    except OSError as e:
-        raise FileAccessError(f"cannot read image {source}: {e.strerror or e}") from None
-    r = importers.import_image(source, provenance=provenance)  # looked up per call: tests patch it
+    # one open of the file: its size, metadata and, for --keep-pixels, its bytes
+    r = importers.import_image(source, provenance=provenance, keep_original=keep_pixels)  # looked up per call: tests patch it
+    o.image_bytes = r.image_bytes
     o.tool, o.unmapped, o.warnings, o.metadata_bytes = r.tool, r.unmapped, r.warnings, r.metadata_bytes
     o.syntax = r.syntax
     if strict and r.unmapped:
         o.fail(UnsupportedFeature(f"--strict: {len(r.unmapped)} value(s) AIGIF cannot represent: " + "; ".join(r.unmapped[:5])),
                "refused")
         return
-    original = read_bytes(source, what="image") if keep_pixels else None
-    data = encode(build_syntax(r, original))
+    data = encode(build_syntax(r, r.original if keep_pixels else None))
     o.aigif_bytes = len(data)
     if write and output:
         write_atomic(output, data)

@@ -38,6 +38,8 @@ class ImportResult:
     metadata_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     source: str | None = None  # the file path, when imported from a file
+    image_bytes: int = 0  # the size of the image file (or of the bytes given)
+    original: bytes | None = field(default=None, repr=False)  # the file's bytes, when asked to keep them
 
     @property
     def partial(self) -> bool:
@@ -199,7 +201,7 @@ class Draft:
     def finish(self) -> dict:
         self._check_extensions()
         out = dict(self.syntax)
-        ext = {k: _storable(v, []) for k, v in self.ext.items()}
+        ext = dict(self.ext)  # each value already as an extension holds it (_check_extensions)
         if self.unmapped:
             notes: list[str] = []
             ext["unmapped"] = _storable(self.unmapped, notes)
@@ -211,7 +213,9 @@ class Draft:
         return out
 
     def _check_extensions(self) -> None:
-        """An extension value AIGIF's table rejects is kept in `unmapped` instead."""
+        """Each extension value as an extension holds it; one that AIGIF's table rejects is
+        kept in `unmapped` instead.  (jsonform.syntax_from_dict checks them again: that is
+        the JSON form's contract, which refuses; this check keeps the import going.)"""
         for name in list(self.ext):
             notes: list[str] = []
             value = _storable(self.ext[name], notes)
@@ -221,6 +225,8 @@ class Draft:
                 check_value(name, value)
             except InvalidSyntax:
                 self.leave(f"extension {name}", self.ext.pop(name), "invalid value for this AIGIF extension")
+            else:
+                self.ext[name] = value
 
 
 def _storable(v, notes: list[str], depth: int = 0, path: str = ""):

@@ -30,7 +30,7 @@ _LSB_CHARS = bytes((0x30 | (b & 1)) for b in range(256))  # byte -> b"0"/b"1"
 
 
 def read(src, warn: list[str]) -> list[Field]:
-    """src: the image file's path, or its bytes."""
+    """src: the image file (a path or an open binary file), or its bytes."""
     try:
         from PIL import Image
     except ImportError:  # Pillow is a core dependency; be explicit anyway
