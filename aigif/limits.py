@@ -47,3 +47,7 @@ MAX_COMFYUI_NODES = 10000  # nodes of one ComfyUI prompt or workflow graph
 # -- other bounds -----------------------------------------------------------------------
 MAX_REGISTRY_NAME_LEN = 100  # characters of a registry entry name
 MAX_PROMPT_MODEL_RAW_BYTES = 64 << 20  # the shipped prompt model, decompressed
+# Memory of text codec 3's caches in a long-running process (cleared when full; not part
+# of the codec: any size decodes the same)
+MAX_PROMPT_CONTEXTS_CACHED = 1 << 20  # decoded model contexts, per order
+MAX_PROMPT_EXCLUSIONS_CACHED = 1 << 19  # symbols excluded by a chain of escaped contexts

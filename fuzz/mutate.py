@@ -14,8 +14,9 @@ import random
 import struct
 import zlib
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-AIGIF_SIGNATURE = b"\xa1G"
+from aigif.container import SIGNATURE as AIGIF_SIGNATURE
+from aigif.pngchunks import SIGNATURE as PNG_SIGNATURE
+
 MAX_BYTES = 2 << 20  # inputs never grow past this: a campaign explores structure, not size
 MAX_TEXT = 80_000  # characters of one metadata field (issue 9 needed 40 KB for a 29 s parse)
 

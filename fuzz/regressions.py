@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .mutate import png_chunk, text_chunk
+from .mutate import PNG_SIGNATURE, png_chunk, text_chunk
 from .seeds import COMFY_GRAPH, RECIPES, build_image, tiny_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,7 +348,7 @@ def _big_zero_png(tmp):
     row = b"\0" * (1 + 4 * w)
     idat = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
 
 
 @case("aigif-200-mib-pixels-payload", "9.6", "read")
@@ -381,7 +381,7 @@ def _big_aigif(tmp):
 def _huge_png(tmp):
     """A 900 MiB PNG (sparse file): refused, or read in bounded memory, never read whole first."""
     ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
-    head = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"parameters\0a cat\nSteps: 20, Seed: 1, Size: 64x64")
+    head = PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"parameters\0a cat\nSteps: 20, Seed: 1, Size: 64x64")
     size = 900 * MiB
     path = tmp / "huge.png"
     with open(path, "wb") as f:

@@ -42,7 +42,7 @@ class Outcome:
     # success and for internal errors (a non-AIGIF exception: exit status 1, spec §9.2).
     error_class: type[AigifError] | None = None
     error_message: str | None = None  # the message without the code, for error_class(...)
-    exit_status: int = 0
+    exit_status: int = int(ExitStatus.OK)
     traceback: str | None = None  # internal errors only: shown with AIGIF_DEBUG=1
     image_bytes: int = 0  # the image file's size, known once it is imported
     metadata_bytes: int = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from aigif import limits
 from aigif.errors import InvalidText, LimitExceeded
 
 from ..frames import utf8
@@ -25,7 +26,6 @@ from .tokenize import pieces
 
 
 _reduced_cache: dict[tuple, tuple] = {}
-_REDUCED_CACHE_MAX = 1 << 19
 
 
 def _reduced(ctx: Context, escaped: list[Context]):
@@ -50,7 +50,7 @@ def _reduced(ctx: Context, escaped: list[Context]):
     removed = 0
     for i in idx:
         removed += cum[i + 1] - cum[i]
-    if len(_reduced_cache) >= _REDUCED_CACHE_MAX:
+    if len(_reduced_cache) >= limits.MAX_PROMPT_EXCLUSIONS_CACHED:
         _reduced_cache.clear()
     hit = _reduced_cache[key] = (idx, removed)
     return hit

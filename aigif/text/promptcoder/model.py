@@ -26,7 +26,6 @@ EOS, BOS, OOV = 0, 1, 2
 N_SPECIAL = 3
 BYTE_END = 256
 BYTE_START_CTX = 256
-CONTEXT_CACHE_MAX = 1 << 20  # per order; bounds memory in a long-running process
 _UNSEEN = object()
 
 
@@ -111,7 +110,7 @@ class Model:
                 lo = ends[i - 1] if i else 0
                 hi = ends[i]
                 ctx = Context(syms[lo:hi].tolist(), freqs[lo:hi], esc[i])
-            if len(cache) >= CONTEXT_CACHE_MAX:
+            if len(cache) >= limits.MAX_PROMPT_CONTEXTS_CACHED:
                 cache.clear()
             cache[key] = ctx
         return ctx
