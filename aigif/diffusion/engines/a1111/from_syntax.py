@@ -275,6 +275,22 @@ def model_folder(entry, allow_download: bool = False) -> Path:
                                f"[{type(e).__name__}]", model=entry.name) from None
 
 
+# The model families whose architecture these engines load (one CLIP text encoder, an
+# eps/v UNet over the LDM schedule, a KL VAE).  SDXL's two encoders and size conditioning,
+# SD2's OpenCLIP layer choice, SD3/Flux flow matching are not built yet: refused by name
+# before any weights are read, never run through the SD1 code into a wrong picture.
+ENGINE_FAMILIES = frozenset({"sd1"})
+
+
+def check_family(entry, engine: str) -> None:
+    family = getattr(entry, "family", None)
+    if family not in ENGINE_FAMILIES:
+        raise UnsupportedFeature(
+            f"model {entry.name!r} is of the {family or 'unknown'} family; the {engine} engine regenerates "
+            f"{', '.join(sorted(ENGINE_FAMILIES))} models only so far"
+        )
+
+
 def load_model(entry, device: str = "cpu", allow_download: bool = False, folder: Path | None = None):
     from .engine import A1111Model  # lazy: torch
 
@@ -296,6 +312,7 @@ def generate(resolved, *, allow_download=False, device="cpu", dtype=None, thread
         raise UnsupportedFeature(f"the A1111 engine runs float32 only, not {dtype}")
     if attention not in (None, "default", "sdpa"):
         raise UnsupportedFeature(f"attention {attention!r}: the A1111 engine uses the UNet's default attention")
+    check_family(resolved.model, "A1111")
     params = to_params(resolved)
     missing = missing_inputs(resolved, **given)
     folder = None

@@ -21,7 +21,7 @@ from .... import comfyui_graph
 from ....errors import ModelUnavailable, UnsupportedFeature
 from ....extensions import RawExtension
 from ....registry import get_registry
-from ..a1111.from_syntax import folders, load_model, model_folder
+from ..a1111.from_syntax import check_family, folders, load_model, model_folder
 
 # the extensions a comfyui syntax may carry: the graph and the importer's readings of it
 HONOURED = {"semantics", "comfyui_graph", "lora", "clip_skip", "vae", "hires", "refiner", "pipeline_args"}
@@ -101,6 +101,7 @@ def generate(resolved, *, allow_download=False, device="cpu", dtype=None, thread
         if entry is None:
             missing.append(f"checkpoint {name!r}: not in the model registry")
             continue
+        check_family(entry, "ComfyUI")
         try:
             model_folder(entry, allow_download)
         except ModelUnavailable as e:
