@@ -258,3 +258,21 @@ def test_nan_output_is_refused_as_a1111_does(engine_mod, engine):
 
     with pytest.raises(NaNOutput, match="NaN"):
         engine.generate(_params(engine_mod, negative_prompt="blurry, lowres", steps=2))
+
+
+def test_vae_override_by_name_and_hash(engine_mod, model, tmp_path):
+    """A VAE from the VAE folder, found by file name or by its AutoV2 hash, replaces the
+    model's; here it is tiny-sd's own VAE, so the pixels are the same."""
+    from safetensors.torch import save_file
+
+    vae_file = tmp_path / "same-vae.safetensors"
+    save_file({k: v.contiguous() for k, v in model.vae.state_dict().items()}, str(vae_file))
+    autov2 = hashlib.sha256(vae_file.read_bytes()).hexdigest()[:10]
+    engine = engine_mod.A1111Engine(model, vae_dir=tmp_path)
+    plain = engine.generate(_params(engine_mod, steps=2))
+    by_name = engine.generate(_params(engine_mod, steps=2, vae="same-vae.safetensors"))
+    by_hash = engine.generate(_params(engine_mod, steps=2, vae="renamed-elsewhere", vae_hash=autov2))
+    assert np.array_equal(plain.image, by_name.image) and np.array_equal(plain.image, by_hash.image)
+    (tmp_path / "pickled-vae.pt").write_bytes(b"never unpickled")
+    with pytest.raises(UnsupportedFeature, match="never pickles"):
+        engine.generate(_params(engine_mod, steps=2, vae="pickled-vae.pt"))
