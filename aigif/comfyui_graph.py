@@ -264,13 +264,20 @@ def reduce(api: dict, output: str, fields: dict, literal=None) -> list[dict]:
     index: dict[str, int] = {}
     nodes: list[dict] = []
 
+    followed: dict[str, str] = {}  # start -> where its pass-through chain ends
+
     def through(nid: str) -> str:
-        hops = 0
+        # memoised: every consumer of a shared Reroute chain would otherwise walk it again
+        # (3,000 encoders on one 64-hop chain cost 190k hops; now each start is walked once)
+        if nid in followed:
+            return followed[nid]
+        start, hops = nid, 0
         while g.get(nid, {}).get("class_type") in PASS_THROUGH and hops < 64:
             src = next((v for v in g[nid].get("inputs", {}).values() if _api_link(v)), None)
             if src is None:
                 break
             nid, hops = str(src[0]), hops + 1
+        followed[start] = nid
         return nid
 
     def slot_of(nid: str, v) -> int:
