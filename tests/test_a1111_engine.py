@@ -100,6 +100,9 @@ def test_golden_infotext_extras(engine_mod, engine):
     case = next(c for c in GOLDEN["cases"] if c["name"].startswith("euler_cfg7_ngms"))
     result = engine.generate(engine_mod.A1111Params(**case["params"]))
     assert result.infotext["NGMS"] == case["a1111_infotext_extras"]["NGMS"]
+    downcast = next(c for c in GOLDEN["cases"] if c["name"].endswith("downcast_alphas"))
+    result = engine.generate(engine_mod.A1111Params(**downcast["params"]))
+    assert result.infotext["Downcast alphas_cumprod"] is downcast["a1111_infotext_extras"]["Downcast alphas_cumprod"]
     lora_case = next(c for c in GOLDEN["cases"] if c["name"].startswith("lora_"))
     result = engine.generate(engine_mod.A1111Params(**lora_case["params"]))
     from aigif.diffusion.engines.a1111 import lora

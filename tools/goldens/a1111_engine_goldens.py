@@ -102,6 +102,11 @@ CASES = [
          subseed=9, subseed_strength=0.5, batch_size=2, batch_index=0, enable_hr=True,
          hr_upscaler="Latent (nearest)", hr_scale=1.25, denoising_strength=0.7, hr_sampler="DPM++ SDE",
          hr_steps=3),
+    dict(name="euler_a_downcast_alphas", sampler="Euler a", steps=8, cfg_scale=7.0, seed=1234,
+         downcast_alphas_cumprod=True),
+    dict(name="dpmpp_2m_karras_downcast_alphas", sampler="DPM++ 2M", schedule_type="Karras", steps=8, cfg_scale=7.0,
+         seed=1234, downcast_alphas_cumprod=True),
+    dict(name="ddim_downcast_alphas", sampler="DDIM", steps=8, cfg_scale=7.0, seed=1234, downcast_alphas_cumprod=True),
     dict(name="lora_dpmpp_2m_karras", sampler="DPM++ 2M", schedule_type="Karras", steps=8, cfg_scale=7.0, seed=1234,
          prompt="a red cat <lora:tiny_sd_random:0.8>, masterpiece"),
     dict(name="lora_euler_a_weight_0_4", sampler="Euler a", steps=8, cfg_scale=5.0, seed=3,
@@ -185,6 +190,10 @@ def build(checkout: str, kdiffusion: str, lark_site: str):
     stubs["sd_models"].reload_model_weights = lambda *a, **k: None
     stubs["sd_models"].apply_token_merging = lambda *a, **k: None
     stubs["lowvram"].is_enabled = lambda model: False
+    override_ns = {"opts": env.opts, "shared": shared, "torch": torch}
+    condgold.compile_definitions(checkout_modules / "sd_models.py",
+                                 {"apply_alpha_schedule_override", "rescale_zero_terminal_snr_abar"}, override_ns)
+    stubs["sd_models"].apply_alpha_schedule_override = override_ns["apply_alpha_schedule_override"]
     for name, module in stubs.items():
         sys.modules[f"modules.{name}"] = module
         setattr(package, name, module)
@@ -225,6 +234,7 @@ def build(checkout: str, kdiffusion: str, lark_site: str):
 
         def __init__(self):
             self.alphas_cumprod = alphas_cumprod
+            self.alphas_cumprod_original = alphas_cumprod
             self.first_stage_model = vae
             self.cond_stage_model = env.clip
             self.unet = unet
@@ -409,6 +419,7 @@ def run_case(ctx, case: dict, lora_tensors: dict | None):
     opts.randn_source = c.get("rng_source", "CPU")
     opts.eta_noise_seed_delta = c.get("ensd", 0)
     opts.CLIP_stop_at_last_layers = c.get("clip_skip", 1)
+    opts.use_downcasted_alpha_bar = bool(c.get("downcast_alphas_cumprod", False))
     ctx.env.hijack.extra_generation_params = {}
 
     prompt = c["prompt"]
@@ -466,6 +477,8 @@ def run_case(ctx, case: dict, lora_tensors: dict | None):
                                  subseed_strength=p.subseed_strength, seed_resize_from_h=p.seed_resize_from_h,
                                  seed_resize_from_w=p.seed_resize_from_w)
         p.setup_conds()
+        stubs_models = sys.modules["modules.sd_models"]
+        stubs_models.apply_alpha_schedule_override(p.sd_model, p)
         samples = p.sample(conditioning=p.c, unconditional_conditioning=p.uc, seeds=p.seeds, subseeds=p.subseeds,
                            subseed_strength=p.subseed_strength, prompts=p.prompts)
         if getattr(samples, "already_decoded", False):

@@ -21,7 +21,7 @@ The flow of one batch, in A1111's order:
 6. Decode one image at a time and convert to 8 bits by truncation (decode.py); NaN in the
    first element of the latents or of a decoded image stops it, as A1111's default check.
 
-Checked against A1111's own code: tests/goldens/a1111/engine.json (20 tiny-sd cases, all
+Checked against A1111's own code: tests/goldens/a1111/engine.json (23 tiny-sd cases, all
 bit-exact on CPU float32).
 
 Anything outside this is refused, naming it (refiner, a hires checkpoint, network
@@ -544,8 +544,13 @@ class A1111Engine:
         model = self.model
         factor = model.latent_factor
         device = model.device
-        alphas = model.alphas_cumprod(flags.downcast_alphas_cumprod)
         infotext: dict[str, object] = {}
+        alphas = model.alphas_cumprod()
+        if flags.downcast_alphas_cumprod:
+            # A1111 keeps them as float16 (apply_alpha_schedule_override), so k-diffusion's sigmas
+            # and log-sigmas and DDIM's schedule are computed in float16 too, not just rounded
+            alphas = alphas.half()
+            infotext["Downcast alphas_cumprod"] = True
         notes: list[str] = []
         vae = self._vae(p)
 
