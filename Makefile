@@ -30,7 +30,7 @@ test: setup
 
 # The fuzz harness (fuzz/) for as long as asked, then the Hypothesis property tests with the
 # random-exploration profile.  Findings are minimised into fuzz/findings/ (not committed).
-# `make test` runs a fixed-seed slice of the same harness (tests/test_fuzz_slice.py).
+# `make test` runs a fixed-seed slice of the same harness (tests/fuzz/test_fuzz_slice.py).
 FUZZ_TIME ?= 600
 FUZZ_SEED ?= 1
 FUZZ_TARGETS ?= decoder,importers
@@ -40,7 +40,7 @@ fuzz: setup
 	status=0; \
 	$(PY) -m fuzz --engine $(FUZZ_ENGINE) --time $(FUZZ_TIME) --seed $(FUZZ_SEED) --targets $(FUZZ_TARGETS) \
 		--json fuzz/findings/summary.json $(FUZZ_ARGS) || status=1; \
-	HYPOTHESIS_PROFILE=explore $(PY) -m pytest tests/test_importers.py tests/test_properties.py || status=1; \
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest tests/importers/test_importers.py tests/test_format_properties.py || status=1; \
 	exit $$status
 
 vectors: setup

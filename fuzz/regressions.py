@@ -1,5 +1,5 @@
 """Every reproducer of issue 9, as a regression case the fuzz worker replays under the
-per-input limits (tests/test_fuzz_regressions.py).
+per-input limits (tests/fuzz/test_fuzz_regressions.py).
 
 Small inputs are committed as files in tests/fuzz_regressions/; big ones (a 900 MiB
 PNG, a 200 MiB .aigif, a 1 MB command line, two 1 MiB coded texts) are built here at

@@ -1,5 +1,5 @@
 """Make tests/goldens/comfyui/graphs.json (and the LoRA fixture) by running ComfyUI's own nodes
-on the API graphs of tests/test_comfyui_graph.py with the embedded tiny-sd.
+on the API graphs of tests/diffusion/engines/comfyui/test_comfyui_graph.py with the embedded tiny-sd.
 
     PYTHONPATH=<einops, av> python tools/goldens/comfyui_graphs.py --comfyui DIR -o OUT.json [--make-lora]
 

@@ -6,7 +6,7 @@ DIR is a ComfyUI checkout (the commit is in tests/goldens/comfyui/README.md); it
 dependencies must be importable (einops besides torch/numpy/scipy/safetensors/psutil/
 torchsde/tqdm/PIL).  ComfyUI's modules are imported unmodified, with its command line
 forced to "--cpu".  Cases (seeds, shapes, batch indexes, schedulers, steps, denoise,
-start/end steps) are tests/test_comfyui_numerics.py's, imported from there so both sides
+start/end steps) are tests/diffusion/engines/comfyui/test_comfyui_numerics.py's, imported from there so both sides
 agree.  No ComfyUI code is in this file.
 """
 

@@ -15,7 +15,7 @@ ComfyUI's loaders do not take (its VAE downsamples 2x, ComfyUI assumes 8x):
 - VAEDecode: tiny-sd's diffusers VAE decode of the ComfyUI latent, then ComfyUI's VAE
   process_output arithmetic clamp((x + 1) / 2, 0, 1) (comfy/sd.py), then ComfyUI's own
   nodes.SaveImage writing a PNG into a temporary output directory, read back as uint8.
-The scene and the case list are tests/test_comfyui_numerics.py's (imported).  No ComfyUI code here.
+The scene and the case list are tests/diffusion/engines/comfyui/test_comfyui_numerics.py's (imported).  No ComfyUI code here.
 """
 
 from __future__ import annotations

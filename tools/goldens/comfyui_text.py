@@ -19,7 +19,7 @@ The only adaptations, because tiny-sd is a small diffusers CLIP and not an SD1.5
 - ComfyUI's CLIPEmbeddings always has 49408 rows: the tiny CLIP's 1342-row token table is
   loaded into its first rows (the others are zeros and never indexed); the transformers
   weight names get ComfyUI's "text_model." prefix.
-The prompt list is tests/test_comfyui_text.py's (imported).  No ComfyUI code here.
+The prompt list is tests/diffusion/engines/comfyui/test_comfyui_text.py's (imported).  No ComfyUI code here.
 """
 
 from __future__ import annotations

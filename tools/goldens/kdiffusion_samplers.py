@@ -8,7 +8,7 @@ object exposing what it reads (`alphas_cumprod`, `apply_model`); A1111's get_sig
 sigmas; k-diffusion's `sample_*` functions run with their default noise (torch.randn_like
 under torch.manual_seed) or, for the SDE samplers, k-diffusion's BrownianTreeNoiseSampler
 seeded as A1111 seeds it (the list of image seeds).  The scene (shapes, seeds, conditioning)
-is tests/test_kdiffusion_samplers.py's SCENE, imported from there so both sides agree.
+is tests/diffusion/kdiffusion/test_kdiffusion_samplers.py's SCENE, imported from there so both sides agree.
 No peer code is in this file.
 """
 

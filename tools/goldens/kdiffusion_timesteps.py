@@ -13,8 +13,8 @@ v0.0.16 (A1111's DDIM draws its noise through `k_diffusion.sampling.torch.randn_
 A1111's real `CompVisSampler.get_timesteps`, `CFGDenoiserTimesteps` (with `CFGDenoiser.forward`)
 and `ddim`/`ddim_cfgpp`/`plms`/`unipc` run as they are; the DDIM schedule table is the opening
 statements of the real `ddim`, taken from its source at run time.
-The scene (UNet, VAE, conditioning, seeds) is tests/test_kdiffusion_samplers.py's, imported from
-there; the case list is tests/test_kdiffusion_timesteps.py's CASES.  No peer code is in this file.
+The scene (UNet, VAE, conditioning, seeds) is tests/diffusion/kdiffusion/test_kdiffusion_samplers.py's, imported from
+there; the case list is tests/diffusion/kdiffusion/test_kdiffusion_timesteps.py's CASES.  No peer code is in this file.
 """
 
 from __future__ import annotations

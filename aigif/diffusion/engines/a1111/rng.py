@@ -1,6 +1,6 @@
 """A1111 v1.10.x noise: the three RNG sources, per-image generators, variation seeds,
 seed resize and ENSD, reimplemented here and checked bit-exactly against A1111's own
-modules/rng.py + modules/rng_philox.py (tests/goldens/a1111/, tests/test_a1111_rng.py).
+modules/rng.py + modules/rng_philox.py (tests/goldens/a1111/, tests/diffusion/engines/a1111/test_a1111_rng.py).
 
 What A1111 does, in this project's words:
 

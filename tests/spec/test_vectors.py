@@ -9,7 +9,7 @@ import aigif
 from aigif.cli.main import main
 from aigif.errors import AigifError
 
-VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 INDEX = json.loads((VECTORS / "index.json").read_text())
 EXIT = {"E_TRUNCATED": 3, "E_SIGNATURE": 3, "E_CRC": 3, "E_TRAILING": 3, "E_SEGMENT": 3, "E_FIELD": 3, "E_TEXT": 3,
         "E_VERSION": 4, "E_CRITICAL": 4, "E_TEXT_CODEC": 4, "E_LIMIT": 5}

@@ -21,7 +21,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"aigif": REPO / "aigif", "aigif_codecs": REPO / "codecs"}
 
 # Lowest layer first.  A module may import modules of its own layer or lower ones (never
@@ -176,7 +176,7 @@ def problems(packages: dict[str, Path]) -> list[str]:
     for module, path in modules.items():
         mine = layer_of(module)
         if mine is None:
-            found.append(f"{module}: no layer in tests/test_layers.py LAYERS")
+            found.append(f"{module}: no layer in tests/project/test_layers.py LAYERS")
             continue
         for use in uses_of(module, path, modules):
             where = f"{module}:{use.line}"

@@ -19,8 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-GOLDENS = Path(__file__).parent / "goldens/comfyui"
-TINY = Path(__file__).resolve().parents[1] / "registry/embedded/tiny-sd"
+GOLDENS = Path(__file__).parents[3] / "goldens/comfyui"
+TINY = Path(__file__).resolve().parents[4] / "registry/embedded/tiny-sd"
 COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
 
 LONG = ", ".join(["a red fox in the snow"] * 14)

@@ -26,10 +26,10 @@ pytest.importorskip("safetensors")
 
 from aigif.errors import InvalidSyntax, ModelUnavailable, UnsupportedFeature  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[4]
 TINY = REPO / "registry" / "embedded" / "tiny-sd"
-GOLDEN = json.loads((Path(__file__).parent / "goldens" / "a1111" / "engine.json").read_text(encoding="utf-8"))
-LORA_DIR = Path(__file__).parent / "fixtures" / "lora"
+GOLDEN = json.loads((Path(__file__).parents[3] / "goldens" / "a1111" / "engine.json").read_text(encoding="utf-8"))
+LORA_DIR = Path(__file__).parents[3] / "fixtures" / "lora"
 LORA_FILE = LORA_DIR / "tiny_sd_random.safetensors"
 LATENT_TOL = 1e-4
 EXACT: dict[str, bool] = {}

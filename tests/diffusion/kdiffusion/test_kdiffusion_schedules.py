@@ -14,7 +14,7 @@ from aigif.diffusion.engines.a1111 import schedules as a1111  # noqa: E402
 from aigif.diffusion.kdiffusion import schedules as ks  # noqa: E402
 from aigif.diffusion.kdiffusion.model import DiscreteSchedule, ldm_alphas_cumprod  # noqa: E402
 
-GOLDEN = json.loads((Path(__file__).parent / "goldens/kdiffusion/schedules.json").read_text())
+GOLDEN = json.loads((Path(__file__).parents[2] / "goldens/kdiffusion/schedules.json").read_text())
 
 
 def floats(hexes):

@@ -23,7 +23,7 @@ try:  # tests/ is a package in the lead's layout, a rootdir in others
 except ImportError:
     from conftest import shared
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "aigc"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "aigc"
 
 
 def sched(tool, sampler, schedule=None):

@@ -16,7 +16,7 @@ import pytest
 from aigif.diffusion.engines.a1111 import prompt_parser as pp
 from aigif.errors import AigifError, LimitExceeded
 
-GOLDENS = Path(__file__).parent / "goldens" / "a1111"
+GOLDENS = Path(__file__).parents[3] / "goldens" / "a1111"
 
 
 def load(name):

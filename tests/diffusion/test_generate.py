@@ -30,7 +30,7 @@ from aigif.diffusion import (  # noqa: E402
 )
 from aigif.registry import get_registry  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

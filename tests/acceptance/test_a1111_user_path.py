@@ -23,7 +23,7 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 import aigif  # noqa: E402
 from aigif.cli.main import main  # noqa: E402
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1]
 GOLDEN = {c["name"]: c for c in json.loads((HERE / "goldens" / "a1111" / "engine.json").read_text(encoding="utf-8"))["cases"]}
 CASE = GOLDEN["euler_a_cfg7"]
 INFOTEXT = (

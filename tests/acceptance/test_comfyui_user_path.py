@@ -23,7 +23,7 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 import aigif  # noqa: E402
 from aigif.cli.main import main  # noqa: E402
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1]
 GOLDENS = HERE / "goldens" / "comfyui" / "graphs.json"
 
 

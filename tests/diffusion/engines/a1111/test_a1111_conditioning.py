@@ -24,9 +24,9 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 from aigif.diffusion.engines.a1111 import conditioning as cd  # noqa: E402
 from aigif.errors import AigifError, InvalidSyntax, LimitExceeded  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[4]
 TINY_SD = ROOT / "registry" / "embedded" / "tiny-sd"
-GOLDENS = json.loads((Path(__file__).parent / "goldens" / "a1111" / "conditioning.json").read_text(encoding="utf-8"))
+GOLDENS = json.loads((Path(__file__).parents[3] / "goldens" / "a1111" / "conditioning.json").read_text(encoding="utf-8"))
 DEFAULTS = GOLDENS["default_options"]
 
 

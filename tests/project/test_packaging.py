@@ -3,7 +3,7 @@
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAPPING = {"aigif": "aigif", "aigif_codecs": "codecs", "aigif_registry": "registry"}
 
 

@@ -19,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-GOLDENS = Path(__file__).parent / "goldens/comfyui"
+GOLDENS = Path(__file__).parents[3] / "goldens/comfyui"
 
 _SEEDS = (0, 1, 42, 1234, 5678, 2 ** 31 - 1, 2 ** 32 - 1, 2 ** 32, 156680208700286,
           2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1)
@@ -171,7 +171,7 @@ def test_ksampler_denoise_and_step_window_bit_exact(numerics, ms):
 
 # --- end-to-end KSampler runs on the embedded tiny-sd --------------------------------------
 #
-# Scene: tests/test_kdiffusion_samplers.py's tiny-sd UNet/VAE and fixed random conditioning
+# Scene: tests/diffusion/kdiffusion/test_kdiffusion_samplers.py's tiny-sd UNet/VAE and fixed random conditioning
 # (seeds 11 / 12), a 1x4x32x32 latent (64x64 pixels through tiny-sd's 2x VAE), seed 1234
 # (prepare_noise and the samplers' own noise), 12 steps.  Tolerance: the goldens'
 # bits on the machine that made them; another CPU may round the UNet's float32

@@ -22,7 +22,7 @@ except ImportError:
     from conftest import shared
 from samples import a1111_png, comfyui_png, png_image
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "aigc"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "aigc"
 
 # Keys AIGIF maps to its own fields: after infotext -> .aigif -> infotext they must carry
 # the same values.  (Sampler/Schedule type are compared through the scheduler they name.)

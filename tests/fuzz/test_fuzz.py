@@ -9,7 +9,7 @@ from pathlib import Path
 import aigif
 from aigif.errors import AigifError
 
-VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 
 
 def _seeds():

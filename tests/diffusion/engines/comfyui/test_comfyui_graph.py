@@ -21,10 +21,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDENS = Path(__file__).parent / "goldens/comfyui"
+REPO = Path(__file__).resolve().parents[4]
+GOLDENS = Path(__file__).parents[3] / "goldens/comfyui"
 TINY = REPO / "registry/embedded/tiny-sd"
-LORA = Path(__file__).parent / "fixtures/lora/comfyui-tiny.safetensors"
+LORA = Path(__file__).parents[3] / "fixtures/lora/comfyui-tiny.safetensors"
 COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
 CKPT = "tiny-sd.safetensors"
 LORA_NAME = "comfyui-tiny.safetensors"

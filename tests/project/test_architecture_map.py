@@ -6,8 +6,8 @@ import importlib
 import re
 from pathlib import Path
 
-ARCH = Path(__file__).resolve().parents[1] / "ARCHITECTURE.md"
-SPEC = Path(__file__).resolve().parents[1] / "spec" / "AIGIF.md"
+ARCH = Path(__file__).resolve().parents[2] / "ARCHITECTURE.md"
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "AIGIF.md"
 
 
 def _rows() -> list[tuple[str, list[str]]]:

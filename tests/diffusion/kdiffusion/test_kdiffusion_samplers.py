@@ -23,9 +23,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 TINY = REPO / "registry/embedded/tiny-sd"
-GOLDEN_PATH = Path(__file__).parent / "goldens/kdiffusion/samplers.json"
+GOLDEN_PATH = Path(__file__).parents[2] / "goldens/kdiffusion/samplers.json"
 
 SCENE = {"width": 64, "height": 64, "latent_shape": [1, 4, 32, 32], "seed": 1234,
          "step_noise_seed": 5678, "cond_seed": 11, "uncond_seed": 12, "cond_shape": [1, 77, 32],

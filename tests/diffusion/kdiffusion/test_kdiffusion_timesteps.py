@@ -2,7 +2,7 @@
 goldens made by running A1111 v1.10's own sampler code (tests/goldens/kdiffusion/README.md,
 "timesteps.json").
 
-Scene: tests/test_kdiffusion_samplers.py's (64x64, fixed random conditioning, initial noise from
+Scene: tests/diffusion/kdiffusion/test_kdiffusion_samplers.py's (64x64, fixed random conditioning, initial noise from
 seed 1234, per-step noise from seed 5678), 12 steps, cfg 5 and 7; UniPC's options one at a time
 at cfg 7.  Tolerance as there: the goldens' bits on the machine that made them; elsewhere max
 |latent difference| <= 1e-4 on the probes and max |x|, 8-bit pixels within +-1.
@@ -21,7 +21,7 @@ pytest.importorskip("diffusers")
 from test_kdiffusion_samplers import (  # noqa: E402  (after the importorskips)
     LATENT_TOL, SCENE, TINY, compare, conditioning, initial_noise, load_tiny_sd, summarise)
 
-GOLDEN_PATH = Path(__file__).parent / "goldens/kdiffusion/timesteps.json"
+GOLDEN_PATH = Path(__file__).parents[2] / "goldens/kdiffusion/timesteps.json"
 TIMESTEP_COUNTS = (1, 2, 3, 7, 10, 12, 20, 30, 50, 150, 999, 1000)
 DDIM_SCHEDULE_STEPS = (7, 10, 12, 20, 30, 50, 150)
 DDIM_SCHEDULE_ETAS = (0.0, 0.33, 0.5, 1.0)

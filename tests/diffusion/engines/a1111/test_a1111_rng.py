@@ -16,7 +16,7 @@ np = pytest.importorskip("numpy")
 from aigif.diffusion.engines.a1111 import rng  # noqa: E402
 from aigif.errors import InvalidSyntax  # noqa: E402
 
-GOLDENS = json.loads((Path(__file__).parent / "goldens" / "a1111" / "rng.json").read_text())
+GOLDENS = json.loads((Path(__file__).parents[3] / "goldens" / "a1111" / "rng.json").read_text())
 
 
 def sha(values) -> str:

@@ -200,7 +200,7 @@ def test_outcome_carries_the_error_class(tmp_path, monkeypatch):
 def test_strict_refusal_carries_its_class(tmp_path):
     from pathlib import Path
 
-    fooocus = Path(__file__).parent / "fixtures" / "aigc" / "07_fooocus_cropped.png"  # has unmapped values
+    fooocus = Path(__file__).parents[1] / "fixtures" / "aigc" / "07_fooocus_cropped.png"  # has unmapped values
     o = batch.import_one(str(fooocus), None, strict=True, write=False)
     assert (o.status, o.error_class, o.exit_status) == ("refused", errors.UnsupportedFeature, ExitStatus.UNSUPPORTED)
 
