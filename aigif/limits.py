@@ -51,3 +51,25 @@ MAX_PROMPT_MODEL_RAW_BYTES = 64 << 20  # the shipped prompt model, decompressed
 # of the codec: any size decodes the same)
 MAX_PROMPT_CONTEXTS_CACHED = 1 << 20  # decoded model contexts, per order
 MAX_PROMPT_EXCLUSIONS_CACHED = 1 << 19  # symbols excluded by a chain of escaped contexts
+
+
+# -- generation engines (aigif.diffusion.engines): bounds on what a file or a user folder may ask of them
+A1111_MAX_HIRES_SIDE = 16384  # a1111/hires.py
+MAX_VAE_FOLDER_FILES = 5000  # a1111/vae.py
+A1111_MAX_STEPS = 1000  # a1111/engine.py
+A1111_MAX_BATCH = 64  # a1111/engine.py
+A1111_MAX_SIDE = 8192  # a1111/engine.py
+MAX_PROMPT_NESTING = 100  # brackets inside brackets; real prompts stay below ~10  (a1111/prompt_parser.py)
+MAX_LORA_FILE_BYTES = 4 << 30  # a1111/lora.py
+MAX_LORA_FOLDER_FILES = 20000  # a1111/lora.py
+MAX_SAFETENSORS_HEADER_BYTES = 100 << 20  # a1111/lora.py
+MAX_LORAS_PER_IMAGE = 64  # a1111/lora.py
+MAX_EMBEDDING_FILE_BYTES = 64 << 20  # a1111/conditioning.py
+MAX_EMBEDDING_FOLDER_FILES = 10000  # a1111/conditioning.py
+COMFYUI_MAX_PROMPT_CHARS = 100_000  # comfyui/text.py
+COMFYUI_MAX_CHUNKS = 64  # comfyui/text.py
+COMFYUI_MAX_NODES = 500  # comfyui/graph.py
+COMFYUI_MAX_DEPTH = 200  # comfyui/graph.py
+COMFYUI_MAX_LATENT_ELEMENTS = 16 * 4 * 256 * 256   # a batch of 16 latents of 2048x2048 images  (comfyui/graph.py)
+COMFYUI_MAX_STEPS = 10000  # comfyui/graph.py
+COMFYUI_MAX_LORA_PATCHES = 64  # comfyui/lora.py

@@ -14,7 +14,6 @@ sampled values and the summary statistics, and 8-bit pixels within +-1.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,69 +22,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-REPO = Path(__file__).resolve().parents[3]
-TINY = REPO / "registry/embedded/tiny-sd"
+from tiny_sd_scene import (  # noqa: E402  (after the importorskips)
+    LATENT_PROBES, LATENT_TOL, PIXEL_PROBES, REPO, SAMPLER_NAMES, SCENE, TINY, compare, conditioning, initial_noise,
+    load_tiny_sd, probe_indices, summarise, to_pixels)
+
 GOLDEN_PATH = Path(__file__).parents[2] / "goldens/kdiffusion/samplers.json"
-
-SCENE = {"width": 64, "height": 64, "latent_shape": [1, 4, 32, 32], "seed": 1234,
-         "step_noise_seed": 5678, "cond_seed": 11, "uncond_seed": 12, "cond_shape": [1, 77, 32],
-         "steps": 12, "cfg": [5.0, 7.0]}
-SAMPLER_NAMES = ("Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M",
-                 "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE", "LMS", "LCM")
-LATENT_PROBES = 64
-PIXEL_PROBES = 64
-LATENT_TOL = 1e-4
-
-
-def load_tiny_sd():
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-
-    unet = UNet2DConditionModel.from_pretrained(TINY / "unet").eval()
-    vae = AutoencoderKL.from_pretrained(TINY / "vae").eval()
-    return unet, vae
-
-
-def conditioning():
-    """Fixed stand-ins for the prompt's and the empty negative prompt's CLIP embeddings
-    (independent of the text encoder, so a transformers upgrade cannot move them)."""
-    shape = SCENE["cond_shape"]
-    cond = torch.randn(shape, generator=torch.Generator().manual_seed(SCENE["cond_seed"]))
-    uncond = torch.randn(shape, generator=torch.Generator().manual_seed(SCENE["uncond_seed"]))
-    return cond, uncond
-
-
-def initial_noise():
-    return torch.randn(SCENE["latent_shape"], generator=torch.Generator().manual_seed(SCENE["seed"]))
-
-
-def to_pixels(latent, vae):
-    """A1111's decode to 8 bits: clamp((x + 1) / 2, 0, 1) * 255, truncated by astype(uint8)."""
-    import numpy as np
-
-    image = vae.decode(latent / vae.config.scaling_factor, return_dict=False)[0]
-    image = torch.clamp((image + 1.0) / 2.0, min=0.0, max=1.0)
-    return (255.0 * np.moveaxis(image[0].cpu().numpy(), 0, 2)).astype(np.uint8)
-
-
-def probe_indices(count, size):
-    step = size // count
-    return [i * step + (i % step) for i in range(count)]
-
-
-def summarise(latent, vae):
-    flat = latent.reshape(-1)
-    pixels = to_pixels(latent, vae)
-    pflat = pixels.reshape(-1)
-    return {
-        "latent_sha256": hashlib.sha256(latent.contiguous().numpy().tobytes()).hexdigest(),
-        "latent_max_abs": float(flat.abs().max()).hex(),
-        "latent_sum": float(flat.double().sum()).hex(),
-        "latent_probes": [float(flat[i]).hex() for i in probe_indices(LATENT_PROBES, flat.numel())],
-        "pixels_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
-        "pixels_sum": int(pflat.astype("int64").sum()),
-        "pixel_probes": [int(pflat[i]) for i in probe_indices(PIXEL_PROBES, pflat.size)],
-    }
-
 
 # --- our side -------------------------------------------------------------------------------
 
@@ -135,18 +76,6 @@ def run_ours(models, vae, sampler, scale, *, lms_float32_basis=True):
     with torch.no_grad():
         latent = samplers.SAMPLERS[spec.algorithm](cfg_denoiser(model, cond, uncond, scale), x, sigmas, **kwargs)
         return sigmas, latent, summarise(latent, vae)
-
-
-def compare(record, latent, summary):
-    """(bit_exact, max latent deviation on the probes, max pixel deviation on the probes)."""
-    flat = latent.reshape(-1)
-    probes = [float.fromhex(h) for h in record["latent_probes"]]
-    ours = [float(flat[i]) for i in probe_indices(LATENT_PROBES, flat.numel())]
-    dev = max(abs(a - b) for a, b in zip(probes, ours))
-    dev = max(dev, abs(float.fromhex(record["latent_max_abs"]) - float(flat.abs().max())))
-    pdev = max(abs(a - b) for a, b in zip(record["pixel_probes"], summary["pixel_probes"]))
-    exact = summary["latent_sha256"] == record["latent_sha256"] and summary["pixels_sha256"] == record["pixels_sha256"]
-    return exact, dev, pdev
 
 
 def test_golden_covers_every_sampler_at_cfg_5_and_7(golden):

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from test_kdiffusion_samplers import (  # noqa: E402  (after the importorskips)
+from tiny_sd_scene import (  # noqa: E402  (after the importorskips)
     LATENT_TOL, SCENE, TINY, compare, conditioning, initial_noise, load_tiny_sd, summarise)
 
 GOLDEN_PATH = Path(__file__).parents[2] / "goldens/kdiffusion/timesteps.json"

@@ -61,15 +61,14 @@ import torch
 
 from ....errors import FileAccessError, InvalidSyntax, LimitExceeded, ModelError
 from . import prompt_parser
+from .... import limits
 
 CHUNK_LENGTH = 75  # prompt tokens per chunk; with start and end a chunk is 77
 EMPHASIS_MODES = ("Original", "No norm", "Ignore", "None")
 
 # Bounds of textual-inversion input.  Real embeddings are 1-75 vectors and a few KB
 # (SDXL ones ~100 KB); a name longer than a chunk could never be matched whole.
-MAX_EMBEDDING_FILE_BYTES = 64 << 20
 MAX_EMBEDDING_VECTORS = CHUNK_LENGTH
-MAX_EMBEDDING_FILES = 10000
 MAX_EMBEDDING_NAME_TOKENS = CHUNK_LENGTH
 
 
@@ -163,8 +162,8 @@ def load_embedding_file(path: str | os.PathLike) -> Embedding:
         raise InvalidEmbedding(f"{path.name}: only .safetensors embeddings are read (no pickled .pt/.bin)")
     try:
         size = path.stat().st_size
-        if size > MAX_EMBEDDING_FILE_BYTES:
-            raise LimitExceeded(f"{path.name}: {size} bytes, over the {MAX_EMBEDDING_FILE_BYTES}-byte embedding limit")
+        if size > limits.MAX_EMBEDDING_FILE_BYTES:
+            raise LimitExceeded(f"{path.name}: {size} bytes, over the {limits.MAX_EMBEDDING_FILE_BYTES}-byte embedding limit")
         data = path.read_bytes()
     except OSError as exc:
         raise FileAccessError(f"cannot read embedding {path.name}: {exc.strerror or exc}") from None
@@ -219,8 +218,8 @@ class EmbeddingDatabase:
         for root, _dirs, names in os.walk(directory):
             for name in names:
                 found.append(Path(root) / name)
-                if len(found) > MAX_EMBEDDING_FILES:
-                    raise LimitExceeded(f"more than {MAX_EMBEDDING_FILES} files under {directory}")
+                if len(found) > limits.MAX_EMBEDDING_FOLDER_FILES:
+                    raise LimitExceeded(f"more than {limits.MAX_EMBEDDING_FOLDER_FILES} files under {directory}")
         for path in sorted(found):
             try:
                 if path.stat().st_size == 0:

@@ -48,10 +48,8 @@ from . import conditioning as cd
 from . import decode, hires, lora, rng, vae
 from . import timesteps as ts
 from .schedules import SCHEDULE_TYPES, ScheduleOptions, sampler_spec, sigmas_for
+from .... import limits
 
-MAX_STEPS = 1000
-MAX_BATCH = 64
-MAX_SIDE = 8192
 ENGINE_NAME = "a1111"
 SUPPORTED_VERSION = "v1.10.1"
 _EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")  # A1111's extra_networks.re_extra_net
@@ -405,16 +403,16 @@ class A1111Engine:
             raise UnsupportedFeature(f"refiner {p.refiner!r}: switching checkpoints mid-sampling is not supported")
         if p.hr_checkpoint not in (None, "", "Use same checkpoint") and p.hr_checkpoint != self.model.name:
             raise UnsupportedFeature(f"hires checkpoint {p.hr_checkpoint!r} differs from the model")
-        for label, value, low, high in (("steps", p.steps, 1, MAX_STEPS), ("batch size", p.batch_size, 1, MAX_BATCH),
-                                        ("hires steps", p.hr_steps, 0, MAX_STEPS)):
+        for label, value, low, high in (("steps", p.steps, 1, limits.A1111_MAX_STEPS), ("batch size", p.batch_size, 1, limits.A1111_MAX_BATCH),
+                                        ("hires steps", p.hr_steps, 0, limits.A1111_MAX_STEPS)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidSyntax(f"{label} must be an integer {low}..{high}, not {value!r}")
         if not 0 <= p.batch_index < p.batch_size:
             raise InvalidSyntax(f"batch position {p.batch_index} is outside a batch of {p.batch_size}")
         factor = self.model.latent_factor
         for label, value in (("width", p.width), ("height", p.height)):
-            if not isinstance(value, int) or not factor <= value <= MAX_SIDE:
-                raise InvalidSyntax(f"{label} {value!r} is outside {factor}..{MAX_SIDE}")
+            if not isinstance(value, int) or not factor <= value <= limits.A1111_MAX_SIDE:
+                raise InvalidSyntax(f"{label} {value!r} is outside {factor}..{limits.A1111_MAX_SIDE}")
         if p.seed < 0 or p.subseed < 0:
             raise InvalidSyntax("seed -1 (random) cannot be regenerated: the infotext's seed is needed")
         for name in (p.sampler, p.hr_sampler or p.sampler):

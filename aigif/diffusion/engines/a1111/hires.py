@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ....errors import InvalidSyntax, ModelUnavailable
+from .... import limits
 
 # A1111's shared.latent_upscale_modes: name -> (interpolate mode, antialias)
 LATENT_MODES: dict[str, tuple[str, bool]] = {
@@ -36,7 +37,6 @@ LATENT_MODES: dict[str, tuple[str, bool]] = {
 }
 PIXEL_UPSCALERS = ("Lanczos", "Nearest", "None")
 DEFAULT_UPSCALER = "Latent"  # A1111's latent_upscale_default_mode, used when none is named
-MAX_TARGET_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def target_resolution(width: int, height: int, scale: float, resize_x: int, resi
         else:
             to_x, to_y = resize_y * width // height, resize_y
         truncate_x, truncate_y = (to_x - resize_x) // factor, (to_y - resize_y) // factor
-    if not (factor <= to_x <= MAX_TARGET_SIDE and factor <= to_y <= MAX_TARGET_SIDE):
-        raise InvalidSyntax(f"hires fix target {to_x}x{to_y} is outside {factor}..{MAX_TARGET_SIDE} pixels")
+    if not (factor <= to_x <= limits.A1111_MAX_HIRES_SIDE and factor <= to_y <= limits.A1111_MAX_HIRES_SIDE):
+        raise InvalidSyntax(f"hires fix target {to_x}x{to_y} is outside {factor}..{limits.A1111_MAX_HIRES_SIDE} pixels")
     return Target(to_x, to_y, truncate_x, truncate_y)
 
 

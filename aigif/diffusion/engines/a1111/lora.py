@@ -42,11 +42,8 @@ from typing import Iterable, Sequence
 import torch
 
 from ....errors import FileAccessError, InvalidSyntax, LimitExceeded, ModelUnavailable, UnsupportedFeature
+from .... import limits
 
-MAX_LORA_FILE_BYTES = 4 << 30
-MAX_LORA_FILES = 20000
-MAX_HEADER_BYTES = 100 << 20
-MAX_LORAS = 64
 _BLOCK = 1 << 20
 SUFFIXES = (".safetensors",)
 REFUSED_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
@@ -90,7 +87,7 @@ def safetensors_metadata(path: str | os.PathLike) -> dict:
         if len(header) < 8:
             raise FileAccessError(f"{path}: too short for a safetensors file")
         (n,) = struct.unpack("<Q", header)
-        if n > MAX_HEADER_BYTES:
+        if n > limits.MAX_SAFETENSORS_HEADER_BYTES:
             raise LimitExceeded(f"{path}: safetensors header of {n} bytes")
         try:
             parsed = json.loads(f.read(n))
@@ -150,8 +147,8 @@ class LoraLibrary:
                     for name in sorted(names):
                         if name.lower().endswith(SUFFIXES):
                             found.append(LoraFile(Path(root) / name))
-                            if len(found) > MAX_LORA_FILES:
-                                raise LimitExceeded(f"more than {MAX_LORA_FILES} LoRA files under {self.directory}")
+                            if len(found) > limits.MAX_LORA_FOLDER_FILES:
+                                raise LimitExceeded(f"more than {limits.MAX_LORA_FOLDER_FILES} LoRA files under {self.directory}")
             self._files = found
         return self._files
 
@@ -210,8 +207,8 @@ def load_lora_modules(path: str | os.PathLike) -> list[LoraModule]:
     if path.suffix.lower() != ".safetensors":
         raise UnsupportedFeature(f"LoRA {path.name}: only .safetensors files are read (never pickles)")
     size = path.stat().st_size
-    if size > MAX_LORA_FILE_BYTES:
-        raise LimitExceeded(f"LoRA {path.name} is {size} bytes, over {MAX_LORA_FILE_BYTES}")
+    if size > limits.MAX_LORA_FILE_BYTES:
+        raise LimitExceeded(f"LoRA {path.name} is {size} bytes, over {limits.MAX_LORA_FILE_BYTES}")
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types
@@ -282,8 +279,8 @@ class LoraUse:
 def applied(unet, text_encoder, uses: Sequence[LoraUse]):
     """Merge the LoRAs into the models' weights for the duration of the block, then put
     the original weights back (bit for bit: the originals are kept, not subtracted)."""
-    if len(uses) > MAX_LORAS:
-        raise LimitExceeded(f"{len(uses)} LoRAs, over {MAX_LORAS}")
+    if len(uses) > limits.MAX_LORAS_PER_IMAGE:
+        raise LimitExceeded(f"{len(uses)} LoRAs, over {limits.MAX_LORAS_PER_IMAGE}")
     table = module_table(unet, text_encoder)
     backups: dict[int, tuple[torch.nn.Module, torch.Tensor]] = {}
     try:

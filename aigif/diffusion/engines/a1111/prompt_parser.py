@@ -31,7 +31,7 @@ choice is fixed — every construct that can be honoured is — and `is_determin
 tells a caller that a prompt is of that kind, so it can say so.
 
 Bounds: work is linear in the prompt for scheduling (each position is parsed once),
-O(length × nesting) for attention, and nesting deeper than MAX_NESTING brackets is
+O(length × nesting) for attention, and nesting deeper than limits.MAX_PROMPT_NESTING brackets is
 refused with PromptTooDeep rather than risking the interpreter's recursion limit.
 """
 
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from typing import Sequence, Union
 
 from ....errors import InvalidSyntax, LimitExceeded
+from .... import limits
 
-MAX_NESTING = 100  # brackets inside brackets; real prompts stay below ~10
 
 
 class PromptTooDeep(LimitExceeded):
@@ -89,8 +89,8 @@ class _ScheduleParser:
 
     def _enter(self):
         self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise PromptTooDeep(f"the prompt nests brackets more than {MAX_NESTING} deep")
+        if self.depth > limits.MAX_PROMPT_NESTING:
+            raise PromptTooDeep(f"the prompt nests brackets more than {limits.MAX_PROMPT_NESTING} deep")
 
     def prompt(self, start: int) -> tuple[list, int]:
         """The longest prompt from `start`: (nodes, end)."""
@@ -334,8 +334,8 @@ def parse_prompt_attention(text: str) -> list[list]:
             piece[1] *= factor
 
     def push_open(stack: list[int]):
-        if len(round_open) + len(square_open) >= MAX_NESTING:
-            raise PromptTooDeep(f"the prompt opens more than {MAX_NESTING} emphasis brackets at once")
+        if len(round_open) + len(square_open) >= limits.MAX_PROMPT_NESTING:
+            raise PromptTooDeep(f"the prompt opens more than {limits.MAX_PROMPT_NESTING} emphasis brackets at once")
         stack.append(len(pieces))
 
     pos, end = 0, len(text)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ....errors import FileAccessError, ModelUnavailable, UnsupportedFeature
 from .lora import legacy_model_hash, sha256_file
+from .... import limits
 
-MAX_VAE_FILES = 5000
 
 
 def _candidates(directory: Path):
@@ -28,7 +28,7 @@ def _candidates(directory: Path):
         for name in sorted(dirs):
             if (Path(root) / name / "config.json").is_file():
                 found.append(Path(root) / name)
-        if len(found) > MAX_VAE_FILES:
+        if len(found) > limits.MAX_VAE_FOLDER_FILES:
             break
     return found
 

@@ -11,7 +11,7 @@ SamplerCustomAdvanced, SaveImage, PreviewImage.  A graph with any other node typ
 refused before any work, naming every type it cannot honour (ConditioningSetArea, SDXL's
 CLIPTextEncodeSDXL, ModelSamplingFlux, ... among them).  Also refused: the "bislerp"
 latent upscale, `embedding:` textual inversions, links to a missing node or output, cycles,
-graphs over MAX_NODES nodes or MAX_DEPTH deep, latents over MAX_LATENT_ELEMENTS.
+graphs over limits.COMFYUI_MAX_NODES nodes or limits.COMFYUI_MAX_DEPTH deep, latents over limits.COMFYUI_MAX_LATENT_ELEMENTS.
 
 ComfyUI's sampling around the core, as comfy.samplers computes it:
 - conditioning is a list of (cross-attention tensor, pooled, strength) entries; each
@@ -49,11 +49,8 @@ from .noise import SEED_MAX, prepare_noise
 from .samplers import SAMPLERS
 from .schedulers import SCHEDULER_NAMES, calculate_sigmas, ksampler_sigmas, step_window
 from .text import ComfyClip, check_last_layer
+from .... import limits
 
-MAX_NODES = 500
-MAX_DEPTH = 200
-MAX_LATENT_ELEMENTS = 16 * 4 * 256 * 256   # a batch of 16 latents of 2048x2048 images
-MAX_STEPS = 10000
 UPSCALE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "bislerp")
 OUTPUT_NODES = ("SaveImage", "PreviewImage")
 
@@ -419,8 +416,8 @@ def plan(graph) -> list[str]:
     """Check the graph's shape and node types; the evaluation order (dependencies first)."""
     if not isinstance(graph, dict) or not graph:
         raise InvalidSyntax("a ComfyUI API graph is a non-empty object of nodes")
-    if len(graph) > MAX_NODES:
-        raise LimitExceeded(f"ComfyUI graph of {len(graph)} nodes, over {MAX_NODES}")
+    if len(graph) > limits.COMFYUI_MAX_NODES:
+        raise LimitExceeded(f"ComfyUI graph of {len(graph)} nodes, over {limits.COMFYUI_MAX_NODES}")
     unsupported = set()
     for node_id, node in graph.items():
         if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
@@ -459,8 +456,8 @@ def plan(graph) -> list[str]:
                 if state.get(node_id) == 2:
                     continue
                 state[node_id] = 1
-                if len(stack) >= MAX_DEPTH:
-                    raise LimitExceeded(f"ComfyUI graph deeper than {MAX_DEPTH} nodes")
+                if len(stack) >= limits.COMFYUI_MAX_DEPTH:
+                    raise LimitExceeded(f"ComfyUI graph deeper than {limits.COMFYUI_MAX_DEPTH} nodes")
             if i < len(deps[node_id]):
                 stack.append((node_id, i + 1))
                 child = deps[node_id][i]
@@ -539,9 +536,9 @@ def _vae_decode(engine, inp):
 
 
 def _check_latent(node: _Inputs, shape) -> None:
-    if math.prod(shape) > MAX_LATENT_ELEMENTS or min(shape) < 1:
+    if math.prod(shape) > limits.COMFYUI_MAX_LATENT_ELEMENTS or min(shape) < 1:
         raise LimitExceeded(f"ComfyUI node {node.node_id} ({node.class_type}): latent {list(shape)} is outside "
-                            f"1..{MAX_LATENT_ELEMENTS} elements")
+                            f"1..{limits.COMFYUI_MAX_LATENT_ELEMENTS} elements")
 
 
 def _empty_latent(engine, inp):
@@ -561,7 +558,7 @@ def _sampler_name(inp) -> str:
 def _ksampler(engine, inp, advanced: bool = False):
     model = inp.link("model", ModelValue)
     seed = inp.integer("noise_seed" if advanced else "seed", 0, SEED_MAX)
-    steps = inp.integer("steps", 1, MAX_STEPS)
+    steps = inp.integer("steps", 1, limits.COMFYUI_MAX_STEPS)
     cfg = inp.number("cfg", 0.0, 100.0)
     sampler_name = _sampler_name(inp)
     scheduler = inp.choice("scheduler", SCHEDULER_NAMES)
@@ -569,8 +566,8 @@ def _ksampler(engine, inp, advanced: bool = False):
     latent = inp.link("latent_image", LatentValue).samples
     if advanced:
         add_noise = inp.flag("add_noise")
-        start = inp.integer("start_at_step", 0, MAX_STEPS)
-        end = inp.integer("end_at_step", 0, MAX_STEPS)
+        start = inp.integer("start_at_step", 0, limits.COMFYUI_MAX_STEPS)
+        end = inp.integer("end_at_step", 0, limits.COMFYUI_MAX_STEPS)
         force_full = not inp.flag("return_with_leftover_noise")
         denoise = 1.0
     else:
@@ -644,14 +641,14 @@ def _conditioning_concat(engine, inp):
 def _basic_scheduler(engine, inp):
     model = inp.link("model", ModelValue)
     scheduler = inp.choice("scheduler", SCHEDULER_NAMES)
-    steps = inp.integer("steps", 1, MAX_STEPS)
+    steps = inp.integer("steps", 1, limits.COMFYUI_MAX_STEPS)
     denoise = inp.number("denoise", 0.0, 1.0)
     total = steps
     if denoise < 1.0:
         if denoise <= 0.0:
             return (torch.zeros(0),)
         total = int(steps / denoise)
-        if total > MAX_STEPS * 100:
+        if total > limits.COMFYUI_MAX_STEPS * 100:
             raise LimitExceeded(f"BasicScheduler of {total} steps")
     sigmas = calculate_sigmas(model.checkpoint.model_sampling, scheduler, total)
     return (sigmas[-(steps + 1):],)

@@ -29,8 +29,8 @@ import torch
 
 from ....errors import LimitExceeded, UnsupportedFeature
 from ..a1111.lora import load_lora_modules, LoraModule
+from .... import limits
 
-MAX_LORA_PATCHES = 64
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ def patched_weights(weights: dict[str, torch.Tensor], targets: dict[str, str], p
     """The weights with every patch's keys for this model applied (a new dict; the
     unpatched tensors are shared).  Keys meant for the other model (other_targets: the
     text encoder's for a UNet, and back) are left to it; a key neither has is refused."""
-    if len(patches) > MAX_LORA_PATCHES:
-        raise LimitExceeded(f"{len(patches)} LoRA patches, over {MAX_LORA_PATCHES}")
+    if len(patches) > limits.COMFYUI_MAX_LORA_PATCHES:
+        raise LimitExceeded(f"{len(patches)} LoRA patches, over {limits.COMFYUI_MAX_LORA_PATCHES}")
     loaded = _modules_by_file(patches)
     out = dict(weights)
     work: dict[str, torch.Tensor] = {}

@@ -39,15 +39,13 @@ from dataclasses import dataclass
 import torch
 
 from ....errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
+from .... import limits
 
 MAX_LENGTH = 77
 MAX_WORD_LENGTH = 8  # a group this long may be split across chunks
 EMBEDDING_IDENTIFIER = "embedding:"
 # Bounds: a prompt is text typed by a person; ComfyUI's recursive parser would hit
 # Python's recursion limit near 1000 nesting levels, these are far above real prompts.
-MAX_PROMPT_CHARS = 100_000
-MAX_NESTING = 100
-MAX_CHUNKS = 64
 
 TokenWeights = list[list[tuple[int, float]]]
 
@@ -98,8 +96,8 @@ def _parse_weight(text: str) -> float | None:
 
 def weighted_runs(text: str, weight: float = 1.0, _depth: int = 0) -> list[tuple[str, float]]:
     """(text, weight) runs of an escaped prompt (ComfyUI's token_weights)."""
-    if _depth > MAX_NESTING:
-        raise LimitExceeded(f"prompt nests parentheses deeper than {MAX_NESTING}")
+    if _depth > limits.MAX_PROMPT_NESTING:
+        raise LimitExceeded(f"prompt nests parentheses deeper than {limits.MAX_PROMPT_NESTING}")
     out: list[tuple[str, float]] = []
     for run in split_parentheses(text):
         if len(run) >= 2 and run[0] == "(" and run[-1] == ")":
@@ -122,8 +120,8 @@ def prompt_weights(text: str) -> list[tuple[str, float]]:
     """The prompt's weighted runs, escapes resolved."""
     if not isinstance(text, str):
         raise InvalidSyntax(f"a ComfyUI prompt is text, not {type(text).__name__}")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise LimitExceeded(f"prompt of {len(text)} characters, over {MAX_PROMPT_CHARS}")
+    if len(text) > limits.COMFYUI_MAX_PROMPT_CHARS:
+        raise LimitExceeded(f"prompt of {len(text)} characters, over {limits.COMFYUI_MAX_PROMPT_CHARS}")
     return [(_unescape(run), w) for run, w in weighted_runs(_escape(text))]
 
 
@@ -168,8 +166,8 @@ def tokenize_with_weights(text: str, tokenizer, special: SpecialTokens | None = 
                 else:
                     batch.append((special.end, 1.0))
                     batch.extend([(special.pad, 1.0)] * remaining)
-                if len(chunks) >= MAX_CHUNKS:
-                    raise LimitExceeded(f"prompt needs more than {MAX_CHUNKS} chunks of {MAX_LENGTH} tokens")
+                if len(chunks) >= limits.COMFYUI_MAX_CHUNKS:
+                    raise LimitExceeded(f"prompt needs more than {limits.COMFYUI_MAX_CHUNKS} chunks of {MAX_LENGTH} tokens")
                 batch = [(special.start, 1.0)]
                 chunks.append(batch)
             else:

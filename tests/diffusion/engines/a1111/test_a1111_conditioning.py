@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aigif import limits  # noqa: E402
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -229,7 +230,7 @@ def test_embedding_bounds(tmp_path, monkeypatch):
     safetensors_torch.save_file({"emb_params": torch.zeros(cd.MAX_EMBEDDING_VECTORS + 1, 32)}, str(too_many))
     with pytest.raises(cd.InvalidEmbedding):
         cd.load_embedding_file(too_many)
-    monkeypatch.setattr(cd, "MAX_EMBEDDING_FILE_BYTES", 16)
+    monkeypatch.setattr(limits, "MAX_EMBEDDING_FILE_BYTES", 16)
     with pytest.raises(LimitExceeded):
         cd.load_embedding_file(too_many)
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aigif import limits  # noqa: E402
 
 from aigif.diffusion.engines.a1111 import prompt_parser as pp
 from aigif.errors import AigifError, LimitExceeded
@@ -151,7 +152,7 @@ def test_hostile_prompts_are_bounded(text):
 
 
 def test_deep_nesting_is_a_clean_limit_error():
-    deep = "(" * (pp.MAX_NESTING + 5) + "a" + ")" * (pp.MAX_NESTING + 5)
+    deep = "(" * (limits.MAX_PROMPT_NESTING + 5) + "a" + ")" * (limits.MAX_PROMPT_NESTING + 5)
     with pytest.raises(pp.PromptTooDeep) as raised:
         pp.get_learned_conditioning_prompt_schedules([deep], 20)
     assert raised.value.exit_status == LimitExceeded.exit_status

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aigif import limits  # noqa: E402
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -242,14 +243,14 @@ def test_refusals_of_bad_graphs(resources):
         G.plan(cycle)
     chain = copy.deepcopy(GRAPHS["txt2img"])
     previous = "2"
-    for i in range(G.MAX_DEPTH + 5):
+    for i in range(limits.COMFYUI_MAX_DEPTH + 5):
         chain[f"c{i}"] = {"class_type": "ConditioningCombine",
                           "inputs": {"conditioning_1": [previous, 0], "conditioning_2": ["2", 0]}}
         previous = f"c{i}"
     chain["5"]["inputs"]["positive"] = [previous, 0]
     with pytest.raises(LimitExceeded):
         G.plan(chain)
-    big = {str(i): {"class_type": "EmptyLatentImage", "inputs": {}} for i in range(G.MAX_NODES + 1)}
+    big = {str(i): {"class_type": "EmptyLatentImage", "inputs": {}} for i in range(limits.COMFYUI_MAX_NODES + 1)}
     with pytest.raises(LimitExceeded):
         G.plan(big)
     upscale = copy.deepcopy(GRAPHS["hires"])

@@ -240,7 +240,7 @@ def tiny_comfy():
     from aigif.diffusion.engines.comfyui.model_sampling import ModelSamplingDiscrete
     from aigif.diffusion.kdiffusion.model import diffusers_unet_fn
 
-    import test_kdiffusion_samplers as K
+    import tiny_sd_scene as K
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
