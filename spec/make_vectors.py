@@ -221,7 +221,27 @@ def valid_vectors() -> dict[str, bytes]:
         syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([3]))
         + seg(0x04, leb128(19) + msgpack.packb([[1, 1, "a.safetensors"], [90, 1, [0, 0], 7, "new"]])) + b"\x00"
     )
+    # added with version 1.2: text codec 4 (brotli). The stream is a constant, not brotli's
+    # output at generation time, so that another brotli release cannot change the vector.
+    v["v34-brotli-prompt"] = crc_file(
+        syntax_raw(BROTLI_CAT) + b"\x00"
+    )
     return v
+
+
+# brotli -q 11 of "一只猫坐在窗台上，阳光洒在它的毛上。一只猫坐在窗台上。" (81 bytes of UTF-8)
+BROTLI_CAT = bytes.fromhex(
+    "1b5000f88d94a9b91e4ce1c8e0b5f06fdbd857ac2582d109cabe1854a3e12807e168aa54a1886f0a018ac7cb5954cb9b7209facff7f3bdaa9a3bd5f3ce20e80009"
+)
+
+
+# brotli -q 11 of 1 MiB of "a" (14 bytes)
+BROTLI_BOMB = bytes.fromhex("5bffff8f5f222c1e0b0472ef1f00")
+
+
+def syntax_raw(payload: bytes, codec: int = 4) -> bytes:
+    """A SYNTAX segment whose prompt is `payload` under text codec `codec`, nothing else present."""
+    return seg(0x01, bits(lambda w: (flags(w, set()), w.ue(codec), w.align(), w.raw(payload))))
 
 
 def too_dense_payload(text: str) -> bytes:
@@ -311,6 +331,12 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     e["e47-comfyui-graph-integral-float"] = (graph([[8, 1, 64, 2, 64, 3, 1.0]]), "E_FIELD")
     e["e48-comfyui-graph-untabled-node-with-literals"] = (graph([ckpt, ["FaceDetailer", [0, 0], 0.5]]), "E_FIELD")
     e["e49-comfyui-graph-empty"] = (graph([]), "E_FIELD")
+    # added with version 1.2: text codec 4 (brotli), §5.5
+    e["e50-brotli-byte-after-stream"] = (crc_file(syntax_raw(BROTLI_CAT + b"\x00") + b"\x00"), "E_TEXT")
+    e["e51-brotli-truncated-stream"] = (crc_file(syntax_raw(BROTLI_CAT[:-1]) + b"\x00"), "E_TEXT")
+    e["e52-brotli-empty-payload"] = (crc_file(syntax_raw(b"") + b"\x00"), "E_TEXT")
+    # 1 MiB of 'a' in 14 bytes: refused at the text limit, not decompressed in full
+    e["e53-brotli-text-bomb"] = (crc_file(syntax_raw(BROTLI_BOMB) + b"\x00"), "E_LIMIT")
     return e
 
 

@@ -5,6 +5,8 @@ added without breaking old files.
     1  zstd frame (content size declared, no dictionary)
     2  zstd frame with the shipped prompt dictionary   (spec/prompt-coder.md)
     3  AIGIF prompt model, range coded                  (spec/prompt-coder.md)
+    4  brotli stream (quality 11): the floor under every field, so that no text ever
+       costs more than brotli-11 of it plus the 5-bit codec ID (spec §5.5)
 
 The encoder tries every codec and keeps the cheapest; the decoder never trusts a
 declared size beyond `limits.MAX_TEXT_BYTES`.
@@ -15,12 +17,20 @@ from __future__ import annotations
 from .. import limits
 from ..errors import InvalidText, LimitExceeded, UnknownTextCodec
 from . import promptcoder
-from .frames import from_utf8, utf8, zstd_frame_decode
+from .frames import brotli_stream_decode, from_utf8, utf8, zstd_frame_decode
 
-__all__ = ["NAMES", "PROMPT_MODEL", "RAW", "ZSTD", "ZSTD_DICT", "available", "cheapest", "decode", "encode", "from_utf8", "utf8"]
+__all__ = ["BROTLI", "NAMES", "PROMPT_MODEL", "RAW", "ZSTD", "ZSTD_DICT", "available", "cheapest", "decode", "encode", "from_utf8", "utf8"]
 
-RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL = 0, 1, 2, 3
-NAMES = {RAW: "raw", ZSTD: "zstd", ZSTD_DICT: "zstd-dict", PROMPT_MODEL: "prompt-model"}
+RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI = 0, 1, 2, 3, 4
+NAMES = {RAW: "raw", ZSTD: "zstd", ZSTD_DICT: "zstd-dict", PROMPT_MODEL: "prompt-model", BROTLI: "brotli"}
+
+
+def _brotli_encode(raw: bytes) -> bytes:
+    import brotli  # imported on first use: `import aigif` stays light
+
+    # Both modes at quality 11, the smaller kept: never longer than brotli.compress(raw,
+    # quality=11), the yardstick of the guarantee (the mode only tunes the encoder).
+    return min((brotli.compress(raw, quality=11, mode=m) for m in (brotli.MODE_GENERIC, brotli.MODE_TEXT)), key=len)
 
 
 def encode(codec: int, text: str) -> bytes:
@@ -35,6 +45,8 @@ def encode(codec: int, text: str) -> bytes:
         return promptcoder.zstd_dict_encode(text)
     if codec == PROMPT_MODEL:
         return promptcoder.encode(text)
+    if codec == BROTLI:
+        return _brotli_encode(raw)
     raise UnknownTextCodec(f"text codec {codec}")
 
 
@@ -58,12 +70,14 @@ def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
         return promptcoder.zstd_dict_decode(data, max_bytes)
     if codec == PROMPT_MODEL:
         return promptcoder.decode(data, max_bytes)
+    if codec == BROTLI:
+        return from_utf8(brotli_stream_decode(data, max_bytes))
     raise UnknownTextCodec(f"unknown text codec {codec}")
 
 
 def available() -> list[int]:
     """The codecs the encoder tries (a seam: the conformance vectors and benchmarks pin it)."""
-    return [RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL]
+    return [RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI]
 
 
 def cheapest(text: str, cost) -> tuple[int, bytes]:

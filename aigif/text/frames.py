@@ -43,3 +43,25 @@ def zstd_frame_decode(data: bytes, max_bytes: int, dict_data=None) -> bytes:
     if not dobj.eof or dobj.unused_data or len(out) != size:
         raise InvalidText("zstd text frame is incomplete or followed by extra bytes")
     return out
+
+
+def brotli_stream_decode(data: bytes, max_bytes: int) -> bytes:
+    """One complete brotli stream (RFC 7932) of at most `max_bytes` (text codec 4).
+
+    A brotli stream declares no size, so the output is capped while decoding: the
+    decompressor stops growing its buffer once it reaches the cap (it may overshoot by
+    one internal block, so the work stays bounded by about twice the cap). Trailing bytes,
+    a truncated stream and an empty payload are all refused.
+    """
+    import brotli  # imported on first use: `import aigif` stays light
+
+    dec = brotli.Decompressor()
+    try:
+        out = dec.process(bytes(data), output_buffer_limit=max_bytes + 1)
+    except brotli.error:
+        raise InvalidText("corrupt brotli text (or bytes after the stream)") from None
+    if len(out) > max_bytes or not dec.can_accept_more_data():
+        raise LimitExceeded(f"brotli text decodes to more than {max_bytes} bytes")
+    if not dec.is_finished():
+        raise InvalidText("brotli text stream is incomplete")
+    return out
