@@ -94,6 +94,28 @@ def held_out_prompts(data: Path | None = None) -> dict[str, list[str]]:
     return held
 
 
+MODERN_SETS = ("lexica-2024", "midjourney-v7", "curated-2025", "dflip3k-mixed")
+MODERN_SALT = b"aigif-modern-split-v1:"  # a fixed seed: the split never changes with file order
+
+
+def is_modern_held_out(prompt: str) -> bool:
+    """Half of each prompts/modern/ set is held out here (the other half of the original
+    sets is kept by the data's owners and never seen): sha256(salt + prompt), even = held out."""
+    digest = hashlib.sha256(MODERN_SALT + prompt.encode("utf-8", "surrogatepass")).digest()
+    return digest[0] % 2 == 0
+
+
+def modern_split(data: Path | None = None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(train, held out) per prompts/modern/ set: distinct prompts in file order."""
+    train, held = {}, {}
+    for name in MODERN_SETS:
+        path = (data or shared_data_dir()) / "prompts" / "modern" / f"{name}.txt"
+        items = list(dict.fromkeys(_lines(path))) if path.exists() else []
+        train[name] = [p for p in items if not is_modern_held_out(p)]
+        held[name] = [p for p in items if is_modern_held_out(p)]
+    return train, held
+
+
 # ---------------------------------------------------------------------------------
 # codec 3: the piece n-gram model (layout: spec/prompt-coder.md §4)
 
