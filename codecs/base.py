@@ -27,12 +27,11 @@ class CodecInfo:
     default_rate: str | None = None
 
     def accepts(self, rate: str) -> bool:
+        """A rate point is "/"-separated parts, each a literal or an inclusive a..b range."""
+        parts = rate.split("/")
         for rp in self.rate_points:
-            if ".." in rp:
-                lo, hi = (int(v) for v in rp.split(".."))
-                if rate.isdigit() and lo <= int(rate) <= hi:
-                    return True
-            elif rate == rp:
+            forms = rp.split("/")
+            if len(forms) == len(parts) and all(_part_accepts(f, p) for f, p in zip(forms, parts)):
                 return True
         return False
 
@@ -40,6 +39,13 @@ class CodecInfo:
         """Every NAME[:RATE] form the encoder accepts, ranges left as ranges."""
         forms = [self.name] if self.default_rate is not None or not self.rate_points else []
         return forms + [f"{self.name}:{rp}" for rp in self.rate_points]
+
+
+def _part_accepts(form: str, part: str) -> bool:
+    if ".." in form:
+        lo, hi = (int(v) for v in form.split(".."))
+        return part.isascii() and part.isdigit() and lo <= int(part) <= hi
+    return part == form
 
 
 def parse_spec(spec: str, table: dict[str, CodecInfo]) -> tuple[CodecInfo, str | None]:

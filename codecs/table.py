@@ -14,6 +14,7 @@ from . import classical
 from .base import NVTC, RESERVED, VERBATIM, CodecInfo, parse_spec
 from .nvtc import codec as nvtc_codec
 from .nvtc import info as nvtc_info
+from .nvtc import parse_rate as nvtc_parse_rate
 
 
 def list_codecs() -> list[CodecInfo]:
@@ -44,7 +45,7 @@ def encode_with(info: CodecInfo, rate: str | None, image: Image.Image) -> tuple[
     if image.width <= 0 or image.height <= 0:
         raise InvalidSyntax("cannot encode an empty image")
     if info.id == NVTC:
-        return NVTC, nvtc_codec.encode(image, int(rate))
+        return NVTC, nvtc_codec.encode(image, **nvtc_parse_rate(rate))
     if info.id == VERBATIM:
         raise InvalidSyntax("verbatim keeps file bytes: call aigif_codecs.encode_verbatim(data)")
     return info.id, classical.encode(info, rate, image)

@@ -221,6 +221,9 @@ def valid_vectors() -> dict[str, bytes]:
         syntax_seg({"prompt": "x"}, 0) + seg(0x04, leb128(17) + msgpack.packb([3]))
         + seg(0x04, leb128(19) + msgpack.packb([[1, 1, "a.safetensors"], [90, 1, [0, 0], 7, "new"]])) + b"\x00"
     )
+    # NVTC bitstream version 2 (spec/codecs.md §4): a frozen payload, as no pixel codec runs
+    # here; tests/codecs/test_nvtc_v2.py decodes it against the symbols in its .json
+    v["v40-nvtc-v2-pixels"] = crc_file(seg(0x05, leb128(16) + (HERE / "reference" / "nvtc-v2-48x40.bin").read_bytes()) + b"\x00")
     # added with version 1.2: text codec 4 (brotli). The stream is a constant, not brotli's
     # output at generation time, so that another brotli release cannot change the vector.
     v["v34-brotli-prompt"] = crc_file(

@@ -19,11 +19,32 @@ def _missing() -> str:
     return ""
 
 
+# "nvtc:Q" codes with this one model at ECVQ lambda 2**((Q + 10) / 10) (BENCHMARKS.md:
+# its RD curve over Q is at least as good as the three fine-tunes at their own lambdas)
+Q_MODEL = 3
+Q_RANGE = "10..100"
+MAX_DROP = 3  # "nvtc:Q/D": the last D layers (stage 0's, the finest) are not coded
+
+
 def info() -> CodecInfo:
-    rates = [str(r) for r in sorted(WEIGHTS) if weights_path(r).is_file()]
-    reason = _missing() or ("" if rates else "no NVTC weights are installed in aigif_codecs/weights")
+    models = [str(r) for r in sorted(WEIGHTS) if weights_path(r).is_file()]
+    reason = _missing() or ("" if models else "no NVTC weights are installed in aigif_codecs/weights")
+    rates = models + ([Q_RANGE, f"{Q_RANGE}/0..{MAX_DROP}"] if str(Q_MODEL) in models else [])
     return CodecInfo(
         NVTC, "nvtc", False, rates,
-        "NVTC learned vector-quantisation codec (Feng et al. CVPR 2023), CPU-scaled; RATE = model 1 (low) .. 3 (high)",
-        available=not reason, reason=reason, default_rate="2" if "2" in rates else (rates[0] if rates else None),
+        "NVTC learned vector-quantisation codec (Feng et al. CVPR 2023), CPU-scaled; RATE = fine-tune 1 (low) .. 3 "
+        f"(high), or Q {Q_RANGE} (one model, ECVQ lambda 2**((Q+10)/10)), optionally /D = finest layers left "
+        f"uncoded (0..{MAX_DROP}, faster decode, lower rate and quality)",
+        available=not reason, reason=reason, default_rate="2" if "2" in models else (models[0] if models else None),
     )
+
+
+def parse_rate(rate: str) -> dict:
+    """A rate string the codec info accepted -> encode() keywords: '2' -> model 2 at its own
+    lambda; '80' -> Q 80 on Q_MODEL; '80/1' -> the same with one layer left uncoded."""
+    q, _, drop = rate.partition("/")
+    value = int(q)
+    lo = int(Q_RANGE.split("..")[0])
+    if value < lo:
+        return {"model": value}
+    return {"model": Q_MODEL, "q": value, "drop": int(drop or 0)}

@@ -1,12 +1,20 @@
 """NVTC bitstream (codec ID 16): header, range coding of codeword indices, transforms.
 
-Bitstream (spec/codecs.md §NVTC), big-endian header of 14 bytes, then the coder words:
-  u8  version (1)
-  u8  rate point (selects the weights; their sha256 is in zoo.py)
+Bitstream (spec/codecs.md §4), big-endian header, then the coder words.  Version 2
+(written today):
+  u8  version (2)
+  u8  model M (selects the weights; their sha256 is in zoo.py)
   u16 width, u16 height (1..65535)
   4B  weights tag: first 4 bytes of the weights file's sha256
-  u32 CRC-32 of the header's first 10 bytes followed by the coder words
+  u8  Q: the encoder's lambda 2**((Q + 10) / 10), 10..100, or 0 = the model's own
+      (informative: the decoder never needs lambda)
+  u8  n: layers coded, 1..all; the later ones in coding order are not (the
+      complexity/rate knob D = all - n)
+  u8[n] one adaptation byte per coded layer (entropy.py)
+  u32 CRC-32 of the header bytes before it followed by the coder words
   u32[] range-coder words, little-endian (constriction RangeEncoder, 32-bit words)
+Version 1 (still decoded): version, M, width, height, tag, CRC; every layer coded with
+the static tables (no adaptation bytes).
 
 Symbols are coded layer by layer in coding order (coarsest stage first, last layer
 first), each layer's symbols in block raster order, then block position.  The model
@@ -21,6 +29,7 @@ import hashlib
 import json
 import struct
 import zlib
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -30,11 +39,19 @@ from aigif._extras import require
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
 from aigif.imagemodes import has_alpha
 
+from . import entropy
 from .zoo import WEIGHTS, weights_path
 
-VERSION = 1
-HEADER = struct.Struct(">BBHH4sI")
+VERSION = 2
+HEADER_V1 = struct.Struct(">BBHH4sI")
+FIXED_V2 = struct.Struct(">BBHH4sBB")  # then the adaptation bytes and the CRC
 MAX_SIDE = 65535
+Q_RANGE = (10, 100)
+
+
+def q_lambda(q: int) -> float:
+    """The ECVQ lambda of quality Q: Q=60 -> 128, 80 -> 512, 100 -> 2048 (the shipped fine-tunes' lambdas)."""
+    return 2.0 ** ((q + 10) / 10)
 
 
 def _imports():
@@ -92,23 +109,45 @@ def load(rate: int) -> _Loaded:
     return _Loaded(model, freq, key_level, bits, float(meta["lmbda"]), bytes.fromhex(digest[:8]))
 
 
+@contextmanager
+def _one_thread(torch):
+    """Float synthesis with one intra-op thread: torch splits reductions (convolutions,
+    einsums) by thread count, so 2 threads can round differently from 1.  Pinning it makes
+    a decode bit-identical whatever the caller's torch.set_num_threads (tested)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
     return -(-w // m) * m, -(-h // m) * m
 
 
-def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose):
-    """The coarse-to-fine loop shared by encoder and decoder: same order, same contexts."""
+def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = None):
+    """The coarse-to-fine loop shared by encoder and decoder: same order, same contexts.
+
+    Only the first n_coded layers in coding order are coded; a later layer adds no
+    residual (its synthesis VT units still run, as the model was trained with them)."""
     from .model import combine, partition  # lazy: model.py imports torch, which only NVTC coding needs
 
     m, cfg = ld.model, ld.model.cfg
     b = cfg.block
     x_hat, idx = None, {}
+    n_coded = len(cfg.coding_order()) if n_coded is None else n_coded
+    done = 0
     for s in reversed(range(cfg.n_stage)):
         hw = (Hp // cfg.downscale[s], Wp // cfg.downscale[s])
         if x_hat is not None:
             x_hat = partition(x_hat, b)
         for l in reversed(range(cfg.n_layer[s])):
             base = 0 if x_hat is None else x_hat
+            if done >= n_coded:
+                x_hat = m.vt_dec[s][l](x_hat)
+                continue
+            done += 1
             prev = m.previous(s, l)
             level = None
             if prev is not None:
@@ -123,11 +162,12 @@ def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose):
     return x_hat
 
 
-def _rows(ld: _Loaded, s: int, l: int, level, n_blocks: int) -> np.ndarray:
-    f = ld.freq[(s, l)]
+def _static_rows(ld: _Loaded, s: int, l: int, level, n_blocks: int) -> np.ndarray:
+    """Row of the static table of each symbol (block-major, position-minor)."""
+    P = ld.model.cfg.block ** 2
     if level is None:  # unconditional: one row per block position
-        return np.tile(f, (n_blocks, 1))
-    return f[level.reshape(-1).numpy()]
+        return np.tile(np.arange(P, dtype=np.int64), n_blocks)
+    return level.reshape(-1).numpy().astype(np.int64)
 
 
 def _to_image(x_hat, w: int, h: int) -> Image.Image:
@@ -137,82 +177,159 @@ def _to_image(x_hat, w: int, h: int) -> Image.Image:
     return Image.fromarray(a.permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
-def encode(image: Image.Image, rate: int) -> bytes:
+def n_layers(ld: _Loaded) -> int:
+    return len(ld.model.cfg.coding_order())
+
+
+def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 0, adapt: bool = True,
+           trace: list | None = None) -> bytes:
+    """Code an RGB image with weights `model`; q (10..100) sets ECVQ's lambda (None: the
+    model's own), drop = layers left uncoded at the fine end, adapt=False codes every
+    layer with the static tables (the cheapest decode).  trace, if given, receives
+    (layer, symbols, static rows, adaptation byte) per coded layer (bench/)."""
     torch, constriction, _ = _imports()
     if has_alpha(image):
         raise InvalidSyntax("nvtc codes RGB only; use png or webp for images with alpha")
     w, h = image.size
     if w > MAX_SIDE or h > MAX_SIDE:
         raise InvalidSyntax(f"nvtc codes images up to {MAX_SIDE} pixels a side, got {w}x{h}")
-    ld = load(rate)
+    if q is not None and not Q_RANGE[0] <= q <= Q_RANGE[1]:
+        raise InvalidSyntax(f"nvtc quality {q} outside {Q_RANGE[0]}..{Q_RANGE[1]}")
+    ld = load(model)
+    if not 0 <= drop < n_layers(ld):
+        raise InvalidSyntax(f"nvtc can leave 0..{n_layers(ld) - 1} layers uncoded, not {drop}")
+    lmbda = ld.lmbda if q is None else q_lambda(q)
     cfg = ld.model.cfg
+    P = cfg.block ** 2
     Wp, Hp = _padded_size(w, h, cfg.pad_multiple)
     x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
     x = torch.nn.functional.pad(x, (0, Wp - w, 0, Hp - h), mode="replicate")
-    enc = constriction.stream.queue.RangeEncoder()
-    family = constriction.stream.model.Categorical(perfect=False)
     m = ld.model
-    with torch.no_grad():
+    coded = []  # (layer, symbols, static rows, adaptation byte)
+    with torch.no_grad(), _one_thread(torch):
         vectors = m.analysis(x)
 
         def choose(s, l, base, level, n_blocks):
             r = m._to_vectors(m.proj_in[s][l](vectors[s][l] - base))
             bits = ld.bits[(s, l)] if level is None else ld.bits[(s, l)][level]
-            index = m.vq[s][l].quantize(r, bits, ld.lmbda)
-            enc.encode(index.reshape(-1).numpy().astype(np.int32), family, _rows(ld, s, l, level, n_blocks))
+            index = m.vq[s][l].quantize(r, bits, lmbda)
+            sym = index.reshape(-1).numpy().astype(np.int64)
+            rows = _static_rows(ld, s, l, level, n_blocks)
+            mix = entropy.best_mix(ld.freq[(s, l)], rows, P, sym)[0] if adapt else 0
+            coded.append(((s, l), sym, rows, mix))
             return index
 
-        _run(ld, 1, Hp, Wp, choose)
+        _run(ld, 1, Hp, Wp, choose, n_layers(ld) - drop)
+    enc = constriction.stream.queue.RangeEncoder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    for layer, sym, rows, mix in coded:
+        lm = entropy.LayerModel(ld.freq[layer], rows, P, *entropy.unpack_mix(mix))
+        for a, b in lm.symbol_ranges():
+            enc.encode(sym[a:b].astype(np.int32), family, lm.rows_for(a, b).astype(np.float64))
+            lm.update(a, b, sym[a:b])
+    if trace is not None:
+        trace.extend(coded)
     words = enc.get_compressed().astype("<u4").tobytes()
-    head = struct.pack(">BBHH4s", VERSION, rate, w, h, ld.tag)
+    head = FIXED_V2.pack(VERSION, model, w, h, ld.tag, 0 if q is None else q, len(coded))
+    head += bytes(mix for *_, mix in coded)
     return head + struct.pack(">I", zlib.crc32(head + words)) + words
 
 
-def read_header(data: bytes) -> tuple[int, int, int, bytes]:
-    """-> (rate, width, height, weights tag); validates framing only."""
-    if len(data) < HEADER.size:
-        raise CodecError(f"nvtc payload is {len(data)} bytes, shorter than its {HEADER.size}-byte header")
-    version, rate, w, h, tag, crc = HEADER.unpack_from(data)
-    if version != VERSION:
-        raise CodecError(f"nvtc bitstream version {version} is not supported (this decoder reads {VERSION})")
+class Header:
+    def __init__(self, version, model, w, h, tag, q, n_coded, mixes, size):
+        self.version, self.model, self.width, self.height, self.tag = version, model, w, h, tag
+        self.q, self.n_coded, self.mixes, self.size = q, n_coded, mixes, size  # n_coded None: all
+
+
+def parse_header(data: bytes) -> Header:
+    """The header of a version 1 or 2 payload; validates framing and the CRC only."""
+    if len(data) < 1:
+        raise CodecError("nvtc payload is empty")
+    version = data[0]
+    if version == 1:
+        if len(data) < HEADER_V1.size:
+            raise CodecError(f"nvtc payload is {len(data)} bytes, shorter than its {HEADER_V1.size}-byte header")
+        _, model, w, h, tag, crc = HEADER_V1.unpack_from(data)
+        hd = Header(1, model, w, h, tag, 0, None, None, HEADER_V1.size)
+        covered = data[:10]
+    elif version == 2:
+        if len(data) < FIXED_V2.size:
+            raise CodecError(f"nvtc payload is {len(data)} bytes, shorter than its {FIXED_V2.size}-byte fixed header")
+        _, model, w, h, tag, q, n = FIXED_V2.unpack_from(data)
+        if q != 0 and not Q_RANGE[0] <= q <= Q_RANGE[1]:
+            raise CodecError(f"nvtc payload declares quality {q}, outside 0 or {Q_RANGE[0]}..{Q_RANGE[1]}")
+        if n < 1:
+            raise CodecError("nvtc payload codes no layer: at least one must be coded")
+        end = FIXED_V2.size + n
+        if len(data) < end + 4:
+            raise CodecError("nvtc payload is shorter than its header")
+        (crc,) = struct.unpack_from(">I", data, end)
+        hd = Header(2, model, w, h, tag, q, n, data[FIXED_V2.size:end], end + 4)
+        covered = data[:end]
+    else:
+        raise CodecError(f"nvtc bitstream version {version} is not supported (this decoder reads 1 and 2)")
     if w == 0 or h == 0:
         raise CodecError("nvtc payload declares an empty image")
-    if (len(data) - HEADER.size) % 4:
+    if (len(data) - hd.size) % 4:
         raise CodecError("nvtc payload is not a whole number of 32-bit coder words")
-    if zlib.crc32(data[:10] + data[HEADER.size:]) != crc:
+    if zlib.crc32(covered + data[hd.size:]) != crc:
         raise CodecError("nvtc payload CRC mismatch: the payload is corrupt")
-    return rate, w, h, tag
+    return hd
 
 
-def decode(data: bytes, *, max_pixels: int) -> Image.Image:
+def read_header(data: bytes) -> tuple[int, int, int, bytes]:
+    """-> (model, width, height, weights tag); validates framing only."""
+    hd = parse_header(data)
+    return hd.model, hd.width, hd.height, hd.tag
+
+
+def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.Image:
+    """trace, if given, receives (layer, symbols) per decoded layer: the integer-exact part."""
     if len(data) >= 6:  # the pixel limit comes before everything, even the CRC
         _, _, w, h = struct.unpack_from(">BBHH", data)
         if w * h > max_pixels:
             raise LimitExceeded(f"nvtc payload is {w}x{h} = {w * h} pixels, over the limit {max_pixels}")
-    rate, w, h, tag = read_header(data)
+    hd = parse_header(data)
     torch, constriction, _ = _imports()
-    ld = load(rate)
-    if tag != ld.tag:
-        raise CodecError(f"nvtc payload was coded with other weights (tag {tag.hex()}, installed {ld.tag.hex()})")
+    ld = load(hd.model)
+    if hd.tag != ld.tag:
+        raise CodecError(f"nvtc payload was coded with other weights (tag {hd.tag.hex()}, installed {ld.tag.hex()})")
+    n_coded = n_layers(ld) if hd.n_coded is None else hd.n_coded
+    if n_coded > n_layers(ld):
+        raise CodecError(f"nvtc payload codes {n_coded} layers; these weights have {n_layers(ld)}")
     cfg = ld.model.cfg
+    P = cfg.block ** 2
+    w, h = hd.width, hd.height
     Wp, Hp = _padded_size(w, h, cfg.pad_multiple)
-    words = np.frombuffer(data, dtype="<u4", offset=HEADER.size).astype(np.uint32)
+    words = np.frombuffer(data, dtype="<u4", offset=hd.size).astype(np.uint32)
     if len(words) == 0:
         raise CodecError("nvtc payload has no coder words")
+    mixes = [entropy.unpack_mix(b) for b in hd.mixes] if hd.mixes is not None else None
     dec = constriction.stream.queue.RangeDecoder(words)
     family = constriction.stream.model.Categorical(perfect=False)
+    layer_no = [0]
 
     def choose(s, l, base, level, n_blocks):
-        rows = _rows(ld, s, l, level, n_blocks)
-        try:
-            sym = dec.decode(family, rows)
-        except Exception as e:  # constriction reports corrupt data as ValueError/AssertionError
-            raise CodecError(f"nvtc range decoder failed: {e}") from None
-        sym = np.asarray(sym, dtype=np.int64)
-        if sym.min(initial=0) < 0 or sym.max(initial=0) >= rows.shape[1]:
-            raise CodecError("nvtc payload decodes to an out-of-range codeword")
-        return torch.from_numpy(sym).view(n_blocks, -1)
+        w1, w2 = (0, 0) if mixes is None else mixes[layer_no[0]]
+        layer_no[0] += 1
+        lm = entropy.LayerModel(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks), P, w1, w2)
+        K = ld.freq[(s, l)].shape[1]
+        out = np.empty(n_blocks * P, dtype=np.int64)
+        for a, b in lm.symbol_ranges():
+            rows = lm.rows_for(a, b).astype(np.float64)
+            try:
+                sym = dec.decode(family, rows)
+            except Exception as e:  # constriction reports corrupt data as ValueError/AssertionError
+                raise CodecError(f"nvtc range decoder failed: {e}") from None
+            sym = np.asarray(sym, dtype=np.int64)
+            if sym.min(initial=0) < 0 or sym.max(initial=0) >= K:
+                raise CodecError("nvtc payload decodes to an out-of-range codeword")
+            out[a:b] = sym
+            lm.update(a, b, sym)
+        if trace is not None:
+            trace.append(((s, l), out.copy()))
+        return torch.from_numpy(out).view(n_blocks, -1)
 
-    with torch.no_grad():
-        x_hat = _run(ld, 1, Hp, Wp, choose)
+    with torch.no_grad(), _one_thread(torch):
+        x_hat = _run(ld, 1, Hp, Wp, choose, n_coded)
     return _to_image(x_hat, w, h)
