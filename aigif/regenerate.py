@@ -132,6 +132,7 @@ def _status(syntax: Syntax, image) -> str:
 class PackResult:
     syntax: Syntax  # ready to write: platform, residual payload and fidelity filled in
     image: object  # PIL.Image.Image: the regenerated image (before any residual)
+    residual_cost: dict | None = None  # pixels.residual_cost: bytes, PSNR with and without it
 
 
 def pack_image(syntax: Syntax | dict, *, original=None, residual_codec: str | None = None, keep_platform: bool = True,
@@ -153,9 +154,12 @@ def pack_image(syntax: Syntax | dict, *, original=None, residual_codec: str | No
     if original is not None:
         codec_id, data = pixels.encode_residual(original, image, residual_codec)
         syntax.payloads.append(Payload("residual", codec_id, data, True))
-        final = original
+        # the hash of what a reader gets back (spec §7.3): the original for an exact
+        # residual, the lossy reconstruction otherwise (never a hash no decoder matches)
+        cost = pixels.residual_cost(original, image, codec_id, data)
+        final = cost.pop("restored")
     syntax.fidelity = fidelity_of(final)
-    return PackResult(syntax, image)
+    return PackResult(syntax, image, cost if original is not None else None)
 
 
 def pack(syntax: Syntax | dict, path=None, **options) -> bytes:

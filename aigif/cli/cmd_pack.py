@@ -124,6 +124,8 @@ def run(args) -> int:
                             threads=args.threads, **folders)
         if args.save_image:
             save_png(result.image, args.save_image)
+        if result.residual_cost is not None:  # what the residual costs and buys (issue 16)
+            print(pixels.describe_residual_cost(result.residual_cost, args.codec))
         syntax = result.syntax
     data = write(syntax, args.output)
     print(f"wrote {args.output} ({len(data)} bytes" + (f", random seed {d['seed']})" if random_seed else ")"))

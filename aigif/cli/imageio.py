@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 from .. import limits
-from ..errors import CodecError, LimitExceeded
+from ..errors import CodecError, LimitExceeded, UnsupportedFeature
+from ..exporters.embed import embed_metadata
 from ..fileio import read_bytes, write_atomic
 
 
@@ -35,3 +37,43 @@ def save_png(image, path) -> None:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     write_atomic(path, buf.getvalue())
+
+
+# The output formats `unpack` writes, by file extension.
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+DEFAULT_QUALITY = 95
+
+
+def format_for(path) -> str | None:
+    """'PNG', 'JPEG' or 'WEBP' for an output path's extension, None for any other."""
+    return OUTPUT_FORMATS.get(Path(path).suffix.lower())
+
+
+def encode_image(image, fmt: str = "PNG", quality: int = DEFAULT_QUALITY) -> bytes:
+    """An image file's bytes: PNG (lossless), JPEG or WebP at `quality` (1-100; WebP 100
+    is lossless).  JPEG has no alpha: a transparent image is refused, never flattened
+    silently onto a colour the user did not choose."""
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        image.save(buf, format="PNG")
+    elif fmt == "JPEG":
+        if image.mode not in ("RGB", "L"):
+            if "A" in image.mode or "transparency" in image.info:
+                raise UnsupportedFeature("the image has an alpha channel, which JPEG cannot hold: write .png or .webp")
+            image = image.convert("RGB")
+        image.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "WEBP":
+        image.save(buf, format="WEBP", lossless=quality >= 100, quality=quality, method=4)
+    else:
+        raise ValueError(f"unknown output format {fmt}")
+    return buf.getvalue()
+
+
+def save_image(image, path, fmt: str = "PNG", quality: int = DEFAULT_QUALITY, metadata=None) -> None:
+    """Write `image` atomically as `fmt`; metadata = (A1111 text or None, AIGIF bytes or
+    None) is embedded where the importers read it (aigif.exporters.embed)."""
+    data = encode_image(image, fmt, quality)
+    if metadata is not None:
+        data = embed_metadata(data, *metadata)
+    write_atomic(path, data)

@@ -38,10 +38,10 @@ def test_export_embed_output_in_missing_folder(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, status", [(None, ExitStatus.IO), (b"", ExitStatus.UNSUPPORTED),
-                                             (image_bytes("JPEG"), ExitStatus.UNSUPPORTED),
+                                             (image_bytes("GIF"), ExitStatus.UNSUPPORTED),
                                              (png_image((8, 8))[:30], ExitStatus.MALFORMED),
                                              (PNG_SIGNATURE + png_chunk(b"IEND", b""), ExitStatus.MALFORMED)],
-                         ids=["missing", "empty", "jpeg", "truncated-png", "png-without-ihdr"])
+                         ids=["missing", "empty", "gif", "truncated-png", "png-without-ihdr"])
 def test_export_embed_into_bad_image(tmp_path, capsys, content, status):
     src = tmp_path / "s.aigif"
     assert cli(capsys, "pack", "--no-generate", "--prompt", "x", "-o", src)[0] == 0

@@ -240,10 +240,20 @@ def test_embed_replaces_an_existing_parameters_chunk(tmp_path):
     assert import_image(out).syntax["prompt"] == "new prompt"
 
 
-def test_embed_refuses_jpeg(tmp_path):
+def test_embed_into_jpeg_writes_exif_user_comment_that_imports_back(tmp_path):
+    # issue 16 item 15: the README promised --embed for JPEG too (it refused them before)
+    syntax = aigif.from_dict({"model": "sd-1.5", "prompt": "new prompt", "seed": 42})
+    out = tmp_path / "o.jpg"
+    embed_a1111(syntax, FIX / "02_a1111_cropped.jpg", out)
+    r = import_image(out)
+    assert r.tool == "a1111" and r.syntax["prompt"] == "new prompt" and r.syntax["seed"] == 42
+
+
+def test_embed_refuses_what_is_not_an_image(tmp_path):
     syntax = aigif.from_dict({"model": "sd-1.5", "prompt": "x"})
+    (tmp_path / "x.gif").write_bytes(b"GIF89a" + bytes(20))
     with pytest.raises(errors.UnsupportedFeature):
-        embed_a1111(syntax, FIX / "02_a1111_cropped.jpg", tmp_path / "o.png")
+        embed_a1111(syntax, tmp_path / "x.gif", tmp_path / "o.png")
 
 
 def test_cli_export_formats(tmp_path, capsys):

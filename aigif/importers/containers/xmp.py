@@ -9,7 +9,8 @@ import re
 
 from .fields import Container, Field
 
-_PROPS = {"exif:UserComment": "UserComment", "dc:description": "ImageDescription", "sd:parameters": "parameters"}
+_PROPS = {"exif:UserComment": "UserComment", "dc:description": "ImageDescription", "sd:parameters": "parameters",
+          "aigif:data": "aigif"}  # the last: the AIGIF file aigif unpack embeds (tools/aigif_embedded.py)
 _ATTR = r"\b{p}\s*=\s*\"([^\"]*)\""
 _WORD_CHAR = re.compile(r"\w")  # what ends `\b` after the name
 

@@ -5,6 +5,7 @@ static: a new tool is one module here and one line below.  Among parsers of equa
 priority the order below is the order they are tried in."""
 
 from . import (  # noqa: F401 - imported for their register() calls
+    aigif_embedded,
     swarmui,
     stability_matrix,
     tensorart,
