@@ -28,6 +28,7 @@ from ..fileio import read_bytes, write_atomic
 from ..format import decode, encode
 from ..regenerate import UnpackResult, unpack_image
 from .engine_folders import add_folder_flags, folder_options
+from ..exporters.embed import MetadataTooLong
 from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, open_image, save_image
 
 # What stops a regeneration on this machine but not the pixels a file keeps (import
@@ -146,7 +147,12 @@ def run(args) -> int:
         if raw is not None:  # the original file, byte for byte: its own metadata included
             write_atomic(target, raw)
         else:
-            save_image(result.image, target, fmt, args.quality, None if args.no_metadata else metadata_of(result.syntax, warn))
+            metadata = None if args.no_metadata else metadata_of(result.syntax, warn)
+            try:
+                save_image(result.image, target, fmt, args.quality, metadata)
+            except MetadataTooLong as e:  # a JPEG segment holds 64 KiB: the pixels still matter more
+                warn(f"{e}; the image was written without it")
+                save_image(result.image, target, fmt, args.quality, None)
         return line, result.status
 
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
