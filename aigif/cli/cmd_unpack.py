@@ -46,6 +46,9 @@ def add_parser(sub) -> None:
                    help=f"JPEG and WebP quality (default {DEFAULT_QUALITY}; WebP 100 is lossless)")
     p.add_argument("--no-metadata", action="store_true",
                    help="write the pixels only: no A1111 parameters, no embedded AIGIF file")
+    p.add_argument("--groups", metavar="L1,L2,...",
+                   help="a group-mask file (codec groupmask): decode only these groups, reading only their streams "
+                        "(the rest transparent)")
     p.add_argument("--pixels", action="store_true",
                    help="extract the pixels the file stores (pack --image, import --keep-pixels) instead of regenerating")
     p.add_argument("--reference", metavar="PNG", help="original image: report PSNR and LPIPS")
@@ -138,7 +141,9 @@ def run(args) -> int:
     allow = args.allow_download  # AIGIF_ALLOW_DOWNLOAD: read where downloads happen (diffusion.pipelines)
 
     def one(path: Path, target: Path, fmt: str, warn) -> tuple[str, str]:
-        if args.pixels:
+        if args.groups is not None:
+            result, raw = grouped_pixels(path, args.groups), None
+        elif args.pixels:
             result, raw = stored_pixels(path, fmt)
         else:
             result, raw = _regenerate_or_kept(path, warn, allow_download=allow, trust_inline_model=args.trust_inline_model,
@@ -208,6 +213,20 @@ def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
     result = UnpackResult(image, syntax, "pixels" if stored.critical else "kept original", _status(syntax, image))
     raw = bytes(stored.data) if stored.codec_id == pixels.VERBATIM_ID and exporters.image_format(stored.data) == fmt else None
     return result, raw
+
+
+def grouped_pixels(path: Path, groups: str) -> UnpackResult:
+    """`unpack --groups 1,3`: only those groups of a file's group-mask PIXELS payload."""
+    try:
+        labels = sorted({int(g) for g in groups.split(",")})
+    except ValueError:
+        raise InvalidSyntax(f"--groups takes labels like 1,3, not {groups!r}") from None
+    syntax = decode(read_bytes(path))
+    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    if stored is None or stored.codec_id != 17:
+        raise InvalidSyntax(f"{path} stores no group-mask pixels (pack --image X --codec groupmask): --groups needs them")
+    image = pixels.decode_pixels(stored.codec_id, stored.data, groups=labels)
+    return UnpackResult(image, syntax, f"groups {','.join(map(str, labels))}", "unverified")
 
 
 def _status(syntax, image) -> str:
