@@ -64,15 +64,17 @@ def elide_defaults(s: Syntax) -> Syntax:
     return s
 
 
-def resolve(s: Syntax) -> ResolvedSyntax:
-    """Every field concrete (spec §5.3 applied): what a generator needs."""
+def resolve(s: Syntax, inline_entry: ModelEntry | None = None) -> ResolvedSyntax:
+    """Every field concrete (spec §5.3 applied): what a generator needs.  inline_entry: the
+    registry entry that stands in for an inline model name (aigif.regenerate.identified_model);
+    the defaults stay an inline model's."""
     reg = get_registry()
     if s.model is None:
         entry = reg.model(DEFAULT_MODEL_ID)
     elif isinstance(s.model, int):
         entry = reg.model(s.model)
     else:
-        entry = adhoc_entry(s.model)
+        entry = inline_entry or adhoc_entry(s.model)
     d = defaults(s)
     sched_id = s.scheduler if s.scheduler is not None else d["scheduler"]
     scheduler = None

@@ -21,7 +21,7 @@ class ExitStatus(IntEnum):
     LIMIT = 5  # decompression-bomb guard tripped
     MODEL = 6  # model unknown or its weights not available
     CODEC = 7  # pixel/residual payload cannot be decoded
-    NO_METADATA = 8  # import: the image carries no generation metadata
+    NO_METADATA = 8  # import: the image carries no generation metadata; verify: the file no FIDELITY
     MISSING_EXTRA = 9  # an optional dependency is not installed
     REGISTRY = 10  # registry conflict or invalid registry entry
     DIFFERS = 11  # verify: regeneration does not match the fidelity hash
@@ -147,6 +147,13 @@ class ModelUnavailable(ModelError):
     code = "E_MODEL_UNAVAILABLE"
 
 
+class ModelMismatch(ModelError):
+    """The file's model fingerprint does not match the registry entry of that name or ID
+    (spec §6.4): regenerating with those weights would give another model's image."""
+
+    code = "E_MODEL_MISMATCH"
+
+
 # -- pixel codecs (exit 7) ---------------------------------------------------------
 class CodecError(AigifError):
     """A pixel or residual payload cannot be decoded."""
@@ -173,6 +180,14 @@ class NoGenerationMetadata(AigifError):
     """An image carries no generation metadata that AIGIF can import."""
 
     code = "E_NO_METADATA"
+    exit_status = ExitStatus.NO_METADATA
+
+
+class NothingToVerify(AigifError):
+    """`aigif verify`: the file has no FIDELITY segment, so there is nothing to check the
+    regeneration against (not a failed check: no model is run)."""
+
+    code = "E_NO_FIDELITY"
     exit_status = ExitStatus.NO_METADATA
 
 

@@ -15,6 +15,7 @@ mean one thing, so conflicts are never resolved by load order.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -38,6 +39,10 @@ REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-
 TOOLS = ("a1111", "comfyui", "invokeai", "diffusers", "novelai")
 ENTRY_POINT_GROUP = "aigif.registry"
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth", ".gguf", ".sft")
+# spec §6.4: a model's identity fingerprint is the first 8 bytes of the SHA-256 of its
+# denoiser's weights (the first *.safetensors, in sorted order, of these folders)
+IDENTITY_FINGERPRINT_BYTES = 8
+DENOISER_FOLDERS = ("unet", "transformer")
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,73 @@ class ModelEntry:
         if src == "local":
             return Path(rel).expanduser()
         return None
+
+
+def is_weights_fingerprint(fp: dict) -> bool:
+    """Only weights identify a model: configs and tokenizers are shared between models.
+    A fingerprint without a file is a whole-checkpoint hash (A1111's "Model hash")."""
+    return not fp.get("file") or str(fp.get("file", "")).endswith(WEIGHT_SUFFIXES)
+
+
+def denoiser_weights_file(root: Path) -> Path | None:
+    """The file whose hash is a diffusers folder's identity fingerprint (spec §6.4)."""
+    for sub in DENOISER_FOLDERS:
+        folder = root / sub
+        if folder.is_dir():
+            files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(".safetensors"))
+            if files:
+                return files[0]
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))  # size and mtime are the cache key: a rewritten file is hashed again
+
+
+def identity_fingerprint(entry: "ModelEntry") -> bytes | None:
+    """The spec §6.4 fingerprint of an entry's weights: from its recorded denoiser hash,
+    else hashed from its local folder now; None when neither is there (a hub entry that
+    records no hash, a folder that is gone)."""
+    recorded = sorted(
+        (str(fp["file"]), str(fp["value"]).lower()) for fp in entry.fingerprints
+        if fp.get("kind") == "sha256" and str(fp.get("file", "")).split("/")[0] in DENOISER_FOLDERS
+        and str(fp.get("file", "")).endswith(".safetensors") and len(str(fp.get("value", ""))) >= 2 * IDENTITY_FINGERPRINT_BYTES
+    )
+    if recorded:
+        return bytes.fromhex(recorded[0][1][: 2 * IDENTITY_FINGERPRINT_BYTES])
+    root = entry.source_dir
+    try:
+        weights = denoiser_weights_file(root) if root is not None and root.is_dir() else None
+        if weights is None:
+            return None
+        st = weights.stat()
+        return bytes.fromhex(_sha256_cached(str(weights), st.st_size, st.st_mtime_ns)[: 2 * IDENTITY_FINGERPRINT_BYTES])
+    except OSError:
+        return None
+
+
+def fingerprint_matches(entry: "ModelEntry", fingerprint: bytes) -> bool | None:
+    """Whether a file's model fingerprint names this entry's weights (spec §6.4): a prefix
+    of a weights hash the entry records, or a recorded short hash (A1111's 10 hex digits)
+    being a prefix of it.  None when the entry records no weights hash and none can be
+    computed: it can be neither confirmed nor ruled out."""
+    want = fingerprint.hex()
+    known = [str(fp["value"]).lower() for fp in entry.fingerprints if is_weights_fingerprint(fp)]
+    if not known:
+        own = identity_fingerprint(entry)
+        if own is None:
+            return None
+        known = [own.hex()]
+    return any(k.startswith(want) or (len(k) >= 10 and want.startswith(k)) for k in known)
 
 
 def builtin_dir() -> Path:
@@ -324,8 +396,7 @@ class Registry:
         for key in keys:
             self._model_keys[key.lower()] = entry
         for fp in entry.fingerprints:
-            # only weights identify a model: configs and tokenizers are shared between models
-            if fp.get("file", "").endswith(WEIGHT_SUFFIXES) or not fp.get("file"):
+            if is_weights_fingerprint(fp):
                 self._fingerprints.setdefault(fp["value"].lower(), entry)
 
     # lookups
@@ -338,15 +409,38 @@ class Registry:
             k = key.strip().lower()
             if k.startswith("#") and k[1:].isdigit():
                 return self.models.get(int(k[1:]))
-            return self._model_keys.get(k)
+            hit = self._model_keys.get(k)
+            if hit is None and k.isdigit() and len(k) <= 10:  # the IDs `registry list` prints
+                return self.models.get(int(k))
+            return hit
         return None
+
+    def find_model_by_name(self, name: str) -> ModelEntry | None:
+        """A canonical name or alias only: a name a file writes inline never means an ID."""
+        return self._model_keys.get(name.strip().lower())
+
+    def suggest_model(self, key: str) -> str | None:
+        """The registered name closest to a mistyped one ("sd-15" -> "sd-1.5"), or None."""
+        import difflib  # lazy: only error paths need it
+
+        names = sorted(self._model_keys)
+        hits = difflib.get_close_matches(str(key).strip().lower(), names, n=1, cutoff=0.7)
+        return self._model_keys[hits[0]].name if hits else None
+
+    def suggest_scheduler(self, key: str) -> str | None:
+        import difflib  # lazy: only error paths need it
+
+        hits = difflib.get_close_matches(str(key).strip().lower(), sorted(self._sched_keys), n=1, cutoff=0.6)
+        return self._sched_keys[hits[0]].name if hits else None
 
     def model(self, key) -> ModelEntry:
         entry = self.find_model(key)
         if entry is None:
             hint = plugins_hint()
+            near = self.suggest_model(key) if isinstance(key, str) else None
             raise UnknownModel(
-                f"model {key!r} is not in the registry (see `aigif registry list`)" + (f"; {hint}" if hint else ""),
+                f"model {key!r} is not in the registry" + (f"; did you mean '{near}'?" if near else "")
+                + " (see `aigif registry list`)" + (f"; {hint}" if hint else ""),
                 model=key,
             )
         return entry
@@ -375,7 +469,8 @@ class Registry:
     def scheduler(self, key) -> SchedulerEntry:
         entry = self.find_scheduler(key)
         if entry is None:
-            raise RegistryError(f"scheduler {key!r} is not in the scheduler table")
+            near = self.suggest_scheduler(key) if isinstance(key, str) else None
+            raise RegistryError(f"scheduler {key!r} is not in the scheduler table" + (f"; did you mean '{near}'?" if near else ""))
         return entry
 
     def scheduler_from_tool(self, tool: str, sampler: str, schedule: str | None = None) -> SchedulerEntry | None:

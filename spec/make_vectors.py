@@ -229,6 +229,13 @@ def valid_vectors() -> dict[str, bytes]:
     v["v34-brotli-prompt"] = crc_file(
         syntax_raw(BROTLI_CAT) + b"\x00"
     )
+    # added with revision 3: a private registry model as a writer stores it (§6.4): its name
+    # inline with the 8-byte identity fingerprint, and the fields its private defaults gave
+    # written out (an inline model's absent fields are the generic defaults of §5.3)
+    v["v46-private-model-name-fingerprint"] = crc_file(
+        syntax_seg({"model": {"name": "my-finetune", "fingerprint": "5a1f0c3e9b27d481"}, "prompt": "a fox", "seed": 3,
+                    "steps": 25, "guidance": 5, "width": 768, "height": 768, "scheduler": "euler"}, 0) + b"\x00"
+    )
     return v
 
 

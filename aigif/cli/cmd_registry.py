@@ -13,16 +13,18 @@ from pathlib import Path
 
 from .._extras import require
 from ..defaults import GENERIC_DEFAULTS
-from ..errors import ExitStatus, InvalidSyntax, RegistryError
+from ..errors import ExitStatus, FileAccessError, InvalidSyntax, ModelUnavailable, RegistryError
 from ..fileio import write_atomic
 from ..limits import MAX_REGISTRY_NAME_LEN
 from ..registry import (
     NAME_RE,
     PRIVATE_IDS,
+    WEIGHT_SUFFIXES,
     dump_model_toml,
     get_registry,
     plugins_hint,
     reset_registry,
+    sha256_file,
     user_dir,
     validate_model,
 )
@@ -167,6 +169,77 @@ def _schedulers(reg, as_json: bool) -> int:
     return ExitStatus.OK
 
 
+# diffusers pipeline class -> registry family (spec §6.2), for folders added without --like
+FAMILY_OF_PIPELINE = {
+    "StableDiffusionPipeline": "sd1",
+    "StableDiffusionXLPipeline": "sdxl",
+    "StableDiffusionXLImg2ImgPipeline": "sdxl-refiner",
+    "StableDiffusion3Pipeline": "sd3",
+    "FluxPipeline": "flux",
+    "PixArtAlphaPipeline": "pixart",
+    "PixArtSigmaPipeline": "pixart",
+}
+MAX_CONFIG_BYTES = 1 << 20  # a diffusers config is a few KB
+
+
+def _read_config(path: Path) -> dict:
+    """A folder's JSON config, or {} when it is absent or unreadable (then nothing is inferred from it)."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def infer_from_folder(folder: Path, reg) -> tuple[dict, list[str]]:
+    """What a diffusers folder's own configs say about its registry entry: family, size,
+    scheduler ({key: value}), and one line per inference for the user to check."""
+    found: dict = {}
+    said: list[str] = []
+    index = _read_config(folder / "model_index.json")
+    cls = index.get("_class_name")
+    if isinstance(cls, str) and cls in FAMILY_OF_PIPELINE:
+        family = FAMILY_OF_PIPELINE[cls]
+        if family == "sd1" and _read_config(folder / "text_encoder" / "config.json").get("hidden_size") == 1024:
+            family = "sd2"  # SD 2.x: OpenCLIP ViT-H (1024 wide) under the same pipeline class
+        found["family"] = family
+        said.append(f"family {family} (model_index.json: {cls})")
+    vae = _read_config(folder / "vae" / "config.json")
+    channels = vae.get("block_out_channels")
+    factor = 2 ** (len(channels) - 1) if isinstance(channels, list) and channels else 8
+    for sub in ("unet", "transformer"):
+        sample = _read_config(folder / sub / "config.json").get("sample_size")
+        if isinstance(sample, int) and not isinstance(sample, bool) and sample > 0:
+            found["width"] = found["height"] = sample * factor
+            said.append(f"size {sample * factor}x{sample * factor} ({sub} sample_size {sample} x VAE factor {factor})")
+            break
+    sched_cfg = _read_config(folder / "scheduler" / "scheduler_config.json")
+    sched_cls = sched_cfg.get("_class_name")
+    if isinstance(sched_cls, str):
+        # the most specific table entry of that class whose overrides the config has
+        fits = [e for e in reg.schedulers.values()
+                if e.diffusers_class == sched_cls and all(sched_cfg.get(k) == v for k, v in e.config.items())]
+        if fits:
+            best = max(fits, key=lambda e: (len(e.config), -e.id))
+            found["scheduler"] = best.name
+            said.append(f"scheduler {best.name} (scheduler_config.json: {sched_cls})")
+    return found, said
+
+
+def weights_fingerprints(folder: Path) -> tuple[list[dict], int]:
+    """sha256 of every weights file of the folder (what `registry verify` compares and the
+    model's identity fingerprint, spec §6.4, is taken from), and their total size."""
+    fps, total = [], 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name.endswith(WEIGHT_SUFFIXES):
+            total += path.stat().st_size
+            fps.append({"kind": "sha256", "file": path.relative_to(folder).as_posix(), "value": sha256_file(path),
+                        "verified": True, "source": "computed by aigif registry add"})
+    return fps, total
+
+
 def _add(reg, args) -> int:
     if reg.find_model(args.name):
         raise RegistryError(f"'{args.name}' is already registered as '{reg.find_model(args.name).name}' (ID {reg.find_model(args.name).id})")
@@ -175,8 +248,13 @@ def _add(reg, args) -> int:
     mid = args.id if args.id is not None else max([PRIVATE_IDS.start - 1, *[i for i in reg.models if i in PRIVATE_IDS]]) + 1
     like = reg.model(args.like) if args.like else None
     pipeline_class = args.pipeline_class
+    inferred: dict = {}
+    said: list[str] = []
+    fingerprints: list[dict] = []
     if args.path:
         folder = Path(args.path).expanduser().resolve()
+        if not folder.is_dir():
+            raise FileAccessError(f"--path {args.path}: no such folder")
         index = folder / "model_index.json"
         if not index.is_file():
             raise RegistryError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
@@ -188,38 +266,53 @@ def _add(reg, args) -> int:
             if not isinstance(pipeline_class, str):
                 raise RegistryError(f"{index}: _class_name must be a string")
         pipeline = {"class": pipeline_class, "source": "local", "path": str(folder)}
+        if like is None:
+            inferred, said = infer_from_folder(folder, reg)
+        fingerprints, weights_bytes = weights_fingerprints(folder)
     else:
         pipeline = {"class": pipeline_class or (like.pipeline["class"] if like else "DiffusionPipeline"), "source": "hub", "repo": args.repo, "revision": args.revision, "revision_verified": False}
     if like:
         pipeline["schedulers"] = list(like.pipeline.get("schedulers", []))
     base = like.defaults if like else None
-    def pick(value, inherited, generic):
-        return value if value is not None else (inherited if base else generic)
+    generic_used: list[str] = []
+
+    def pick(key, value, inherited, generic):
+        if value is not None:
+            return value
+        if base:
+            return inherited
+        if key in inferred:
+            return inferred[key]
+        generic_used.append(f"{key} {generic}")
+        return generic
 
     g = GENERIC_DEFAULTS  # spec §5.3, for an entry that inherits from no other
     defaults = {
-        "steps": pick(args.steps, base and base.steps, g["steps"]),
-        "guidance": pick(args.guidance, base and str(base.guidance), str(g["guidance"])),
-        "width": pick(args.width, base and base.width, g["width"]),
-        "height": pick(args.height, base and base.height, g["height"]),
-        "scheduler": pick(args.scheduler, base and _sched_name(base.scheduler), "pndm"),
+        "steps": pick("steps", args.steps, base and base.steps, g["steps"]),
+        "guidance": pick("guidance", args.guidance, base and str(base.guidance), str(g["guidance"])),
+        "width": pick("width", args.width, base and base.width, g["width"]),
+        "height": pick("height", args.height, base and base.height, g["height"]),
+        "scheduler": pick("scheduler", args.scheduler, base and _sched_name(base.scheduler), "pndm"),
         "negative_prompt": base.negative_prompt if base else "",
     }
     sched = reg.find_scheduler(defaults["scheduler"])
     if sched is None:
-        raise RegistryError(f"unknown scheduler '{defaults['scheduler']}'")
+        near = reg.suggest_scheduler(str(defaults["scheduler"]))
+        raise RegistryError(f"unknown scheduler '{defaults['scheduler']}'" + (f"; did you mean '{near}'?" if near else ""))
     defaults["scheduler"] = sched.name
     entry = {
         "id": mid,
         "name": args.name,
         "aliases": args.alias,
-        "family": args.family or (like.family if like else "other"),
+        "family": args.family or (like.family if like else inferred.get("family", "other")),
         "status": "private",
         "license": "",
         "description": f"user entry for {args.path or args.repo}",
         "defaults": defaults,
         "pipeline": pipeline,
     }
+    if fingerprints:
+        entry["fingerprints"] = fingerprints
     # validate against the same schema and conflict rules as every other entry
     validated = validate_model(entry, args.name, {s.name: s for s in reg.schedulers.values()}, "user")
     reg.add_model(validated)
@@ -228,6 +321,12 @@ def _add(reg, args) -> int:
     write_atomic(target, dump_model_toml(entry).encode("utf-8"))
     reset_registry()
     print(f"added '{args.name}' as private ID {mid} ({target})")
+    for line in said:
+        print(f"  inferred   {line}")
+    if generic_used:
+        print(f"  generic    {', '.join(generic_used)} (not in the folder's configs; --steps, --guidance, ... set them)")
+    if args.path:
+        print(f"  hashed     {len(fingerprints)} weight file(s), {weights_bytes / 1e6:.1f} MB: `aigif registry verify {args.name}` checks them")
     return ExitStatus.OK
 
 
@@ -249,8 +348,9 @@ def _verify(e, allow_download: bool) -> int:
     hashes = hash_local_weights(e, allow_download=allow_download)
     checks = check_fingerprints(e, hashes)
     if not checks:
-        print(f"{e.name}: the entry records no file fingerprints to compare")
-        return ExitStatus.OK
+        # exit 0 would tell a script the weights were checked
+        raise RegistryError(f"{e.name}: the entry records no file fingerprints, so nothing was verified"
+                            + (f" (`aigif registry remove {e.name}` and `registry add --path` again records them)" if e.origin == "user" else ""))
     bad = 0
     for c in checks:
         print(f"  {c.status:8s} {c.file}  expected {c.expected[:16]}…  actual {(c.actual or '-')[:16]}")
@@ -259,4 +359,7 @@ def _verify(e, allow_download: bool) -> int:
     print(f"{e.name}: {len(checks) - bad - missing} ok, {bad} mismatched, {missing} not available locally")
     if bad:
         raise RegistryError(f"{e.name}: {bad} local file(s) do not match the registry fingerprints")
+    if missing == len(checks):
+        # nothing was compared: "ok" would claim a check that did not happen
+        raise ModelUnavailable(f"{e.name}: none of its {len(checks)} fingerprinted file(s) is available locally, so nothing was verified")
     return ExitStatus.OK

@@ -22,13 +22,14 @@ from ..errors import (
     MissingExtra,
     ModelError,
     UnsupportedFeature,
+    VerificationFailed,
 )
 from ..fidelity import matches
 from ..fileio import read_bytes, write_atomic
 from ..format import decode, encode
-from ..regenerate import UnpackResult, unpack_image
+from ..regenerate import UnpackResult, preflight_file, unpack_image
 from .engine_folders import add_folder_flags, folder_options
-from ..exporters.embed import MetadataTooLong
+from .progress import StepReporter
 from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, open_image, save_image
 
 # What stops a regeneration on this machine but not the pixels a file keeps (import
@@ -46,9 +47,6 @@ def add_parser(sub) -> None:
                    help=f"JPEG and WebP quality (default {DEFAULT_QUALITY}; WebP 100 is lossless)")
     p.add_argument("--no-metadata", action="store_true",
                    help="write the pixels only: no A1111 parameters, no embedded AIGIF file")
-    p.add_argument("--groups", metavar="L1,L2,...",
-                   help="a group-mask file (codec groupmask): decode only these groups, reading only their streams "
-                        "(the rest transparent)")
     p.add_argument("--pixels", action="store_true",
                    help="extract the pixels the file stores (pack --image, import --keep-pixels) instead of regenerating")
     p.add_argument("--reference", metavar="PNG", help="original image: report PSNR and LPIPS")
@@ -56,7 +54,8 @@ def add_parser(sub) -> None:
     p.add_argument("--trust-inline-model", action="store_true",
                    help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="intra-op threads (default: the count the file's PLATFORM records)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_folder_flags(p)
     p.set_defaults(run=run)
 
@@ -139,25 +138,27 @@ def run(args) -> int:
     targets = plan_outputs(files, args.output, args.format)
     folders = folder_options(args)  # checked before any model loads
     allow = args.allow_download  # AIGIF_ALLOW_DOWNLOAD: read where downloads happen (diffusion.pipelines)
+    batch_bar = [None]  # the batch's tqdm bar, once there is one: the step reporter writes into it
 
     def one(path: Path, target: Path, fmt: str, warn) -> tuple[str, str]:
-        if args.groups is not None:
-            result, raw = grouped_pixels(path, args.groups), None
-        elif args.pixels:
+        if args.pixels:
             result, raw = stored_pixels(path, fmt)
         else:
-            result, raw = _regenerate_or_kept(path, warn, allow_download=allow, trust_inline_model=args.trust_inline_model,
-                                              device=args.device, threads=args.threads, **folders), None
+            # fast checks first, then "loading model…" and step n/N on stderr (issue 16)
+            reporter = StepReporter(path.name if len(files) > 1 else "", quiet=args.quiet, bar=batch_bar[0])
+            if preflight_file(path, trust_inline_model=args.trust_inline_model,
+                              reference_size=reference.size if reference is not None else None):
+                reporter.loading()
+            try:
+                result, raw = _regenerate_or_kept(path, warn, allow_download=allow, trust_inline_model=args.trust_inline_model,
+                                                  device=args.device, threads=args.threads, progress=reporter, **folders), None
+            finally:
+                reporter.end_line()
         line = _report(path, target, result, reference)
         if raw is not None:  # the original file, byte for byte: its own metadata included
             write_atomic(target, raw)
         else:
-            metadata = None if args.no_metadata else metadata_of(result.syntax, warn)
-            try:
-                save_image(result.image, target, fmt, args.quality, metadata)
-            except MetadataTooLong as e:  # a JPEG segment holds 64 KiB: the pixels still matter more
-                warn(f"{e}; the image was written without it")
-                save_image(result.image, target, fmt, args.quality, None)
+            save_image(result.image, target, fmt, args.quality, None if args.no_metadata else metadata_of(result.syntax, warn))
         return line, result.status
 
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
@@ -165,6 +166,7 @@ def run(args) -> int:
         return ExitStatus.OK
 
     progress = Progress(len(files))
+    batch_bar[0] = progress.bar
     counts = {"bit-exact": 0, "differs": 0, "unverified": 0, "error": 0}
     first_error = ExitStatus.OK
     for path, (target, fmt) in zip(files, targets):
@@ -215,20 +217,6 @@ def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
     return result, raw
 
 
-def grouped_pixels(path: Path, groups: str) -> UnpackResult:
-    """`unpack --groups 1,3`: only those groups of a file's group-mask PIXELS payload."""
-    try:
-        labels = sorted({int(g) for g in groups.split(",")})
-    except ValueError:
-        raise InvalidSyntax(f"--groups takes labels like 1,3, not {groups!r}") from None
-    syntax = decode(read_bytes(path))
-    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
-    if stored is None or stored.codec_id != 17:
-        raise InvalidSyntax(f"{path} stores no group-mask pixels (pack --image X --codec groupmask): --groups needs them")
-    image = pixels.decode_pixels(stored.codec_id, stored.data, groups=labels)
-    return UnpackResult(image, syntax, f"groups {','.join(map(str, labels))}", "unverified")
-
-
 def _status(syntax, image) -> str:
     if syntax.fidelity is None:
         return "unverified"
@@ -253,15 +241,15 @@ def metadata_of(syntax, warn) -> tuple[str | None, bytes | None] | None:
 
 
 def _report(path, target, result, reference) -> str:
-    line = f"{path} -> {target}: {result.status} ({result.source})" + _what_matched(result)
+    line = f"{path} -> {target}: {result.status_text} ({result.source})" + _what_matched(result)
     if reference is not None:
         line += "; " + compare_with_reference(result.image, reference)
     return line
 
 
 def compare_with_reference(image, reference) -> str:
-    if image.size != reference.size:
-        raise InvalidSyntax(f"reference is {reference.width}x{reference.height} but the image is {image.width}x{image.height}")
+    if image.size != reference.size:  # E_DIFFERS, not usage: the command was well formed
+        raise VerificationFailed(f"reference is {reference.width}x{reference.height} but the image is {image.width}x{image.height}")
     psnr = metrics.psnr(image, reference)
     lp, why = metrics.lpips_distance(image, reference)
     lp_text = f"LPIPS {lp:.4f}" if lp is not None else f"LPIPS unavailable ({why})"

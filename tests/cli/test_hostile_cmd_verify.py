@@ -18,6 +18,7 @@ def test_verify_mismatch_and_missing_fidelity(tmp_path, capsys):
     wrong.write_bytes(pixels_file(png_image((8, 8)), fidelity=b"\0" * 8))
     none = tmp_path / "none.aigif"
     none.write_bytes(pixels_file(png_image((8, 8))))
-    for f in (wrong, none):
+    # a hash that does not match is E_DIFFERS; no hash at all is E_NO_FIDELITY (exit 8, issue 16)
+    for f, status in ((wrong, ExitStatus.DIFFERS), (none, ExitStatus.NO_METADATA)):
         code, _, err = cli(capsys, "verify", f)
-        assert_fails_cleanly(code, err, ExitStatus.DIFFERS)
+        assert_fails_cleanly(code, err, status)

@@ -263,6 +263,13 @@ def inline_file(tmp_path, model: str):
 @pytest.mark.parametrize("verb", ["unpack", "verify"])
 def test_inline_folder_in_a_file_is_not_loaded_without_consent(tmp_path, capsys, fake_generator, model_folder, verb):
     src = inline_file(tmp_path, str(model_folder))
+    if verb == "verify":  # verify refuses a file without FIDELITY before any model (issue 16): give it one
+        import aigif
+        from aigif.syntax import Fidelity
+
+        s = aigif.read(src)
+        s.fidelity = Fidelity(1, b"\0" * 8)
+        aigif.write(s, src)
     args = [verb, src] + (["-o", tmp_path / "o.png"] if verb == "unpack" else [])
     code, _, err = cli(capsys, *args)
     assert code == ExitStatus.MODEL
