@@ -25,8 +25,11 @@ def list_codecs():
     return codecs().list_codecs()
 
 
-def encode_pixels(image, spec: str | None = None) -> tuple[int, bytes]:
-    """(codec ID, bytes) of a pixel payload; spec NAME[:RATE] as `aigif codecs` lists (default png)."""
+def encode_pixels(image, spec: str | None = None, mask=None) -> tuple[int, bytes]:
+    """(codec ID, bytes) of a pixel payload; spec NAME[:RATE] as `aigif codecs` lists (default png);
+    mask: codec groupmask's label image."""
+    if mask is not None:
+        return codecs().encode(image, "png" if spec is None else spec, mask=mask)
     return codecs().encode(image, "png" if spec is None else spec)
 
 
@@ -35,14 +38,23 @@ def encode_verbatim(file_bytes: bytes) -> tuple[int, bytes]:
     return codecs().encode_verbatim(file_bytes)
 
 
-def decode_pixels(codec_id: int, data: bytes, max_pixels: int | None = None):
-    """A pixel payload -> PIL.Image (at most `max_pixels`, default limits.MAX_PIXELS)."""
+def decode_pixels(codec_id: int, data: bytes, max_pixels: int | None = None, groups: list[int] | None = None):
+    """A pixel payload -> PIL.Image (at most `max_pixels`, default limits.MAX_PIXELS);
+    groups: a group-mask payload's labels to decode (the others transparent)."""
+    extra = {} if groups is None else {"groups": groups}
     try:
-        return codecs().decode(codec_id, data, max_pixels=limits.MAX_PIXELS if max_pixels is None else max_pixels)
+        return codecs().decode(codec_id, data, max_pixels=limits.MAX_PIXELS if max_pixels is None else max_pixels, **extra)
     except (CodecError, MissingExtra):
         raise
     except KeyError:
         raise UnknownCodec(f"codec ID {codec_id}") from None
+
+
+def group_sizes(codec_id: int, data: bytes) -> list[dict] | None:
+    """A group-mask payload's groups (label, pixels, stream bytes); None for other codecs."""
+    if codec_id != 17:
+        return None
+    return codecs().group_sizes(codec_id, data, max_pixels=limits.MAX_PIXELS)
 
 
 def is_coset(spec: str | None) -> bool:
@@ -69,10 +81,11 @@ def apply_residual(codec_id: int, data: bytes, regenerated):
 # Codecs whose every payload is lossless, and those whose every payload is lossy (spec/codecs.md §1);
 # WebP, JPEG XL and verbatim payloads say which they are in their own bytes.
 _LOSSLESS_IDS = {1}
-_LOSSY_IDS = {3, 5, 16}
+_LOSSY_IDS = {3, 5, 16, 17}
 WEBP_ID, JXL_ID, VERBATIM_ID = 2, 4, 6
 # the normative names (spec/codecs.md §1, AIGIF.md §7.4.1), for messages: no codec module is loaded to name one
-CODEC_NAMES = {1: "png", 2: "webp", 3: "avif", 4: "jxl", 5: "jpeg", 6: "verbatim", 16: "nvtc", coset.CODEC_ID: "coset"}
+CODEC_NAMES = {1: "png", 2: "webp", 3: "avif", 4: "jxl", 5: "jpeg", 6: "verbatim", 16: "nvtc", 17: "groupmask",
+               coset.CODEC_ID: "coset"}
 
 
 def payload_is_lossless(codec_id: int, data: bytes) -> bool | None:

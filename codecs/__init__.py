@@ -4,6 +4,8 @@
     encode(image, "webp:80") -> (codec_id, bytes)
     decode(codec_id, data, max_pixels=...) -> PIL.Image.Image
     encode_verbatim(file_bytes) -> (6, bytes)          # keep an imported file untouched
+    encode(image, "groupmask:80", mask=labels_png) / decode(17, data, ..., groups=[1, 3])
+    group_sizes(17, data, max_pixels=...) -> [{label, pixels, bytes, box}]   # codec 17
     residual.encode(original, regenerated, "png") / residual.decode(...)
 
 Codec IDs and bitstreams: spec/codecs.md.  torch and constriction are imported only
@@ -14,6 +16,6 @@ from __future__ import annotations
 
 from . import residual
 from .base import CodecInfo
-from .table import decode, encode, encode_verbatim, list_codecs
+from .table import decode, encode, encode_verbatim, group_sizes, list_codecs
 
-__all__ = ["CodecInfo", "decode", "encode", "encode_verbatim", "list_codecs", "residual"]
+__all__ = ["CodecInfo", "decode", "encode", "encode_verbatim", "group_sizes", "list_codecs", "residual"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from aigif.errors import InvalidSyntax, UnknownCodec
 
 PNG, WEBP, AVIF, JXL, JPEG, VERBATIM, NVTC = 1, 2, 3, 4, 5, 6, 16
-GROUP_MASK, OMNI_ICM = 17, 18  # reserved, not implemented
-RESERVED = {GROUP_MASK: "group-mask (GIT-SSIC)", OMNI_ICM: "omni-icm"}
+GROUP_MASK, OMNI_ICM = 17, 18
+RESERVED = {OMNI_ICM: "omni-icm"}  # reserved, not implemented
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the embedded test models registry/embedded/tiny-sd and tiny-sdxl.
+"""Build the embedded test models registry/embedded/tiny-sd, tiny-sdxl and tiny-sdxl-refiner.
 
 Nothing is downloaded: the weights are random-initialised from a fixed torch seed and
 the CLIP BPE tokenizer is learnt here from the word list below.  The result must be
@@ -10,8 +10,8 @@ the sha256 of every file.
     python tools/make_embedded_models.py            # (re)write the models + registry entries
     python tools/make_embedded_models.py --check    # rebuild in a temp dir, compare sha256s
 
-The registry entries registry/models/0001-tiny-sd.toml and 0002-tiny-sdxl.toml are
-written by this script too, so the recorded hashes can never drift from the files.
+The registry entries registry/models/0001-tiny-sd.toml, 0002-tiny-sdxl.toml and
+0031-tiny-sdxl-refiner.toml are written by this script too, so the recorded hashes can never drift from the files.
 """
 
 from __future__ import annotations
@@ -292,6 +292,51 @@ def build_sdxl(out: Path) -> None:
     write_slow_tokenizer_files(out / "tokenizer_2", vocab, merges)
 
 
+def build_sdxl_refiner(out: Path) -> None:
+    """SDXL refiner architecture: CLIP-G only (cross-attention 32), a text_time UNet whose
+    add embedding takes the pooled text + 5 micro-conditioning values (original size,
+    crop, aesthetic score) instead of the base's 6."""
+    import torch
+    from diffusers import StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(SEED + 2)
+    tokenizer_2, vocab, merges = build_tokenizer(pad_token="!")
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_dim,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=5 * time_dim + 32,
+        cross_attention_dim=32,
+        norm_num_groups=8,
+    )
+    vae = make_vae()
+    tame_vae_output(vae)
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=vae,
+        text_encoder=None,
+        text_encoder_2=CLIPTextModelWithProjection(text_config(vocab)),
+        tokenizer=None,
+        tokenizer_2=tokenizer_2,
+        unet=unet,
+        scheduler=make_scheduler(),
+        requires_aesthetics_score=True,
+        force_zeros_for_empty_prompt=False,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+    write_slow_tokenizer_files(out / "tokenizer_2", vocab, merges)
+
+
 MODELS = {
     "tiny-sd": dict(
         build=build_sd,
@@ -306,6 +351,14 @@ MODELS = {
         family="sdxl",
         pipeline_class="StableDiffusionXLPipeline",
         description="Embedded test model: SDXL architecture (two text encoders), random weights, 64 px",
+    ),
+    "tiny-sdxl-refiner": dict(
+        build=build_sdxl_refiner,
+        id=31,
+        family="sdxl-refiner",
+        pipeline_class="StableDiffusionXLImg2ImgPipeline",
+        description="Embedded test model: SDXL refiner architecture (CLIP-G only, aesthetic-score "
+                    "conditioning), random weights, 64 px",
     ),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .. import pixels
 from ..errors import AigifError, ExitStatus
 from ..extensions import DEFAULT_ENGINE, engine_of
 from ..fileio import read_bytes
@@ -32,6 +33,24 @@ def _semantics_line(extensions: dict) -> str:
     return ", ".join(parts)
 
 
+def _print_groups(syntax) -> None:
+    """Bytes per group of a group-mask PIXELS payload (codec 17)."""
+    for p in syntax.payloads:
+        if p.kind != "pixels" or p.codec_id != 17:
+            continue
+        try:
+            groups = pixels.group_sizes(p.codec_id, p.data)
+        except AigifError as e:
+            print(f"  {'groups':16s} (cannot read: {e})")
+            continue
+        total = len(p.data)
+        shared = total - sum(g["bytes"] for g in groups)
+        print(f"  {'groups':16s} {len(groups)}, shared header+mask {shared} B")
+        for g in groups:
+            print(f"    group {g['label']:<4d} {g['bytes']:8d} B  ({100 * g['bytes'] / total:.1f} % of the payload, "
+                  f"{g['pixels']} px, box {g['box']})")
+
+
 def run(args) -> int:
     data = read_bytes(args.file)
     syntax = decode(data)
@@ -53,6 +72,7 @@ def run(args) -> int:
     for key in ("extensions", "platform", "fidelity", "payloads"):
         if key in d:
             print(f"  {key:16s} {json.dumps(d[key], ensure_ascii=False)}")
+    _print_groups(syntax)
     print("segments:")
     for c in costs:
         kind = "critical" if c.critical else "ancillary"

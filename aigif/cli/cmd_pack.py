@@ -57,6 +57,8 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", default=None, metavar="NAME[:RATE]",
                    help="pixels: a codec of `aigif codecs` (default png); --residual: coset[:MARGIN] (default coset:2, "
                         "survives platform drift) or a pixel codec (exact only on the same platform)")
+    p.add_argument("--mask", metavar="LABELS.png",
+                   help="--codec groupmask: one integer label 0..254 per pixel (default: a built-in region split)")
     p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
     p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights")
     p.add_argument("--trust-inline-model", action="store_true",
@@ -204,11 +206,13 @@ def run(args) -> int:
 
 def _pack_pixels(args) -> int:
     """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
+    if args.mask and not (args.codec or "").startswith("groupmask"):
+        raise InvalidSyntax("--mask is for --codec groupmask")
     image = open_image(args.image)
     if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
         codec_id, data = pixels.encode_verbatim(read_bytes(args.image, what="image"))
     else:
-        codec_id, data = pixels.encode_pixels(image, args.codec)
+        codec_id, data = pixels.encode_pixels(image, args.codec, mask=open_image(args.mask, "mask") if args.mask else None)
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
     decoded = pixels.decode_pixels(codec_id, data, max_pixels=image.width * image.height)
     s.fidelity = fidelity_of(decoded)

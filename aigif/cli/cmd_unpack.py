@@ -30,6 +30,7 @@ from ..format import decode, encode
 from ..regenerate import UnpackResult, preflight_file, unpack_image
 from .engine_folders import add_folder_flags, folder_options
 from .progress import StepReporter
+from ..exporters.embed import MetadataTooLong
 from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, open_image, save_image
 
 # What stops a regeneration on this machine but not the pixels a file keeps (import
@@ -47,6 +48,9 @@ def add_parser(sub) -> None:
                    help=f"JPEG and WebP quality (default {DEFAULT_QUALITY}; WebP 100 is lossless)")
     p.add_argument("--no-metadata", action="store_true",
                    help="write the pixels only: no A1111 parameters, no embedded AIGIF file")
+    p.add_argument("--groups", metavar="L1,L2,...",
+                   help="a group-mask file (codec groupmask): decode only these groups, reading only their streams "
+                        "(the rest transparent)")
     p.add_argument("--pixels", action="store_true",
                    help="extract the pixels the file stores (pack --image, import --keep-pixels) instead of regenerating")
     p.add_argument("--reference", metavar="PNG", help="original image: report PSNR and LPIPS")
@@ -141,7 +145,9 @@ def run(args) -> int:
     batch_bar = [None]  # the batch's tqdm bar, once there is one: the step reporter writes into it
 
     def one(path: Path, target: Path, fmt: str, warn) -> tuple[str, str]:
-        if args.pixels:
+        if args.groups is not None:
+            result, raw = grouped_pixels(path, args.groups), None
+        elif args.pixels:
             result, raw = stored_pixels(path, fmt)
         else:
             # fast checks first, then "loading model…" and step n/N on stderr (issue 16)
@@ -158,7 +164,12 @@ def run(args) -> int:
         if raw is not None:  # the original file, byte for byte: its own metadata included
             write_atomic(target, raw)
         else:
-            save_image(result.image, target, fmt, args.quality, None if args.no_metadata else metadata_of(result.syntax, warn))
+            metadata = None if args.no_metadata else metadata_of(result.syntax, warn)
+            try:
+                save_image(result.image, target, fmt, args.quality, metadata)
+            except MetadataTooLong as e:  # a JPEG segment holds 64 KiB: the pixels still matter more
+                warn(f"{e}; the image was written without it")
+                save_image(result.image, target, fmt, args.quality, None)
         return line, result.status
 
     if len(files) == 1:  # errors go straight to main's handler: one message, on stderr
@@ -215,6 +226,20 @@ def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
     result = UnpackResult(image, syntax, "pixels" if stored.critical else "kept original", _status(syntax, image))
     raw = bytes(stored.data) if stored.codec_id == pixels.VERBATIM_ID and exporters.image_format(stored.data) == fmt else None
     return result, raw
+
+
+def grouped_pixels(path: Path, groups: str) -> UnpackResult:
+    """`unpack --groups 1,3`: only those groups of a file's group-mask PIXELS payload."""
+    try:
+        labels = sorted({int(g) for g in groups.split(",")})
+    except ValueError:
+        raise InvalidSyntax(f"--groups takes labels like 1,3, not {groups!r}") from None
+    syntax = decode(read_bytes(path))
+    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    if stored is None or stored.codec_id != 17:
+        raise InvalidSyntax(f"{path} stores no group-mask pixels (pack --image X --codec groupmask): --groups needs them")
+    image = pixels.decode_pixels(stored.codec_id, stored.data, groups=labels)
+    return UnpackResult(image, syntax, f"groups {','.join(map(str, labels))}", "unverified")
 
 
 def _status(syntax, image) -> str:

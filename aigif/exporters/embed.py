@@ -32,6 +32,10 @@ _XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 _JPEG_SEGMENT_MAX = 65533  # a JPEG marker segment's body, length field included, is at most 65535 bytes
 
 
+class MetadataTooLong(UnsupportedFeature):
+    """The metadata does not fit the format's field (a JPEG marker segment: 64 KiB)."""
+
+
 def image_format(data: bytes) -> str | None:
     """'PNG', 'JPEG', 'WEBP' from a file's signature, else None."""
     if data.startswith(pngchunks.SIGNATURE):
@@ -117,8 +121,8 @@ def embed_metadata(data: bytes, text: str | None, aigif_bytes: bytes | None = No
 def _embed_jpeg(data: bytes, exif: bytes | None, xmp: bytes | None) -> bytes:
     for what, body in (("EXIF", exif), ("XMP", xmp)):
         if body is not None and len(body) > _JPEG_SEGMENT_MAX:
-            raise UnsupportedFeature(f"the metadata is too long for a JPEG {what} segment ({len(body)} bytes, at most "
-                                     f"{_JPEG_SEGMENT_MAX}); write a PNG instead")
+            raise MetadataTooLong(f"the metadata is too long for a JPEG {what} segment ({len(body)} bytes, at most "
+                                  f"{_JPEG_SEGMENT_MAX}); write a PNG or WebP instead")
     ours = b"".join(b"\xff\xe1" + struct.pack(">H", len(b) + 2) + b for b in (exif, _XMP_ID + xmp if xmp else None) if b)
     out = [data[:2]]
     pos = 2

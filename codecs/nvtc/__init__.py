@@ -19,9 +19,10 @@ def _missing() -> str:
     return ""
 
 
-# "nvtc:Q" codes with this one model at ECVQ lambda 2**((Q + 10) / 10) (BENCHMARKS.md:
-# its RD curve over Q is at least as good as the three fine-tunes at their own lambdas)
-Q_MODEL = 3
+# "nvtc:Q" codes at ECVQ lambda 2**((Q + 10) / 10) with the fine-tune whose band holds Q.
+# One model over every Q was measured (BENCHMARKS.md, NVTC lambda knob) and loses: model 3
+# at Q 40 spends 70 % more bits than model 1 at equal PSNR, model 1 saturates at 30.4 dB.
+Q_BANDS = ((10, 69, 1), (70, 89, 2), (90, 100, 3))  # (first Q, last Q, model)
 Q_RANGE = "10..100"
 MAX_DROP = 3  # "nvtc:Q/D": the last D layers (stage 0's, the finest) are not coded
 
@@ -29,11 +30,13 @@ MAX_DROP = 3  # "nvtc:Q/D": the last D layers (stage 0's, the finest) are not co
 def info() -> CodecInfo:
     models = [str(r) for r in sorted(WEIGHTS) if weights_path(r).is_file()]
     reason = _missing() or ("" if models else "no NVTC weights are installed in aigif_codecs/weights")
-    rates = models + ([Q_RANGE, f"{Q_RANGE}/0..{MAX_DROP}"] if str(Q_MODEL) in models else [])
+    bands = all(str(m) in models for *_, m in Q_BANDS)
+    rates = models + ([Q_RANGE, f"{Q_RANGE}/0..{MAX_DROP}"] if bands else [])
     return CodecInfo(
         NVTC, "nvtc", False, rates,
         "NVTC learned vector-quantisation codec (Feng et al. CVPR 2023), CPU-scaled; RATE = fine-tune 1 (low) .. 3 "
-        f"(high), or Q {Q_RANGE} (one model, ECVQ lambda 2**((Q+10)/10)), optionally /D = finest layers left "
+        f"(high), or Q {Q_RANGE} (ECVQ lambda 2**((Q+10)/10); fine-tune 1 for Q<70, 2 for Q<90, else 3), "
+        "optionally /D = finest layers left "
         f"uncoded (0..{MAX_DROP}, faster decode, lower rate and quality)",
         available=not reason, reason=reason, default_rate="2" if "2" in models else (models[0] if models else None),
     )
@@ -41,10 +44,11 @@ def info() -> CodecInfo:
 
 def parse_rate(rate: str) -> dict:
     """A rate string the codec info accepted -> encode() keywords: '2' -> model 2 at its own
-    lambda; '80' -> Q 80 on Q_MODEL; '80/1' -> the same with one layer left uncoded."""
+    lambda; '80' -> Q 80 on the model of its band; '80/1' -> the same, one layer left uncoded."""
     q, _, drop = rate.partition("/")
     value = int(q)
     lo = int(Q_RANGE.split("..")[0])
     if value < lo:
         return {"model": value}
-    return {"model": Q_MODEL, "q": value, "drop": int(drop or 0)}
+    model = next(m for lo_q, hi_q, m in Q_BANDS if lo_q <= value <= hi_q)
+    return {"model": model, "q": value, "drop": int(drop or 0)}

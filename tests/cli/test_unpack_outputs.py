@@ -210,3 +210,25 @@ def test_regenerated_png_reimports_to_the_same_syntax(tmp_path, capsys):
     with Image.open(tmp_path / "real.png") as im:
         assert back.pop("fidelity") == fidelity_of(im).to_dict()  # import hashes the pixels it was given
     assert back == aigif.to_dict(aigif.read(f))
+
+
+def test_metadata_too_long_for_a_jpeg_is_left_out_with_a_warning(tmp_path, capsys, fake_generation):
+    f = tmp_path / "long.aigif"
+    prompt = " ".join(f"word{i}" for i in range(7000))  # ~58 KB: over a JPEG segment in UTF-16 and in base64
+    assert cli(capsys, "pack", "--prompt", prompt, "--seed", "1", "--no-platform", "-o", f)[0] == 0
+    code, _, err = cli(capsys, "unpack", f, "-o", tmp_path / "x.jpg")
+    assert code == 0 and "too long for a JPEG" in err and "written without it" in err
+    assert (tmp_path / "x.jpg").read_bytes().startswith(b"\xff\xd8")
+    assert cli(capsys, "unpack", f, "-o", tmp_path / "x.png")[0] == 0  # PNG holds it
+    assert aigif.read(tmp_path / "long.aigif").prompt == import_image(tmp_path / "x.png").syntax["prompt"]
+
+
+def test_an_image_whose_only_metadata_is_a_broken_aigif_copy_has_no_metadata(tmp_path, capsys):
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, "PNG")
+    for copy in ("not base64 !", "QUlHSUYK", "QUlHSUYB" + "A" * 40):
+        img = tmp_path / "x.png"
+        img.write_bytes(embed_png(buf.getvalue(), {"aigif": copy}))
+        code, _, err = cli(capsys, "import", img, "-o", tmp_path / "x.aigif")
+        assert code == ExitStatus.NO_METADATA and "Traceback" not in err, err
+        assert not (tmp_path / "x.aigif").exists()

@@ -179,21 +179,44 @@ def tokenize_with_weights(text: str, tokenizer, special: SpecialTokens | None = 
 
 
 # -- the encoder -----------------------------------------------------------------------
-class ComfyClip:
-    """An SD1 CLIP text model run with ComfyUI's arithmetic, around a transformers
-    CLIPTextModel's weights (held as `weight_dtype`, computed in float32)."""
+@dataclass(frozen=True)
+class ClipVariant:
+    """How ComfyUI's SDClipModel is configured for one text encoder of a model family.
 
-    def __init__(self, tokenizer, text_model, weight_dtype: torch.dtype = torch.float16):
+    sd1: the final layer (clip skip picks a hidden layer, through the final layer norm),
+    pooled unprojected, padded with the end token.  SDXL's CLIP-L and CLIP-G
+    (comfy/sdxl_clip.py): the penultimate layer by default, *without* the final layer norm;
+    CLIP-G pads with token 0 and its pooled output goes through text_projection."""
+    default_layer: int | None = None
+    layer_norm_hidden_state: bool = True
+    pad_with_end: bool = True
+    projected_pooled: bool = False
+
+
+SD1_CLIP = ClipVariant()
+SDXL_CLIP_L = ClipVariant(default_layer=-2, layer_norm_hidden_state=False)
+SDXL_CLIP_G = ClipVariant(default_layer=-2, layer_norm_hidden_state=False, pad_with_end=False, projected_pooled=True)
+
+
+class ComfyClip:
+    """A CLIP text model run with ComfyUI's arithmetic, around a transformers
+    CLIPTextModel(WithProjection)'s weights (held as `weight_dtype`, computed in float32)."""
+
+    def __init__(self, tokenizer, text_model, weight_dtype: torch.dtype = torch.float16,
+                 variant: ClipVariant = SD1_CLIP):
         self.tokenizer = tokenizer
         self.text_model = text_model
         self.weight_dtype = weight_dtype
-        self.special = special_tokens_of(tokenizer)
+        self.variant = variant
+        special = special_tokens_of(tokenizer)
+        self.special = special if variant.pad_with_end else SpecialTokens(special.start, special.end, 0)
         config = text_model.config
         self.num_layers = int(config.num_hidden_layers)
         self.heads = int(config.num_attention_heads)
         inner = getattr(text_model, "text_model", text_model)
         self._inner = inner
         self.weights: dict[str, torch.Tensor] = {}
+        self.projection: torch.Tensor | None = None
         self.reload_weights()
 
     def reload_weights(self) -> None:
@@ -202,6 +225,11 @@ class ComfyClip:
         with torch.no_grad():
             self.weights = {name: p.detach().to(self.weight_dtype, copy=True)
                             for name, p in self._inner.named_parameters()}
+            if self.variant.projected_pooled:
+                projection = getattr(self.text_model, "text_projection", None)
+                if projection is None:
+                    raise InvalidSyntax("this CLIP variant needs a text encoder with a text_projection")
+                self.projection = projection.weight.detach().to(self.weight_dtype, copy=True)
 
     def lora_targets(self) -> dict[str, str]:
         """kohya key stem -> weight name, for the Linear layers ComfyUI's
@@ -255,6 +283,8 @@ class ComfyClip:
         x = x + self._w("embeddings.position_embedding.weight")
         n = x.shape[1]
         mask = torch.full((n, n), -torch.finfo(x.dtype).max, dtype=x.dtype).triu_(1)
+        if layer_idx is None:
+            layer_idx = self.variant.default_layer
         hidden = layer_idx is not None and abs(layer_idx) <= self.num_layers
         stop = None
         if hidden:
@@ -270,8 +300,13 @@ class ComfyClip:
             if i == stop:
                 intermediate = x.clone()
         x = self._layer_norm("final_layer_norm", x)
-        z = self._layer_norm("final_layer_norm", intermediate) if hidden else x
+        if hidden:
+            z = self._layer_norm("final_layer_norm", intermediate) if self.variant.layer_norm_hidden_state else intermediate
+        else:
+            z = x
         pooled = x[list(range(x.shape[0])), [t - 1 for t in num_tokens]]
+        if self.projection is not None:
+            pooled = torch.nn.functional.linear(pooled, self.projection.to(torch.float32))
         return z.float(), pooled.float()
 
     def encode(self, chunks: TokenWeights, layer_idx: int | None = None):

@@ -1,0 +1,211 @@
+"""Group-mask structured coding (codec ID 17): every group of a label mask coded on its own.
+
+The image is decoupled into groups of irregular shape by a label mask (the user's, or
+segment.builtin_groups).  Each group is coded as an NVTC payload (codec 16) of its
+bounding box in which the pixels outside the group are filled from the group's own
+pixels (push-pull: mask-weighted means up a 2x pyramid, pulled back down where the group
+has no pixel), so the group's stream depends on nothing but its own pixels and the mask:
+no information crosses a group boundary in analysis, synthesis or entropy coding (each
+stream has its own range coder and CRC).  A decoder of a group reads the shared header
+and mask and that group's stream only, and keeps only the group's pixels.
+
+Bitstream (spec/codecs.md §6), big-endian:
+  u8  version (1)
+  u16 width, u16 height
+  u8  G, number of groups (1..255)
+  u32 M, length of the mask stream
+  u32 CRC-32 of bytes 0..9, the mask stream and the group table
+  M   mask stream: zlib of W*H bytes, each pixel's group index 0..G-1 in raster order
+  G x 13 group table: u8 label, u16 x0, u16 y0, u16 w, u16 h (the group's bounding box),
+      u32 length of its stream
+  the G streams in table order, each an NVTC payload of the w x h box
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
+from aigif.imagemodes import has_alpha
+
+from .nvtc import parse_rate
+
+VERSION = 1
+HEAD = struct.Struct(">BHHBI")  # then the CRC
+ENTRY = struct.Struct(">BHHHHI")
+MAX_GROUPS = 255
+
+
+def fill_outside(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """rgb (h, w, 3) uint8 with the pixels where inside is False replaced by a smooth
+    extension of the inside pixels (a function of the inside pixels and the mask only)."""
+    levels = []
+    v = rgb.astype(np.float64) * inside[..., None]
+    wgt = inside.astype(np.float64)
+    while True:
+        levels.append((v, wgt))
+        h, w = wgt.shape
+        if h == 1 and w == 1:
+            break
+        ph, pw = h % 2, w % 2
+        v = np.pad(v, ((0, ph), (0, pw), (0, 0)))
+        wgt = np.pad(wgt, ((0, ph), (0, pw)))
+        H, W = v.shape[0] // 2, v.shape[1] // 2
+        v = v.reshape(H, 2, W, 2, 3).sum((1, 3))
+        wgt = wgt.reshape(H, 2, W, 2).sum((1, 3))
+    filled = None
+    for v, wgt in reversed(levels):
+        mean = v / np.maximum(wgt, 1e-12)[..., None]
+        if filled is not None:
+            up = filled.repeat(2, 0).repeat(2, 1)[: wgt.shape[0], : wgt.shape[1]]
+            mean = np.where((wgt > 0)[..., None], mean, up)
+        filled = mean
+    out = np.where(inside[..., None], rgb, np.clip(np.round(filled), 0, 255).astype(np.uint8))
+    return out.astype(np.uint8)
+
+
+def mask_from_image(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """A user label mask (one integer label 0..254 per pixel, grey or palette PNG) -> (H, W) labels."""
+    if mask.size != size:
+        raise InvalidSyntax(f"the group mask is {mask.size[0]}x{mask.size[1]}, the image {size[0]}x{size[1]}")
+    if mask.mode in ("L", "P"):
+        a = np.asarray(mask)
+    elif mask.mode in ("I", "I;16", "I;16B", "I;16L", "1"):
+        a = np.asarray(mask).astype(np.int64)
+    else:
+        raise InvalidSyntax(f"the group mask must be a grey or palette image of labels, got mode {mask.mode}")
+    if a.max(initial=0) > 254 or a.min(initial=0) < 0:
+        raise InvalidSyntax("group mask labels must be integers 0..254")
+    return a.astype(np.uint8)
+
+
+def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str) -> bytes:
+    """labels: (H, W) integers 0..254, one group per distinct value."""
+    from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
+
+    if has_alpha(image):
+        raise InvalidSyntax("groupmask codes RGB only; use png or webp for images with alpha")
+    w, h = image.size
+    if labels.shape != (h, w):
+        raise InvalidSyntax(f"group mask shape {labels.shape[::-1]} differs from the image {w}x{h}")
+    present = np.unique(labels)
+    if len(present) > MAX_GROUPS:
+        raise InvalidSyntax(f"at most {MAX_GROUPS} groups, the mask has {len(present)}")
+    index = np.searchsorted(present, labels).astype(np.uint8)
+    rgb = np.asarray(image.convert("RGB"))
+    kw = parse_rate(nvtc_rate)
+    table, streams = b"", []
+    for g, label in enumerate(present):
+        inside_full = index == g
+        ys, xs = np.nonzero(inside_full.any(1))[0], np.nonzero(inside_full.any(0))[0]
+        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        inside = inside_full[y0:y1, x0:x1]
+        box = fill_outside(rgb[y0:y1, x0:x1], inside)
+        data = nvtc_codec.encode(Image.fromarray(box, "RGB"), **kw)
+        table += ENTRY.pack(int(label), int(x0), int(y0), int(x1 - x0), int(y1 - y0), len(data))
+        streams.append(data)
+    mask_stream = zlib.compress(index.tobytes(), 9)
+    head = HEAD.pack(VERSION, w, h, len(present), len(mask_stream))
+    crc = zlib.crc32(head + mask_stream + table)
+    return head + struct.pack(">I", crc) + mask_stream + table + b"".join(streams)
+
+
+class Parsed:
+    def __init__(self, w, h, index, entries, offsets, header_bytes):
+        self.width, self.height, self.index = w, h, index
+        self.entries, self.offsets, self.header_bytes = entries, offsets, header_bytes
+
+    def labels(self) -> list[int]:
+        return [e[0] for e in self.entries]
+
+
+def parse(data: bytes, *, max_pixels: int) -> Parsed:
+    """Header, mask and group table (what every selective decode reads); streams untouched."""
+    if len(data) >= 5:
+        _, w, h = struct.unpack_from(">BHH", data)
+        if w * h > max_pixels:
+            raise LimitExceeded(f"groupmask payload is {w}x{h} = {w * h} pixels, over the limit {max_pixels}")
+    if len(data) < HEAD.size + 4:
+        raise CodecError("groupmask payload is shorter than its header")
+    version, w, h, G, M = HEAD.unpack_from(data)
+    if version != VERSION:
+        raise CodecError(f"groupmask version {version} is not supported (this decoder reads {VERSION})")
+    if w == 0 or h == 0 or G == 0:
+        raise CodecError("groupmask payload declares an empty image or no group")
+    (crc,) = struct.unpack_from(">I", data, HEAD.size)
+    start = HEAD.size + 4
+    tab = start + M
+    end = tab + G * ENTRY.size
+    if end > len(data):
+        raise CodecError("groupmask payload is shorter than its mask and group table")
+    if zlib.crc32(data[:HEAD.size] + data[start:end]) != crc:
+        raise CodecError("groupmask header CRC mismatch: the payload is corrupt")
+    dec = zlib.decompressobj()
+    try:
+        raw = dec.decompress(data[start:tab], w * h + 1)  # bounded: one byte past W*H shows excess
+    except zlib.error as e:
+        raise CodecError(f"groupmask mask stream is not valid zlib: {e}") from None
+    if len(raw) != w * h or not dec.eof or dec.unused_data:
+        raise CodecError("groupmask mask stream does not hold exactly W*H bytes")
+    index = np.frombuffer(raw, np.uint8).reshape(h, w)
+    if index.max() >= G:
+        raise CodecError("groupmask mask names a group past the group table")
+    entries, offsets, pos, seen = [], [], end, set()
+    for g in range(G):
+        e = ENTRY.unpack_from(data, tab + g * ENTRY.size)
+        label, x0, y0, bw, bh, n = e
+        if label in seen:
+            raise CodecError(f"groupmask label {label} appears twice in the group table")
+        seen.add(label)
+        inside = index == g
+        ys, xs = np.nonzero(inside.any(1))[0], np.nonzero(inside.any(0))[0]
+        if len(ys) == 0 or (x0, y0, bw, bh) != (xs[0], ys[0], xs[-1] + 1 - xs[0], ys[-1] + 1 - ys[0]):
+            raise CodecError(f"groupmask group {label}: its box does not bound its mask pixels")
+        entries.append(e)
+        offsets.append(pos)
+        pos += n
+    if pos != len(data):
+        raise CodecError("groupmask stream lengths do not add up to the payload")
+    return Parsed(w, h, index, entries, offsets, end)
+
+
+def decode(data: bytes, *, max_pixels: int, groups: list[int] | None = None) -> tuple[Image.Image, int]:
+    """-> (image, bytes read).  groups=None: every group, RGB.  Else only those labels,
+    RGBA with alpha 0 outside them; only their streams are read."""
+    from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
+
+    p = parse(data, max_pixels=max_pixels)
+    labels = p.labels()
+    want = labels if groups is None else list(groups)
+    unknown = sorted(set(want) - set(labels))
+    if unknown:
+        raise InvalidSyntax(f"no group {unknown[0]} in this image; its groups are {labels}")
+    out = np.zeros((p.height, p.width, 3), np.uint8)
+    alpha = np.zeros((p.height, p.width), np.uint8)
+    read = p.header_bytes
+    for g, (label, x0, y0, bw, bh, n) in enumerate(p.entries):
+        if label not in want:
+            continue
+        stream = data[p.offsets[g]:p.offsets[g] + n]
+        read += n
+        box = nvtc_codec.decode(stream, max_pixels=max_pixels)
+        if box.size != (bw, bh):
+            raise CodecError(f"groupmask group {label}: its stream is {box.size}, its box {bw}x{bh}")
+        inside = p.index[y0:y0 + bh, x0:x0 + bw] == g
+        region = out[y0:y0 + bh, x0:x0 + bw]
+        region[inside] = np.asarray(box)[inside]
+        alpha[y0:y0 + bh, x0:x0 + bw][inside] = 255
+    if groups is None:
+        return Image.fromarray(out, "RGB"), read
+    return Image.fromarray(np.dstack([out, alpha]), "RGBA"), read
+
+
+def group_sizes(data: bytes, *, max_pixels: int) -> list[dict]:
+    """Per group: label, pixels, stream bytes (for `aigif info`), plus the shared bytes."""
+    p = parse(data, max_pixels=max_pixels)
+    counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
+    return [{"label": e[0], "pixels": int(counts[g]), "bytes": e[5], "box": list(e[1:5])} for g, e in enumerate(p.entries)]

@@ -1,0 +1,175 @@
+"""Group-mask structured coding (codec 17): exact group independence, selective decoding,
+bounded parsing, the built-in split, and the CLI (pack --mask, info, unpack --groups)."""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aigif.errors import AigifError, CodecError, InvalidSyntax, LimitExceeded
+from samples import corruptions, perturbed_image, smooth_image
+
+aigif_codecs = pytest.importorskip("aigif_codecs")
+CODECS = {c.name: c for c in aigif_codecs.list_codecs()}
+pytestmark = pytest.mark.skipif(not CODECS["groupmask"].available, reason=f"groupmask: {CODECS['groupmask'].reason}")
+BIG = 1 << 30
+
+
+def labels_image(w: int = 96, h: int = 64) -> Image.Image:
+    """Three irregular groups: labels 0 (rest), 2 (a disc), 7 (a right band with a notch)."""
+    y, x = np.mgrid[0:h, 0:w]
+    m = np.zeros((h, w), np.uint8)
+    m[(x - 28) ** 2 + (y - 30) ** 2 < 18**2] = 2
+    m[(x >= 64) & ~((y > 20) & (y < 30) & (x < 72))] = 7
+    return Image.fromarray(m, "L")
+
+
+@pytest.fixture(scope="module")
+def coded():
+    im = perturbed_image(smooth_image(96, 64, seed=31), seed=32)
+    mask = labels_image()
+    cid, data = aigif_codecs.encode(im, "groupmask:60", mask=mask)
+    return im, mask, cid, data
+
+
+def test_subset_decode_equals_full_decode_inside_the_groups(coded):
+    im, mask, cid, data = coded
+    assert cid == 17
+    full = np.asarray(aigif_codecs.decode(cid, data, max_pixels=BIG))
+    m = np.asarray(mask)
+    for groups in ([2], [0, 7], [7]):
+        sub = np.asarray(aigif_codecs.decode(cid, data, max_pixels=BIG, groups=groups))
+        inside = np.isin(m, groups)
+        assert sub.shape == (64, 96, 4)
+        assert np.array_equal(sub[..., :3][inside], full[inside])
+        assert (sub[..., 3][inside] == 255).all() and (sub[..., 3][~inside] == 0).all()
+    err = full.astype(np.float64) - np.asarray(im, np.float64)
+    assert 10 * np.log10(255**2 / (err**2).mean()) > 18  # a real picture comes back
+
+
+def test_a_group_stream_depends_only_on_its_own_pixels(coded):
+    """No information crosses a group boundary: repainting every pixel outside group 2
+    leaves group 2's stream byte-identical."""
+    from aigif_codecs import groupmask
+
+    im, mask, _, data = coded
+    m = np.asarray(mask)
+    other = np.asarray(perturbed_image(smooth_image(96, 64, seed=77), seed=78)).copy()
+    other[m == 2] = np.asarray(im)[m == 2]
+    _, data2 = aigif_codecs.encode(Image.fromarray(other), "groupmask:60", mask=mask)
+    p1, p2 = groupmask.parse(data, max_pixels=BIG), groupmask.parse(data2, max_pixels=BIG)
+    g = p1.labels().index(2)
+    n = p1.entries[g][5]
+    assert data[p1.offsets[g]:p1.offsets[g] + n] == data2[p2.offsets[g]:p2.offsets[g] + n]
+    assert data != data2
+
+
+def test_fill_is_a_function_of_the_inside_only():
+    from aigif_codecs.groupmask import fill_outside
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    inside = np.zeros((23, 37), bool)
+    inside[5:15, 3:20] = True
+    b = a.copy()
+    b[~inside] = 255 - b[~inside]
+    fa, fb = fill_outside(a, inside), fill_outside(b, inside)
+    assert np.array_equal(fa, fb) and np.array_equal(fa[inside], a[inside])
+
+
+def test_bytes_read_for_a_group_are_its_stream_and_the_shared_part(coded):
+    from aigif_codecs import groupmask
+
+    _, _, _, data = coded
+    p = groupmask.parse(data, max_pixels=BIG)
+    for g, e in enumerate(p.entries):
+        _, read = groupmask.decode(data, max_pixels=BIG, groups=[e[0]])
+        assert read == p.header_bytes + e[5] < len(data)
+    sizes = aigif_codecs.group_sizes(17, data, max_pixels=BIG)
+    assert [s["label"] for s in sizes] == [0, 2, 7] and sum(s["pixels"] for s in sizes) == 96 * 64
+
+
+def test_builtin_split_is_deterministic_and_used_without_a_mask():
+    from aigif_codecs.segment import builtin_groups
+
+    im = smooth_image(80, 48, seed=4)
+    a, b = builtin_groups(im, 4), builtin_groups(im, 4)
+    assert np.array_equal(a, b) and a.shape == (48, 80) and set(np.unique(a)) == set(range(a.max() + 1))
+    assert 2 <= a.max() + 1 <= 4
+    cid, data = aigif_codecs.encode(im, "groupmask:40/3")
+    assert cid == 17 and len(aigif_codecs.group_sizes(cid, data, max_pixels=BIG)) <= 3
+
+
+def test_bad_inputs_are_refused(coded):
+    im, mask, cid, data = coded
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.encode(im, "groupmask:60", mask=mask.resize((50, 50)))
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.encode(im, "groupmask:60", mask=Image.new("RGB", im.size))
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.encode(im, "groupmask:60/3", mask=mask)
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.encode(im, "webp:80", mask=mask)
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.decode(cid, data, max_pixels=BIG, groups=[5])
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.decode(2, aigif_codecs.encode(im, "webp:80")[1], max_pixels=BIG, groups=[0])
+    with pytest.raises(LimitExceeded):
+        aigif_codecs.decode(cid, data, max_pixels=96 * 64 - 1)
+
+
+def _with_header(w, h, G, mask_stream, table, streams=b""):
+    from aigif_codecs import groupmask
+
+    head = groupmask.HEAD.pack(1, w, h, G, len(mask_stream))
+    return head + struct.pack(">I", zlib.crc32(head + mask_stream + table)) + mask_stream + table + streams
+
+
+def test_corrupt_and_hostile_payloads(coded):
+    from aigif_codecs import groupmask
+
+    _, _, cid, data = coded
+    rng = random.Random(17)
+    for bad in corruptions(data, rng, 25):
+        with pytest.raises(AigifError):
+            aigif_codecs.decode(cid, bad, max_pixels=BIG)
+    # a zlib bomb in the mask stream: decompression stops one byte past W*H
+    bomb = zlib.compress(b"\x00" * (1 << 22), 9)
+    entry = groupmask.ENTRY.pack(0, 0, 0, 8, 8, 0)
+    with pytest.raises(CodecError):
+        groupmask.parse(_with_header(8, 8, 1, bomb, entry), max_pixels=BIG)
+    # a box that does not bound its pixels, and a mask naming a missing group
+    ok_mask = zlib.compress(b"\x00" * 64)
+    with pytest.raises(CodecError):
+        groupmask.parse(_with_header(8, 8, 1, ok_mask, groupmask.ENTRY.pack(0, 0, 0, 4, 8, 0)), max_pixels=BIG)
+    with pytest.raises(CodecError):
+        groupmask.parse(_with_header(8, 8, 1, zlib.compress(b"\x01" * 64), entry), max_pixels=BIG)
+    assert groupmask.parse(_with_header(8, 8, 1, ok_mask, entry), max_pixels=BIG).labels() == [0]
+
+
+def test_cli_pack_mask_info_and_unpack_groups(tmp_path, capsys):
+    from aigif.cli.main import main
+
+    im = smooth_image(64, 48, seed=8)
+    im.save(tmp_path / "img.png")
+    m = np.zeros((48, 64), np.uint8)
+    m[:, 40:] = 3
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    f = tmp_path / "g.aigif"
+    assert main(["pack", "--image", str(tmp_path / "img.png"), "--codec", "groupmask:50", "--mask",
+                 str(tmp_path / "mask.png"), "-o", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "group 0" in out and "group 3" in out and "shared header+mask" in out
+    assert main(["unpack", str(f), "--groups", "3", "-o", str(tmp_path / "sub.png")]) == 0
+    sub = np.asarray(Image.open(tmp_path / "sub.png"))
+    assert sub.shape == (48, 64, 4) and (sub[:, 40:, 3] == 255).all() and (sub[:, :40, 3] == 0).all()
+    assert main(["unpack", str(f), "--groups", "1", "-o", str(tmp_path / "bad.png")]) != 0
+    assert main(["pack", "--image", str(tmp_path / "img.png"), "--codec", "webp:80", "--mask",
+                 str(tmp_path / "mask.png"), "-o", str(tmp_path / "w.aigif")]) != 0
