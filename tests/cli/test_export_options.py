@@ -108,3 +108,29 @@ def test_png_text_chunk_order(tmp_path, capsys, syntax_file):
     data = (tmp_path / "o.png").read_bytes()
     types = [c.type for c in pngchunks.chunks(data)]
     assert types[:3] == [b"IHDR", b"tEXt", b"tEXt"] and types[-1] == b"IEND"
+
+
+def _animated_webp() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=50)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, content, status", [
+    ("cut.jpg", image_bytes("JPEG", (16, 16))[:30], ExitStatus.MALFORMED),
+    ("soi.jpg", b"\xff\xd8\xff", ExitStatus.MALFORMED),
+    ("cut.webp", image_bytes("WEBP", (16, 16))[:20], ExitStatus.MALFORMED),
+    ("anim.webp", None, ExitStatus.UNSUPPORTED),
+])
+def test_embed_into_a_broken_jpeg_or_webp_fails_cleanly(tmp_path, capsys, syntax_file, name, content, status):
+    img = tmp_path / name
+    img.write_bytes(_animated_webp() if content is None else content)
+    before = files_in(tmp_path)
+    code, _, err = cli(capsys, "export", syntax_file, "--embed", img, "-o", tmp_path / ("out." + name.split(".")[1]))
+    assert code == status, err
+    assert "Traceback" not in err and files_in(tmp_path) == before
