@@ -12,7 +12,9 @@ generic A1111 text that several tools also write.
 `ImportResult.tool` is one of: a1111, forge, sdnext, civitai (A1111 infotext writers),
 comfyui, stability-matrix, tensorart, swarmui, invokeai, dream (lstein dream.py and
 InvokeAI 2.x command lines), novelai, fooocus, ruinedfooocus, drawthings, paddlenlp,
-diffusers (diffusers-style JSON, e.g. Hugging Face Spaces).
+diffusers (diffusers-style JSON, e.g. Hugging Face Spaces), and aigif: the AIGIF file
+itself that `aigif unpack` and `aigif export --embed` write beside the tool text (spec
+§8.1), tried first because it is the exact syntax.
 
 Nothing is dropped silently: values AIGIF cannot represent go verbatim into the
 `unmapped` extension and are listed in `ImportResult.unmapped`; values that cannot affect
