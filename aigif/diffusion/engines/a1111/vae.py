@@ -69,7 +69,10 @@ def load_vae(directory, name: str | None, vae_hash: str | None, like):
 
         state = convert_ldm_vae_checkpoint(state, dict(like.config))
     vae = copy.deepcopy(like)
-    missing, unexpected = vae.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = vae.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of other shapes: a VAE of another model family
+        raise UnsupportedFeature(f"VAE {path.name} does not fit this model's VAE ({str(exc).splitlines()[0]})") from None
     if missing or unexpected:
         raise UnsupportedFeature(f"VAE {path.name} does not fit this model's VAE "
                                  f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")

@@ -15,17 +15,49 @@ critical extensions the graph form does not read.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from .... import comfyui_graph
 from ....errors import ModelUnavailable, UnsupportedFeature
 from ....extensions import RawExtension
 from ....registry import get_registry
-from ..a1111.from_syntax import check_family, folders, load_model, model_folder
+from .families import family_reasons
+from ..a1111.from_syntax import folders, load_model, model_folder
 
 # the extensions a comfyui syntax may carry: the graph and the importer's readings of it
 HONOURED = {"semantics", "comfyui_graph", "lora", "clip_skip", "vae", "hires", "refiner", "pipeline_args"}
 DEFAULT_PAIR = ("euler", "normal")  # KSampler's default widgets, for a syntax with no scheduler
+# The model families whose checkpoints this engine loads: SD 1.x (one CLIP), SDXL base (two
+# CLIPs and the size-conditioning y) and the SDXL refiner (CLIP-G, aesthetic-score y;
+# engines/comfyui/sdxl.py).  Others (SD2's OpenCLIP, SD3/Flux flow matching) are refused by
+# name before any weights are read.
+FAMILIES = frozenset({"sd1", "sdxl", "sdxl-refiner"})
+_SDXL_MODELS: dict = {}
+_SDXL_LOCK = threading.Lock()
+
+
+def check_family(entry) -> None:
+    family = getattr(entry, "family", None)
+    if family not in FAMILIES:
+        raise UnsupportedFeature(f"model {entry.name!r} is of the {family or 'unknown'} family; the ComfyUI engine "
+                                 f"regenerates {', '.join(sorted(FAMILIES))} models only so far")
+
+
+def load_checkpoint(entry, device: str = "cpu", allow_download: bool = False):
+    """The diffusers components of a registry entry, by family (loaded once per process)."""
+    if getattr(entry, "family", None) not in ("sdxl", "sdxl-refiner"):
+        return load_model(entry, device, allow_download)
+    from ..._quiet import quiet_libraries  # lazy: torch
+    from .sdxl import SdxlModel  # lazy: torch
+
+    key = (entry.name, entry.id, str(device))
+    with _SDXL_LOCK:
+        if key not in _SDXL_MODELS:
+            folder = model_folder(entry, allow_download)
+            with quiet_libraries():
+                _SDXL_MODELS[key] = SdxlModel.from_pretrained(folder, device=device, name=entry.name)
+        return _SDXL_MODELS[key]
 
 
 def refused(resolved) -> list[str]:
@@ -46,6 +78,7 @@ def refused(resolved) -> list[str]:
         untabled = comfyui_graph.unsupported(graph)
         if untabled:
             out.append("ComfyUI node type(s) " + ", ".join(untabled))
+            out.extend(family_reasons(untabled))
     return out
 
 
@@ -101,7 +134,7 @@ def generate(resolved, *, allow_download=False, device="cpu", dtype=None, thread
         if entry is None:
             missing.append(f"checkpoint {name!r}: not in the model registry")
             continue
-        check_family(entry, "ComfyUI")
+        check_family(entry)
         try:
             model_folder(entry, allow_download)
         except ModelUnavailable as e:
@@ -129,16 +162,21 @@ def generate(resolved, *, allow_download=False, device="cpu", dtype=None, thread
         entry = entries.get(name)
         if entry is None:
             return None
-        loaded[name] = load_model(entry, device, allow_download)
+        loaded[name] = load_checkpoint(entry, device, allow_download)
         return loaded[name]
 
     def vae(name):
         path = _find_file(where["vae_dir"], name)
         if path is None:
             return None
-        from diffusers import AutoencoderKL  # lazy: torch
+        if not loaded:
+            raise ModelUnavailable(f"VAE {name!r}: a VAELoader file is read in the layout of the graph's "
+                                   "checkpoint VAE, and the graph loads no checkpoint", vae=name)
+        from ..a1111.vae import load_vae  # lazy: torch
 
-        return AutoencoderKL.from_single_file(str(path))
+        # offline: the file's tensors (diffusers or LDM names, converted by diffusers' own
+        # converter) into a copy of the checkpoint's VAE, refused when they do not fit it
+        return load_vae(path.parent, path.name, None, like=next(iter(loaded.values())).vae)
 
     resources = GraphResources(checkpoint=checkpoint, vae=vae, lora=lambda name: _find_file(where["lora_dir"], name))
     apply_determinism(torch, device)

@@ -5,28 +5,32 @@ caller-supplied loader resolves by name.
 
 Honoured (NODE_TYPES): CheckpointLoaderSimple, CLIPSetLastLayer, CLIPTextEncode, LoraLoader,
 LoraLoaderModelOnly, VAELoader, VAEDecode, EmptyLatentImage, KSampler, KSamplerAdvanced,
-LatentUpscale, LatentUpscaleBy, ConditioningCombine, ConditioningConcat, BasicScheduler,
+LatentUpscale, LatentUpscaleBy, ConditioningCombine, ConditioningConcat, ConditioningSetArea,
+ConditioningSetAreaPercentage, ConditioningSetAreaStrength (areas.py), ModelSamplingDiscrete
+(model_sampling.py: eps / v_prediction / lcm / x0 / img_to_img, zsnr), BasicScheduler,
 KSamplerSelect, RandomNoise, DisableNoise, CFGGuider, BasicGuider, SamplerCustom,
 SamplerCustomAdvanced, SaveImage, PreviewImage.  A graph with any other node type is
-refused before any work, naming every type it cannot honour (ConditioningSetArea, SDXL's
-CLIPTextEncodeSDXL, ModelSamplingFlux, ... among them).  Also refused: the "bislerp"
+refused before any work, naming every type it cannot honour; ModelSamplingFlux / SD3 /
+AuraFlow with the model family they need (families.py).  Also refused: the "bislerp"
 latent upscale, `embedding:` textual inversions, links to a missing node or output, cycles,
 graphs over limits.COMFYUI_MAX_NODES nodes or limits.COMFYUI_MAX_DEPTH deep, latents over limits.COMFYUI_MAX_LATENT_ELEMENTS.
 
 ComfyUI's sampling around the core, as comfy.samplers computes it:
-- conditioning is a list of (cross-attention tensor, pooled, strength) entries; each
-  entry is one UNet input.  _calc_cond_batch batches every entry whose tensor can be
-  concatenated with the first one left (equal length, or lengths whose least common
+- conditioning is a list of (cross-attention tensor, pooled, strength, area) entries; each
+  entry is one UNet input (on x cropped to its area, areas.py).  _calc_cond_batch batches
+  every entry whose crop has the first one left's shape and whose tensor can be
+  concatenated with its tensor (equal length, or lengths whose least common
   multiple is at most 4x the shorter: the shorter ones are repeated to that length), in
   reverse list order (positive entries first in the list, then negative: the UNet sees
-  [negative..., positive...]); per side the outputs are summed times the strength and
-  divided by (1e-37 + the strengths).  cfg 1 (math.isclose) leaves the negative out.
+  [negative..., positive...]); per side the outputs are summed times the strength (feathered
+  at an area's inner edges) and divided by (1e-37 + the strengths).  cfg 1 (math.isclose)
+  leaves the negative out, after the area entries' twins are made.
 - KSampler / KSamplerAdvanced are common_ksampler; SamplerCustom(Advanced) take the
   sigmas as given (BasicScheduler: int(steps / denoise) levels cut to the last steps + 1
   when denoise < 1, none at denoise 0), the noise of RandomNoise (prepare_noise) or zeros,
   and seed the sampler's own noise with the noise seed (0 for DisableNoise).
-- ComfyUI assumes a VAE that downsamples 8x in EmptyLatentImage and LatentUpscale; this
-  engine uses the checkpoint VAE's factor (8 for every real SD 1.x model; 2 for the test
+- ComfyUI assumes a VAE that downsamples 8x in EmptyLatentImage, LatentUpscale and
+  ConditioningSetArea; this engine uses the checkpoint VAE's factor (8 for every real SD 1.x model; 2 for the test
   model tiny-sd, where ComfyUI's 8 would give a latent the model was not made for).
 """
 
@@ -34,19 +38,24 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ....errors import InvalidSyntax, LimitExceeded, ModelUnavailable, UnsupportedFeature
+from .areas import PERCENTAGE, accumulate, area_and_mult, prepare_sides
+from .families import unsupported_message
 from .guidance import ComfyModel
 from .ksampler import SD15_SCALE_FACTOR, to_pixels
 from .lora import LoraPatch, patched_weights, unet_targets
-from .model_sampling import ModelSamplingDiscrete, comfy_beta_schedule
+from .model_sampling import SAMPLINGS, ModelSamplingDiscrete, comfy_beta_schedule
 from .noise import SEED_MAX, prepare_noise
 from .samplers import SAMPLERS
+from .sdxl import SDXL_SCALE_FACTOR, SdxlClip, adm, lora_keys_of, sdxl_unet_fn, size_conditioning
+
+SDXL_FAMILIES = ("sdxl", "sdxl-refiner")
 from .schedulers import SCHEDULER_NAMES, calculate_sigmas, ksampler_sigmas, step_window
 from .text import ComfyClip, check_last_layer
 from .... import limits
@@ -60,6 +69,11 @@ OUTPUT_NODES = ("SaveImage", "PreviewImage")
 class ModelValue:
     checkpoint: "LoadedCheckpoint"
     patches: tuple[LoraPatch, ...] = ()
+    sampling: ModelSamplingDiscrete | None = None  # ModelSamplingDiscrete's object patch, else the checkpoint's
+
+    @property
+    def model_sampling(self) -> ModelSamplingDiscrete:
+        return self.sampling if self.sampling is not None else self.checkpoint.model_sampling
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,11 @@ class CondEntry:
     cross_attn: torch.Tensor
     pooled: torch.Tensor | None
     strength: float = 1.0
+    # SDXL: the size numbers CLIPTextEncodeSDXL records ((name, value) pairs), None = defaults
+    sizes: tuple[tuple[str, int], ...] | None = None
+    y: torch.Tensor | None = None  # the model's extra vector (SDXL's adm), set when sampling starts
+    # ConditioningSetArea*: (height, width, y, x) in latent cells or ("percentage", h, w, y, x); areas.py
+    area: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +138,19 @@ class LoadedCheckpoint:
     latent_factor: int
     clips: dict = field(default_factory=dict)
 
+    @property
+    def family(self) -> str:
+        return getattr(self.model, "family", "sd1")
+
+    @property
+    def scale_factor(self) -> float:
+        """ComfyUI's latent format for the family (process_latent_in / out)."""
+        return SDXL_SCALE_FACTOR if self.family in SDXL_FAMILIES else SD15_SCALE_FACTOR
+
     def clip_lora_keys(self) -> list[str]:
-        """The kohya key stems of the text encoder (so a UNet patch leaves them to the CLIP)."""
+        """The kohya key stems of the text encoder(s) (so a UNet patch leaves them to the CLIP)."""
+        if self.family in SDXL_FAMILIES:
+            return sorted(lora_keys_of(self.model))
         inner = getattr(self.model.text_encoder, "text_model", self.model.text_encoder)
         return [key for key in ComfyClip.lora_targets_of(name for name, _ in inner.named_parameters())]
 
@@ -242,36 +272,48 @@ def _concat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _to_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """comfy.utils.repeat_to_batch_size."""
     if t.shape[0] == batch:
         return t
     if t.shape[0] > batch:
         return t[:batch]
-    return t.repeat(math.ceil(batch / t.shape[0]), 1, 1)[:batch]
+    return t.repeat(math.ceil(batch / t.shape[0]), *([1] * (t.ndim - 1)))[:batch]
 
 
 def guided_denoiser(model: ComfyModel, positive: Sequence[CondEntry], negative: Sequence[CondEntry] | None,
                     cfg: float):
-    """The sampler's model(x, sigma): ComfyUI's sampling_function over lists of conds."""
-    if math.isclose(cfg, 1.0):
-        negative = None
-    sides = [list(positive), list(negative) if negative is not None else None]
+    """The sampler's model(x, sigma): ComfyUI's sampling_function over lists of conds
+    (areas: areas.py; the twins of area entries are made once, before cfg 1 drops the negative)."""
+    prepared: dict[tuple, list] = {}
 
     def call(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        dims = tuple(x.shape[2:])
+        if dims not in prepared:
+            pos, neg = prepare_sides(positive, negative, dims)
+            prepared[dims] = [pos, None if neg is None or math.isclose(cfg, 1.0) else neg]
+        sides = prepared[dims]
         batch = x.shape[0]
         outs = [torch.zeros_like(x) for _ in sides]
         counts = [torch.ones_like(x) * 1e-37 for _ in sides]
-        to_run = [(_to_batch(e.cross_attn, batch), torch.ones_like(x) * e.strength, side)
-                  for side, entries in enumerate(sides) if entries for e in entries]
+        to_run = []  # (x crop, weight, text, side, y, area) per entry
+        for side, entries in enumerate(sides):
+            for e in entries or ():
+                crop, mult, area = area_and_mult(x, e.area, e.strength)
+                to_run.append((crop, mult, _to_batch(e.cross_attn, batch), side,
+                               None if e.y is None else _to_batch(e.y, batch), area))
         while to_run:
-            first = to_run[0][0]
-            picked = [i for i, item in enumerate(to_run) if _can_concat(item[0], first)]
+            first = to_run[0]
+            picked = [i for i, item in enumerate(to_run)
+                      if item[0].shape == first[0].shape and _can_concat(item[2], first[2])]
             picked.reverse()
             runs = [to_run.pop(i) for i in picked]
             n = len(runs)
-            output = model(torch.cat([x] * n), torch.cat([sigma] * n), _concat([r[0] for r in runs])).chunk(n)
-            for o, (_c, mult, side) in enumerate(runs):
-                outs[side] += output[o] * mult
-                counts[side] += mult
+            ys = [r[4] for r in runs]
+            y = None if ys[0] is None else torch.cat(ys)
+            output = model(torch.cat([r[0] for r in runs]), torch.cat([sigma] * n), _concat([r[2] for r in runs]),
+                           y).chunk(n)
+            for o, (_x, mult, _c, side, _y, area) in enumerate(runs):
+                accumulate(outs[side], counts[side], output[o], mult, area)
         for side in range(len(sides)):
             outs[side] /= counts[side]
         cond_pred, uncond_pred = outs
@@ -324,9 +366,23 @@ class GraphEngine:
             raise UnsupportedFeature(f"checkpoints with different VAE factors {sorted(factors)} in one graph")
         return factors.pop() if factors else 8
 
-    def clip(self, value: ClipValue) -> ComfyClip:
+    def clip(self, value: ClipValue) -> ComfyClip | SdxlClip:
         key = (value.patches, self.resources.text_encoder_dtype)
         ckpt = value.checkpoint
+        if ckpt.family in SDXL_FAMILIES:
+            if key not in ckpt.clips:
+                clip = SdxlClip(ckpt.model, self.resources.text_encoder_dtype)
+                if value.patches:
+                    # each encoder takes its own prefixes' keys; the UNet's and the other
+                    # encoder's keys are left to them
+                    unet_keys = frozenset(unet_targets(ckpt.model.unet))
+                    all_keys = clip.lora_keys()
+                    for member, prefixes in clip.members():
+                        targets = member.lora_targets(prefixes)
+                        member.weights = patched_weights(member.weights, targets, value.patches,
+                                                         unet_keys | frozenset(all_keys - set(targets)))
+                ckpt.clips[key] = clip
+            return ckpt.clips[key]
         if key not in ckpt.clips:
             clip = ComfyClip(ckpt.model.tokenizer, ckpt.model.text_encoder, self.resources.text_encoder_dtype)
             if value.patches:
@@ -350,18 +406,40 @@ class GraphEngine:
         if sigmas.numel() == 0:
             return latent, None
         unet = ckpt.model.unet
-        comfy_model = ComfyModel(_unet_fn(unet), ckpt.model_sampling)
+        positive, negative = (_model_conds(ckpt, side, latent.shape, kind)
+                              for side, kind in ((positive, "positive"), (negative, "negative")))
+        comfy_model = ComfyModel(sdxl_unet_fn(unet) if ckpt.family in SDXL_FAMILIES else _unet_fn(unet),
+                                 model.model_sampling)
         denoiser = guided_denoiser(comfy_model, positive, negative, cfg)
-        ms = ckpt.model_sampling
-        scaled = latent * SD15_SCALE_FACTOR if torch.count_nonzero(latent) > 0 else latent
+        ms = model.model_sampling
+        scale = ckpt.scale_factor
+        scaled = latent * scale if torch.count_nonzero(latent) > 0 else latent
         x = ms.noise_scaling(sigmas[0], noise, scaled, ms.is_max_denoise(sigmas))
         last = {}
         callback = (lambda info: last.__setitem__("x0", info["denoised"])) if want_denoised else None
         with _patched_unet(unet, model.patches, ckpt):
             samples = SAMPLERS[sampler_name](denoiser, x, sigmas, seed=seed, callback=callback)
-        samples = samples.to(torch.float32) / SD15_SCALE_FACTOR
-        denoised = last["x0"].to(torch.float32) / SD15_SCALE_FACTOR if "x0" in last else None
+        samples = samples.to(torch.float32) / scale
+        denoised = last["x0"].to(torch.float32) / scale if "x0" in last else None
         return samples, denoised
+
+
+def _model_conds(ckpt: LoadedCheckpoint, entries, latent_shape, prompt_type: str):
+    """encode_model_conds for one side: the family's checks and, for SDXL, each entry's y."""
+    if entries is None:
+        return None
+    width = int(ckpt.model.unet.config.cross_attention_dim)
+    out = []
+    for e in entries:
+        if e.cross_attn.shape[-1] != width:
+            raise InvalidSyntax(f"a conditioning of width {e.cross_attn.shape[-1]} reaches checkpoint "
+                                f"{ckpt.name!r}, whose UNet takes {width} (text encoded by another model family?)")
+        if ckpt.family in SDXL_FAMILIES:
+            sizes = size_conditioning(dict(e.sizes) if e.sizes else None, latent_shape,
+                                      ckpt.family == "sdxl-refiner", prompt_type)
+            e = replace(e, y=adm(e.pooled, sizes, ckpt.model.time_embed_dim))
+        out.append(e)
+    return out
 
 
 def vae_factor(vae) -> int:
@@ -427,9 +505,7 @@ def plan(graph) -> list[str]:
         if node["class_type"] not in NODE_TYPES:
             unsupported.add(node["class_type"])
     if unsupported:
-        names = ", ".join(sorted(unsupported))
-        raise UnsupportedFeature(f"ComfyUI graph uses node types this engine cannot honour: {names}",
-                                 node_types=sorted(unsupported))
+        raise UnsupportedFeature(unsupported_message(unsupported), node_types=sorted(unsupported))
     deps: dict[str, list[str]] = {}
     for node_id, node in graph.items():
         deps[node_id] = []
@@ -500,6 +576,34 @@ def _clip_text_encode(engine, inp):
     return ((CondEntry(cond, pooled),),)
 
 
+SDXL_SIZE_INPUTS = ("width", "height", "crop_w", "crop_h", "target_width", "target_height")
+
+
+def _clip_text_encode_sdxl(engine, inp):
+    """CLIPTextEncodeSDXL: text_g for CLIP-G, text_l for CLIP-L, and the size conditioning.
+    On an SD 1.x CLIP (tokens {"l"} only) ComfyUI encodes text_l and the sizes go unused."""
+    clip = inp.link("clip", ClipValue)
+    sizes = tuple((name, inp.integer(name, 0, 16384)) for name in SDXL_SIZE_INPUTS)
+    text_g, text_l = inp.text("text_g"), inp.text("text_l")
+    encoder = engine.clip(clip)
+    if isinstance(encoder, SdxlClip):
+        cond, pooled = encoder.encode(encoder.tokenize_pair(text_g, text_l), clip.layer_idx)
+    else:
+        cond, pooled = encoder.encode_text(text_l, clip.layer_idx)
+    return ((CondEntry(cond, pooled, sizes=sizes),),)
+
+
+def _clip_text_encode_sdxl_refiner(engine, inp):
+    """CLIPTextEncodeSDXLRefiner: the text with an aesthetic score and a size (an SD 1.x or
+    SDXL base model ignores what its encode_adm does not read)."""
+    clip = inp.link("clip", ClipValue)
+    ascore = inp.number("ascore", 0.0, 1000.0)
+    sizes = (("aesthetic_score", ascore), ("width", inp.integer("width", 0, 16384)),
+             ("height", inp.integer("height", 0, 16384)))
+    cond, pooled = engine.clip(clip).encode_text(inp.text("text"), clip.layer_idx)
+    return ((CondEntry(cond, pooled, sizes=sizes),),)
+
+
 def _lora_loader(engine, inp, model_only: bool = False):
     model = inp.link("model", ModelValue)
     clip = None if model_only else inp.link("clip", ClipValue)
@@ -510,7 +614,7 @@ def _lora_loader(engine, inp, model_only: bool = False):
         return (model,) if model_only else (model, clip)
     path = engine.lora_path(name)
     if strength_model != 0:
-        model = ModelValue(model.checkpoint, model.patches + (LoraPatch(path, strength_model, name),))
+        model = replace(model, patches=model.patches + (LoraPatch(path, strength_model, name),))
     if model_only:
         return (model,)
     if strength_clip != 0:
@@ -574,7 +678,7 @@ def _ksampler(engine, inp, advanced: bool = False):
         add_noise, start, end, force_full = True, None, None, False
         denoise = inp.number("denoise", 0.0, 1.0)
     noise = prepare_noise(latent.shape, seed) if add_noise else torch.zeros(latent.shape)
-    ms = model.checkpoint.model_sampling
+    ms = model.model_sampling
     window = step_window(ksampler_sigmas(ms, sampler_name, scheduler, steps, denoise), start, end, force_full)
     if window.skip:
         return (LatentValue(latent),)
@@ -635,7 +739,44 @@ def _conditioning_concat(engine, inp):
     if not source:
         raise _node_error(inp.node_id, inp.class_type, "conditioning_from is empty")
     first = source[0].cross_attn
-    return (tuple(CondEntry(torch.cat((e.cross_attn, first), 1), e.pooled, e.strength) for e in to),)
+    return (tuple(replace(e, cross_attn=torch.cat((e.cross_attn, first), 1)) for e in to),)
+
+
+MAX_RESOLUTION = 16384  # nodes.MAX_RESOLUTION
+
+
+def _model_sampling_discrete(engine, inp):
+    model = inp.link("model", ModelValue)
+    sampling = inp.choice("sampling", SAMPLINGS)
+    zsnr = inp.widget("zsnr")
+    if not isinstance(zsnr, bool):
+        raise _node_error(inp.node_id, inp.class_type, f"zsnr must be true or false, not {zsnr!r}")
+    return (replace(model, sampling=model.model_sampling.patched(sampling, zsnr)),)
+
+
+def _conditioning_set_area(engine, inp):
+    """ConditioningSetArea: the pixel box // 8 (ComfyUI's VAE factor; here the checkpoint VAE's,
+    as EmptyLatentImage), at least ComfyUI's 64 pixels = 8 latent cells a side."""
+    cond = inp.conditioning("conditioning")
+    f = engine.latent_factor()
+    width, height = (inp.integer(name, 8 * f, MAX_RESOLUTION) for name in ("width", "height"))
+    x, y = (inp.integer(name, 0, MAX_RESOLUTION) for name in ("x", "y"))
+    strength = inp.number("strength", 0.0, 10.0)
+    area = (height // f, width // f, y // f, x // f)
+    return (tuple(replace(e, area=area, strength=strength) for e in cond),)
+
+
+def _conditioning_set_area_percentage(engine, inp):
+    cond = inp.conditioning("conditioning")
+    width, height, x, y = (inp.number(name, 0.0, 1.0) for name in ("width", "height", "x", "y"))
+    strength = inp.number("strength", 0.0, 10.0)
+    return (tuple(replace(e, area=(PERCENTAGE, height, width, y, x), strength=strength) for e in cond),)
+
+
+def _conditioning_set_area_strength(engine, inp):
+    cond = inp.conditioning("conditioning")
+    strength = inp.number("strength", 0.0, 10.0)
+    return (tuple(replace(e, strength=strength) for e in cond),)
 
 
 def _basic_scheduler(engine, inp):
@@ -650,7 +791,7 @@ def _basic_scheduler(engine, inp):
         total = int(steps / denoise)
         if total > limits.COMFYUI_MAX_STEPS * 100:
             raise LimitExceeded(f"BasicScheduler of {total} steps")
-    sigmas = calculate_sigmas(model.checkpoint.model_sampling, scheduler, total)
+    sigmas = calculate_sigmas(model.model_sampling, scheduler, total)
     return (sigmas[-(steps + 1):],)
 
 
@@ -725,6 +866,8 @@ NODE_TYPES: dict[str, Callable] = {
     "CheckpointLoaderSimple": _checkpoint_loader,
     "CLIPSetLastLayer": _clip_set_last_layer,
     "CLIPTextEncode": _clip_text_encode,
+    "CLIPTextEncodeSDXL": _clip_text_encode_sdxl,
+    "CLIPTextEncodeSDXLRefiner": _clip_text_encode_sdxl_refiner,
     "LoraLoader": _lora_loader,
     "LoraLoaderModelOnly": lambda e, i: _lora_loader(e, i, model_only=True),
     "VAELoader": _vae_loader,
@@ -736,6 +879,10 @@ NODE_TYPES: dict[str, Callable] = {
     "LatentUpscaleBy": lambda e, i: _latent_upscale(e, i, by=True),
     "ConditioningCombine": _conditioning_combine,
     "ConditioningConcat": _conditioning_concat,
+    "ConditioningSetArea": _conditioning_set_area,
+    "ConditioningSetAreaPercentage": _conditioning_set_area_percentage,
+    "ConditioningSetAreaStrength": _conditioning_set_area_strength,
+    "ModelSamplingDiscrete": _model_sampling_discrete,
     "BasicScheduler": _basic_scheduler,
     "KSamplerSelect": _ksampler_select,
     "RandomNoise": _random_noise,

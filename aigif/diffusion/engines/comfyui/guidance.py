@@ -30,11 +30,13 @@ class ComfyModel:
         self.unet = unet
         self.model_sampling = model_sampling
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor,
+                 y: torch.Tensor | None = None) -> torch.Tensor:
         ms = self.model_sampling
         xc = ms.calculate_input(sigma, x)
         t = ms.timestep(sigma).float()
-        output = self.unet(xc, t, context).float()
+        # y (SDXL's adm) only for a UNet that takes it: SD1's UNet fn has three arguments
+        output = (self.unet(xc, t, context) if y is None else self.unet(xc, t, context, y)).float()
         return ms.calculate_denoised(sigma, output, x)
 
 

@@ -11,6 +11,19 @@ What differs from A1111's (aigif.diffusion.kdiffusion.model) and changes the bit
 - the UNet input is x / sqrt(sigma^2 + 1) (a division, not a multiply by the reciprocal);
 - the first latent is noise * sqrt(1 + sigma^2) when sampling starts at the top sigma
   ("max_denoise"), noise * sigma + latent otherwise.
+
+The ModelSamplingDiscrete node (comfy_extras/nodes_model_advanced.py) rebuilds these for a
+model from the same training betas with another prediction ("eps", "v_prediction", "x0",
+"img_to_img", "lcm") and optionally zero terminal SNR (patched(), below):
+- zsnr: the float64 sigmas go through ComfyUI's rescale_zero_terminal_snr_sigmas (sqrt of
+  alphas_cumprod shifted so the last is 0 and scaled so the first is kept, the last
+  alphas_cumprod then set to 4.8973451890853435e-08: sigma_max about 4.5e3, not infinity);
+- x0: the UNet's output is the denoised latent; img_to_img: that, and the UNet input is x
+  itself (no 1 / sqrt(sigma^2 + 1));
+- lcm: ModelSamplingDiscreteDistilled keeps 50 of the 1000 levels (every 20th from the top,
+  as float32, whose log is then taken in float32), timestep = 20 * level + 19, and
+  denoised = c_out * (x - eps * sigma) + c_skip * x with ComfyUI's LCM boundary condition
+  at t = 10 * timestep, sigma_data 0.5: c_skip = 0.25 / (t^2 + 0.25), c_out = t / sqrt(t^2 + 0.25).
 """
 
 from __future__ import annotations
@@ -44,19 +57,47 @@ def comfy_beta_schedule(diffusers_schedule: str) -> str:
     return names[diffusers_schedule]
 
 
+SAMPLINGS = ("eps", "v_prediction", "lcm", "x0", "img_to_img")  # the ModelSamplingDiscrete node's choices
+ZSNR_LAST_ALPHA_CUMPROD = 4.8973451890853435e-08  # ComfyUI's value for the last level under zsnr
+
+
+def rescale_zero_terminal_snr(sigmas: torch.Tensor) -> torch.Tensor:
+    """Zero-terminal-SNR sigmas (float64 in, float64 out), in ComfyUI's order of operations."""
+    root = (1 / (sigmas * sigmas + 1)).sqrt()
+    first, last = root[0].clone(), root[-1].clone()
+    root -= last
+    root *= first / (first - last)
+    alphas_cumprod = root ** 2
+    alphas_cumprod[-1] = ZSNR_LAST_ALPHA_CUMPROD
+    return ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+
+
 class ModelSamplingDiscrete:
-    """The training noise levels of an eps/v model and ComfyUI's maps sigma <-> timestep."""
+    """The training noise levels of a discrete-time model and ComfyUI's maps sigma <-> timestep."""
 
     def __init__(self, beta_start: float = 0.00085, beta_end: float = 0.012, timesteps: int = 1000,
-                 beta_schedule: str = "linear", prediction: str = "eps"):
-        if prediction not in ("eps", "v_prediction"):
+                 beta_schedule: str = "linear", prediction: str = "eps", zsnr: bool = False):
+        if prediction not in ("eps", "v_prediction", "x0", "img_to_img"):
             raise ValueError(f"unsupported prediction {prediction!r}")
         self.prediction = prediction
+        self.training = (beta_start, beta_end, timesteps, beta_schedule)
+        self.zsnr = zsnr
         betas = training_betas(beta_start, beta_end, timesteps, beta_schedule)
         alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
         sigmas = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        if zsnr:
+            sigmas = rescale_zero_terminal_snr(sigmas)
         self.sigmas = sigmas.float()
         self.log_sigmas = sigmas.log().float()
+
+    def patched(self, sampling: str, zsnr: bool) -> "ModelSamplingDiscrete":
+        """What the ModelSamplingDiscrete node puts in the model's place: the same training betas
+        (ComfyUI reads them from the model config; SD 1.x's are tiny-sd's), another prediction."""
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unsupported sampling {sampling!r}")
+        if sampling == "lcm":
+            return ModelSamplingLCM(*self.training, zsnr=zsnr)
+        return ModelSamplingDiscrete(*self.training, prediction=sampling, zsnr=zsnr)
 
     @property
     def sigma_min(self) -> torch.Tensor:
@@ -93,11 +134,15 @@ class ModelSamplingDiscrete:
         return sigma.view(sigma.shape[:1] + (1,) * (ndim - 1))
 
     def calculate_input(self, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        if self.prediction == "img_to_img":
+            return noise
         sigma = self._batch_view(sigma, noise.ndim)
         return noise / (sigma ** 2 + SIGMA_DATA ** 2) ** 0.5
 
     def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor,
                            model_input: torch.Tensor) -> torch.Tensor:
+        if self.prediction in ("x0", "img_to_img"):
+            return model_output
         sigma = self._batch_view(sigma, model_output.ndim)
         if self.prediction == "eps":
             return model_input - model_output * sigma
@@ -117,3 +162,40 @@ class ModelSamplingDiscrete:
         """ComfyUI's Sampler.max_denoise: the schedule starts at (or above) the top level."""
         max_sigma, sigma = float(self.sigma_max), float(sigmas[0])
         return math.isclose(max_sigma, sigma, rel_tol=1e-05) or sigma > max_sigma
+
+
+class ModelSamplingLCM(ModelSamplingDiscrete):
+    """ModelSamplingDiscreteDistilled with ComfyUI's LCM denoiser (sampling "lcm")."""
+
+    ORIGINAL_TIMESTEPS = 50
+    SIGMA_DATA = 0.5
+    TIMESTEP_SCALING = 10.0
+
+    def __init__(self, beta_start: float = 0.00085, beta_end: float = 0.012, timesteps: int = 1000,
+                 beta_schedule: str = "linear", zsnr: bool = False):
+        super().__init__(beta_start, beta_end, timesteps, beta_schedule, "eps", zsnr)
+        self.prediction = "lcm"
+        self.skip_steps = timesteps // self.ORIGINAL_TIMESTEPS
+        kept = torch.zeros(self.ORIGINAL_TIMESTEPS, dtype=torch.float32)
+        for i in range(self.ORIGINAL_TIMESTEPS):
+            kept[self.ORIGINAL_TIMESTEPS - 1 - i] = self.sigmas[timesteps - 1 - i * self.skip_steps]
+        self.sigmas = kept
+        self.log_sigmas = kept.log()
+
+    def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
+        level = super().timestep(sigma)
+        return level * self.skip_steps + (self.skip_steps - 1)
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        level = ((timestep.float().to(self.log_sigmas.device) - (self.skip_steps - 1)) / self.skip_steps).float()
+        return super().sigma(level).to(timestep.device)
+
+    def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor,
+                           model_input: torch.Tensor) -> torch.Tensor:
+        t = self._batch_view(self.timestep(sigma), model_output.ndim)
+        sigma = self._batch_view(sigma, model_output.ndim)
+        x0 = model_input - model_output * sigma
+        scaled = t * self.TIMESTEP_SCALING
+        c_skip = self.SIGMA_DATA ** 2 / (scaled ** 2 + self.SIGMA_DATA ** 2)
+        c_out = scaled / (scaled ** 2 + self.SIGMA_DATA ** 2) ** 0.5
+        return c_out * x0 + c_skip * model_input

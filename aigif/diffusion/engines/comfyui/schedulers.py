@@ -89,11 +89,16 @@ def beta(ms: ModelSamplingDiscrete, steps: int, alpha: float = 0.6, beta_: float
     return torch.tensor(values, dtype=torch.float32)
 
 
+# scipy.stats.beta.ppf(0.5, a, a) as ComfyUI gets it (scipy 1.17.1): for ComfyUI's a = 0.6 one
+# ulp above 0.5, for most others 0.5 itself.  It decides the rounding tie at an odd number of
+# levels: 0.5 * 49 (LCM's 50 levels) is 24.5 -> 24 by rint, scipy's value gives 25.
+SCIPY_SYMMETRIC_MEDIAN = {0.6: 0.5000000000000001}
+
+
 def _beta_quantile(p: float, alpha: float, beta_: float) -> float:
-    # The median of a symmetric Beta is 0.5 exactly (scipy returns it so); bisection lands an
-    # ulp away, and 0.5 * 999 = 499.5 is a rounding tie that rint sends to 500, not 499.
+    # bisection lands an ulp or so away from scipy's median, where the rint tie is decided
     if alpha == beta_ and p == 0.5:
-        return 0.5
+        return SCIPY_SYMMETRIC_MEDIAN.get(alpha, 0.5)
     return beta_ppf(p, alpha, beta_)
 
 
