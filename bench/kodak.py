@@ -47,6 +47,7 @@ QUALITIES = {
     "avif": [10, 30, 50, 70, 90],
 }
 # the AIGC PNGs are 1-5 Mpx: a sparser grid keeps the run within the shared CPU budget
+NVTC_QS = [30, 40, 50, 60, 70, 80, 90, 100]
 AIGC_QUALITIES = {"webp": [5, 10, 20, 50, 90], "jpeg": [30, 60, 90], "avif": [30, 50, 70]}
 AIGC_MAX_IMAGES = 8  # evenly spaced over the sorted eligible files (CPU budget of the shared machine)
 LOSSLESS = ["png", "webp:lossless"]
@@ -149,7 +150,9 @@ def specs(with_nvtc: bool, which: str = "kodak") -> list[str]:
         if avail[name].available:
             out += [f"{name}:{q}" for q in (qs if which == "kodak" else AIGC_QUALITIES[name])]
     if with_nvtc and avail["nvtc"].available:
-        out += [f"nvtc:{r}" for r in avail["nvtc"].rate_points]
+        # the Q knob (bitstream version 2); nvtc:60/80/100 are the fine-tunes 1/2/3 at their own lambdas
+        qs = NVTC_QS if "10..100" in avail["nvtc"].rate_points else []
+        out += [f"nvtc:{q}" for q in qs] or [f"nvtc:{r}" for r in avail["nvtc"].rate_points]
     return out if which == "kodak" else out + LOSSLESS  # lossless WebP is slow on 4 Mpx
 
 
