@@ -39,6 +39,23 @@ VERSION = 1
 HEAD = struct.Struct(">BHHBI")  # then the CRC
 ENTRY = struct.Struct(">BHHHHI")
 MAX_GROUPS = 255
+# the groups' bounding boxes may cover at most this many times the image: decode work is
+# one NVTC decode per box, so this bounds it by the pixel limit (spec/codecs.md §6.1)
+MAX_BOX_COVER = 8
+
+
+def boxes(index: np.ndarray, n_groups: int) -> list[tuple[int, int, int, int] | None]:
+    """(x0, y0, w, h) of each group index's pixels, None for an empty one; O(W*H + G*(W+H))."""
+    h, w = index.shape
+    rows = np.zeros((n_groups, h), bool)
+    cols = np.zeros((n_groups, w), bool)
+    rows[index, np.arange(h)[:, None]] = True
+    cols[index, np.arange(w)[None, :]] = True
+    out = []
+    for g in range(n_groups):
+        ys, xs = np.nonzero(rows[g])[0], np.nonzero(cols[g])[0]
+        out.append(None if len(ys) == 0 else (int(xs[0]), int(ys[0]), int(xs[-1] + 1 - xs[0]), int(ys[-1] + 1 - ys[0])))
+    return out
 
 
 def fill_outside(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -97,14 +114,18 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str) -> bytes:
     if len(present) > MAX_GROUPS:
         raise InvalidSyntax(f"at most {MAX_GROUPS} groups, the mask has {len(present)}")
     index = np.searchsorted(present, labels).astype(np.uint8)
+    bxs = boxes(index, len(present))
+    cover = sum(bw * bh for _, _, bw, bh in bxs) / (w * h)
+    if cover > MAX_BOX_COVER:
+        raise InvalidSyntax(f"the groups are too interleaved: their bounding boxes cover {cover:.1f}x the image "
+                            f"(at most {MAX_BOX_COVER}x)")
     rgb = np.asarray(image.convert("RGB"))
     kw = parse_rate(nvtc_rate)
     table, streams = b"", []
     for g, label in enumerate(present):
-        inside_full = index == g
-        ys, xs = np.nonzero(inside_full.any(1))[0], np.nonzero(inside_full.any(0))[0]
-        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
-        inside = inside_full[y0:y1, x0:x1]
+        x0, y0, bw, bh = bxs[g]
+        x1, y1 = x0 + bw, y0 + bh
+        inside = index[y0:y1, x0:x1] == g
         box = fill_outside(rgb[y0:y1, x0:x1], inside)
         data = nvtc_codec.encode(Image.fromarray(box, "RGB"), **kw)
         table += ENTRY.pack(int(label), int(x0), int(y0), int(x1 - x0), int(y1 - y0), len(data))
@@ -158,21 +179,22 @@ def parse(data: bytes, *, max_pixels: int) -> Parsed:
     if index.max() >= G:
         raise CodecError("groupmask mask names a group past the group table")
     entries, offsets, pos, seen = [], [], end, set()
+    bxs = boxes(index, G)
     for g in range(G):
         e = ENTRY.unpack_from(data, tab + g * ENTRY.size)
         label, x0, y0, bw, bh, n = e
         if label in seen:
             raise CodecError(f"groupmask label {label} appears twice in the group table")
         seen.add(label)
-        inside = index == g
-        ys, xs = np.nonzero(inside.any(1))[0], np.nonzero(inside.any(0))[0]
-        if len(ys) == 0 or (x0, y0, bw, bh) != (xs[0], ys[0], xs[-1] + 1 - xs[0], ys[-1] + 1 - ys[0]):
+        if bxs[g] is None or (x0, y0, bw, bh) != bxs[g]:
             raise CodecError(f"groupmask group {label}: its box does not bound its mask pixels")
         entries.append(e)
         offsets.append(pos)
         pos += n
     if pos != len(data):
         raise CodecError("groupmask stream lengths do not add up to the payload")
+    if sum(e[3] * e[4] for e in entries) > MAX_BOX_COVER * w * h:
+        raise CodecError(f"groupmask boxes cover more than {MAX_BOX_COVER}x the image")
     return Parsed(w, h, index, entries, offsets, end)
 
 

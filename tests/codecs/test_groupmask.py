@@ -150,6 +150,15 @@ def test_corrupt_and_hostile_payloads(coded):
     with pytest.raises(CodecError):
         groupmask.parse(_with_header(8, 8, 1, zlib.compress(b"\x01" * 64), entry), max_pixels=BIG)
     assert groupmask.parse(_with_header(8, 8, 1, ok_mask, entry), max_pixels=BIG).labels() == [0]
+    # interleaved groups whose boxes cover the image many times over: refused by both sides
+    stripes = (np.arange(64 * 16).reshape(16, 64) % 16).astype(np.uint8)  # 16 column stripes, boxes 49 px wide
+    with pytest.raises(InvalidSyntax):
+        aigif_codecs.encode(smooth_image(64, 16), "groupmask:50", mask=Image.fromarray(stripes))
+    table = b"".join(groupmask.ENTRY.pack(g, g, 0, 49, 16, 0) for g in range(16))  # the true boxes, 12x the image
+    d = stripes.copy()
+    d[1:] = stripes[1:] - stripes[:-1]
+    with pytest.raises(CodecError, match="cover more than"):
+        groupmask.parse(_with_header(64, 16, 16, zlib.compress(d.tobytes()), table), max_pixels=BIG)
 
 
 def test_cli_pack_mask_info_and_unpack_groups(tmp_path, capsys):
