@@ -229,12 +229,23 @@ def valid_vectors() -> dict[str, bytes]:
     v["v34-brotli-prompt"] = crc_file(
         syntax_raw(BROTLI_CAT) + b"\x00"
     )
+    # text codec 5 (spec/prompt-coder.md §10): primed and in-text contexts, extra and spelled pieces, CJK pieces
+    v["v35-adaptive-prompt-model-json"] = crc_file(
+        syntax_seg({"prompt": '{\n    "subject": "a red fox",\n    "style": "watercolor",\n    "mood": "a red fox, zzqx zzqx"\n}', "seed": 5}, textcodec.ADAPTIVE_MODEL)
+        + b"\x00"
+    )
+    v["v36-adaptive-prompt-model-cjk-negative"] = crc_file(
+        syntax_seg({"prompt": "一只猫坐在窗台上，一只猫。", "negative_prompt": "lowres, bad anatomy, lowres"}, textcodec.ADAPTIVE_MODEL) + b"\x00"
+    )
     # added with revision 3: a private registry model as a writer stores it (§6.4): its name
     # inline with the 8-byte identity fingerprint, and the fields its private defaults gave
     # written out (an inline model's absent fields are the generic defaults of §5.3)
     v["v46-private-model-name-fingerprint"] = crc_file(
         syntax_seg({"model": {"name": "my-finetune", "fingerprint": "5a1f0c3e9b27d481"}, "prompt": "a fox", "seed": 3,
                     "steps": 25, "guidance": 5, "width": 768, "height": 768, "scheduler": "euler"}, 0) + b"\x00"
+    )
+    v["v37-adaptive-prompt-model-midjourney"] = crc_file(
+        syntax_seg({"prompt": "a lighthouse in a storm, oil painting --ar 16:9 --v 7 --stylize 400", "seed": 42}, textcodec.ADAPTIVE_MODEL) + b"\x00"
     )
     return v
 
@@ -347,6 +358,9 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     e["e52-brotli-empty-payload"] = (crc_file(syntax_raw(b"") + b"\x00"), "E_TEXT")
     # 1 MiB of 'a' in 14 bytes: refused at the text limit, not decompressed in full
     e["e53-brotli-text-bomb"] = (crc_file(syntax_raw(BROTLI_BOMB) + b"\x00"), "E_LIMIT")
+    # text codec 5: a corrupt payload, and a one-byte one that reads past 16 implicit zeros
+    e["e54-corrupt-adaptive-prompt-model"] = (crc_file(syntax_raw(b"\xff" * 12, 5) + b"\x00"), "E_TEXT")
+    e["e55-adaptive-prompt-model-runaway"] = (crc_file(syntax_raw(b"\x01", 5) + b"\x00"), "E_TEXT")
     return e
 
 

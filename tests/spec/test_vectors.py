@@ -65,3 +65,12 @@ def test_reference_decoder_from_the_spec_agrees_with_the_package():
     texts += ["".join(rng.choice(words) + rng.choice([" ", ", ", ""]) for _ in range(rng.randrange(1, 40))) for _ in range(40)]
     for t in texts:
         assert ref.decode(promptcoder.encode(t)) == t
+    # codec 5 (spec/prompt-coder.md §10): the same texts plus ones its adaptive models learn
+    texts += ['{\n  "a": "red fox",\n  "b": "red fox"\n}', "猫猫 一只猫 zzqx zzqx zzqx",
+              '{\n    "description": "a quiet harbour at dawn",\n    "aspect_ratio": "16:9"\n}',
+              "a lighthouse in a storm, oil painting --ar 16:9 --v 7 --stylize 400 --profile zq8x1k"]
+    # past the 256 local pieces and 32 followers of §10: spelled, not remembered
+    words = [f" q{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}z" for i in range(300)]
+    texts.append(",".join(words) + "".join(", and" + w for w in words[:60]))
+    for t in texts:
+        assert ref.decode5(promptcoder.adaptive_encode(t)) == t

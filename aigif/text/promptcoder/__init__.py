@@ -1,4 +1,5 @@
-"""Prompt coders: text codec 2 (zstd + shipped dictionary) and 3 (piece n-gram model).
+"""Prompt coders: text codec 2 (zstd + shipped dictionary), 3 (piece n-gram model) and 5
+(codec 3's model under adaptive in-text models).
 
 Normative description: spec/prompt-coder.md.  Importing this package is cheap: the
 model tables and zstandard load on first use.
@@ -25,6 +26,22 @@ def decode(data: bytes, max_bytes: int) -> str:
     return _decode(data, max_bytes)
 
 
+def adaptive_encode(text: str) -> bytes:
+    """Text codec 5: the shipped prompt model under models that learn within the text."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
+    from .codec5 import encode as _encode
+
+    return _encode(text)
+
+
+def adaptive_decode(data: bytes, max_bytes: int) -> str:
+    """Inverse of adaptive_encode(); InvalidText when corrupt, LimitExceeded past max_bytes of UTF-8."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
+    from .codec5 import decode as _decode
+
+    return _decode(data, max_bytes)
+
+
 def zstd_dict_encode(text: str) -> bytes:
     """Text codec 2: zstd with the shipped prompt dictionary."""
     # lazy: the model tables load on first use, so `import aigif` stays light
@@ -40,4 +57,4 @@ def zstd_dict_decode(data: bytes, max_bytes: int) -> str:
     return _decode(data, max_bytes)
 
 
-__all__ = ["MODEL_VERSION", "decode", "encode", "zstd_dict_decode", "zstd_dict_encode"]
+__all__ = ["MODEL_VERSION", "adaptive_decode", "adaptive_encode", "decode", "encode", "zstd_dict_decode", "zstd_dict_encode"]

@@ -217,3 +217,8 @@ def decode(data: bytes, max_bytes: int) -> str:
         return out.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidText(f"codec-3 text payload decodes to invalid UTF-8 at byte {exc.start}") from None
+
+
+# Codec 5 runs this same static chain (spec/prompt-coder.md §10) and shares its caches.
+context_keys = _context_keys
+reduced_exclusions = _reduced

@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 import aigif.text.promptcoder as pc
 from aigif.errors import AigifError, InvalidText, LimitExceeded
+from aigif.text.promptcoder.rangecoder import PayloadBoundExceeded
 
 from conftest import REPO, shared
 
 CODECS = {
     "model": (pc.encode, pc.decode),
     "zstd-dict": (pc.zstd_dict_encode, pc.zstd_dict_decode),
+    "adaptive": (pc.adaptive_encode, pc.adaptive_decode),  # text codec 5
 }
 LIMIT = 1 << 20
 PER_CORPUS = 2000  # a deterministic sample per corpus; bench/bitrate.py --check-all covers every prompt
@@ -68,7 +70,13 @@ def random_text(n: int, seed: int) -> str:
 @pytest.mark.parametrize("text", ADVERSARIAL + [every_plane()], ids=range(len(ADVERSARIAL) + 1))
 def test_adversarial_round_trip(name, text):
     enc, dec = CODECS[name]
-    data = enc(text)
+    try:
+        data = enc(text)
+    except PayloadBoundExceeded:
+        # codec 5 learns ", " * 2000 so well that its payload would break the decision
+        # bound of spec/prompt-coder.md §5: the field then gets another codec
+        assert name == "adaptive" and text == ", " * 2000
+        return
     assert isinstance(data, bytes)
     assert dec(data, LIMIT) == text
 
