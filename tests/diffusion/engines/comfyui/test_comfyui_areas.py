@@ -62,8 +62,33 @@ def mixed():
     return decode_save(g, ("5", 0))
 
 
-GRAPHS = {"halves": halves(), "mixed": mixed()}
-LATENT_OUTPUTS = {"halves": [("5", 0)], "mixed": [("5", 0)]}
+def nested():
+    """A small area inside a big one, an area on the negative side that no positive area
+    encloses, cfg 1 and a batch of two: the twins are made before cfg 1 drops the negative, so
+    the positive side gains the global prompt on the negative's area (at its strength 0.9);
+    the small area's negative twin comes from the big area's (its smallest enclosing entry)."""
+    g = base_graph("a garden with flowers", "dull colors")
+    g["4"]["inputs"]["batch_size"] = 2
+    g["20"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a stone fountain"}}
+    g["21"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a (bird:1.3)"}}
+    g["26"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "dark shadows"}}
+    g["22"] = {"class_type": "ConditioningSetArea", "inputs": {"conditioning": ["20", 0], "width": 48, "height": 48,
+                                                               "x": 0, "y": 0, "strength": 1.0}}
+    g["23"] = {"class_type": "ConditioningSetArea", "inputs": {"conditioning": ["21", 0], "width": 16, "height": 16,
+                                                               "x": 16, "y": 16, "strength": 0.5}}
+    g["27"] = {"class_type": "ConditioningSetArea", "inputs": {"conditioning": ["26", 0], "width": 32, "height": 32,
+                                                               "x": 32, "y": 32, "strength": 0.9}}
+    g["24"] = {"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["22", 0], "conditioning_2": ["23", 0]}}
+    g["25"] = {"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["24", 0], "conditioning_2": ["2", 0]}}
+    g["29"] = {"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["3", 0], "conditioning_2": ["27", 0]}}
+    g["5"] = {"class_type": "KSampler", "inputs": {
+        "model": ["1", 0], "seed": 123, "steps": 6, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal",
+        "positive": ["25", 0], "negative": ["29", 0], "latent_image": ["4", 0], "denoise": 1.0}}
+    return decode_save(g, ("5", 0))
+
+
+GRAPHS = {"halves": halves(), "mixed": mixed(), "nested": nested()}
+LATENT_OUTPUTS = {name: [("5", 0)] for name in GRAPHS}
 
 
 @pytest.fixture(scope="module")
