@@ -73,3 +73,4 @@ COMFYUI_MAX_DEPTH = 200  # comfyui/graph.py
 COMFYUI_MAX_LATENT_ELEMENTS = 16 * 4 * 256 * 256   # a batch of 16 latents of 2048x2048 images  (comfyui/graph.py)
 COMFYUI_MAX_STEPS = 10000  # comfyui/graph.py
 COMFYUI_MAX_LORA_PATCHES = 64  # comfyui/lora.py
+COMFYUI_MAX_CONDITIONING = 256  # entries of one CONDITIONING (ConditioningCombine doubles a list per node)  (comfyui/graph.py)

@@ -731,7 +731,11 @@ def common_upscale(samples: torch.Tensor, width: int, height: int, method: str, 
 
 
 def _conditioning_combine(engine, inp):
-    return (inp.conditioning("conditioning_1") + inp.conditioning("conditioning_2"),)
+    combined = inp.conditioning("conditioning_1") + inp.conditioning("conditioning_2")
+    if len(combined) > limits.COMFYUI_MAX_CONDITIONING:  # a chain of self-combines doubles at each node
+        raise LimitExceeded(f"ComfyUI node {inp.node_id} ({inp.class_type}): a conditioning of {len(combined)} "
+                            f"entries, over {limits.COMFYUI_MAX_CONDITIONING}")
+    return (combined,)
 
 
 def _conditioning_concat(engine, inp):

@@ -198,3 +198,26 @@ def test_area_graph_user_path(golden, resources, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ConditioningSetAreaPercentage" in err and "ConditioningSetAreaStrength" in err
     assert main(["unpack", str(mixed / "in.aigif"), "-o", str(mixed / "x.png")]) == 4
+
+
+def test_conditioning_lists_are_bounded(resources):
+    """ConditioningCombine(c, c) chained doubles the list at each node (and every entry is a
+    UNet input per step, plus its area twin): refused past limits.COMFYUI_MAX_CONDITIONING,
+    before the list or any sampling grows with it."""
+    import time
+
+    from aigif import limits
+    from aigif.diffusion.engines.comfyui.graph import run_graph
+    from aigif.errors import LimitExceeded
+
+    graph = copy.deepcopy(GRAPHS["halves"])
+    previous = "22"
+    for i in range(60):
+        graph[f"c{i}"] = {"class_type": "ConditioningCombine",
+                          "inputs": {"conditioning_1": [previous, 0], "conditioning_2": [previous, 0]}}
+        previous = f"c{i}"
+    graph["5"]["inputs"]["positive"] = [previous, 0]
+    start = time.process_time()
+    with pytest.raises(LimitExceeded, match=str(limits.COMFYUI_MAX_CONDITIONING)):
+        run_graph(graph, resources)
+    assert time.process_time() - start < 30  # a runaway guard, not a timing
