@@ -3,7 +3,9 @@ its weights are on this machine (they are never downloaded: spec rule, no networ
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from pathlib import Path
 
 from ._extras import missing
@@ -32,20 +34,31 @@ def differing_fraction(a, b) -> float:
 
 
 _ALEXNET = "alexnet-owt-7be5be79.pth"
+# how to put the backbone where lpips looks (torchvision's download, 233 MB, run once by the user)
+FETCH_ALEXNET = 'python -c "import torchvision; torchvision.models.alexnet(weights=\'IMAGENET1K_V1\')"'
 _lpips_model = None
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch (its documented rule: $TORCH_HOME/hub,
+    else $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return Path(home) / "hub"
 
 
 def lpips_status() -> tuple[bool, str]:
     """(available, reason): LPIPS needs the lpips package and torchvision's AlexNet weights
-    already in the torch hub cache."""
+    already in the torch hub cache.  Both are checked without importing torch or lpips:
+    importing them only to say "unavailable" cost an unpack of a pixels file seconds."""
+    if importlib.util.find_spec("lpips") is None or importlib.util.find_spec("torch") is None:
+        return False, 'the lpips package is not installed: pip install "aigif[metrics]"'
+    cached = torch_hub_dir() / "checkpoints" / _ALEXNET
+    if not cached.is_file():
+        return False, (f"its AlexNet weights are not at {cached}; AIGIF never downloads them. "
+                       f"To install them (233 MB, needs network once): {FETCH_ALEXNET}")
     error = missing("metrics")
     if error is not None:
         return False, str(error)
-    import torch
-
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / _ALEXNET
-    if not cached.is_file():
-        return False, f"AlexNet backbone weights not found at {cached}; AIGIF never downloads them"
     return True, "ok"
 
 

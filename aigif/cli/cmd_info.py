@@ -9,7 +9,7 @@ from ..errors import AigifError, ExitStatus
 from ..extensions import DEFAULT_ENGINE, engine_of
 from ..fileio import read_bytes
 from ..format import decode, inspect
-from ..jsonform import syntax_to_dict
+from ..jsonform import DATA_KEYS, syntax_to_dict
 
 
 def add_parser(sub) -> None:
@@ -51,24 +51,35 @@ def _print_groups(syntax) -> None:
                   f"{g['pixels']} px, box {g['box']})")
 
 
+def _pixels_only_dict(syntax) -> dict:
+    """A pixels-only file has no SYNTAX segment: no model, prompt or seed, not even defaults
+    (those would describe a generation the file does not hold)."""
+    return {k: v for k, v in syntax_to_dict(syntax).items() if k not in DATA_KEYS}
+
+
 def run(args) -> int:
     data = read_bytes(args.file)
     syntax = decode(data)
     if args.json:
-        print(json.dumps(syntax_to_dict(syntax, resolved=args.resolved), ensure_ascii=False, indent=2))
+        d = syntax_to_dict(syntax, resolved=args.resolved) if syntax.has_syntax else _pixels_only_dict(syntax)
+        print(json.dumps(d, ensure_ascii=False, indent=2))
         return ExitStatus.OK
     costs, overhead = inspect(data)
-    d = syntax_to_dict(syntax, resolved=False)
-    try:
-        full = syntax_to_dict(syntax, resolved=True)
-    except AigifError:  # unknown model or scheduler: show what the file says
-        full = d
     print(f"{args.file}: AIGIF {data[2] >> 4}.{(data[2] >> 1) & 7}, {len(data)} bytes")
-    for key in ("model", "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler"):
-        if key in full:
-            mark = "" if key in d else "   (default)"
-            print(f"  {key:16s} {json.dumps(full[key], ensure_ascii=False)}{mark}")
-    print(f"  {'semantics':16s} {_semantics_line(syntax.extensions)}")
+    if not syntax.has_syntax:
+        d = _pixels_only_dict(syntax)
+        print(f"  {'syntax':16s} none: a pixels-only file (nothing to regenerate; `aigif unpack` decodes the pixels)")
+    else:
+        d = syntax_to_dict(syntax, resolved=False)
+        try:
+            full = syntax_to_dict(syntax, resolved=True)
+        except AigifError:  # unknown model or scheduler: show what the file says
+            full = d
+        for key in DATA_KEYS:
+            if key in full:
+                mark = "" if key in d else "   (default)"
+                print(f"  {key:16s} {json.dumps(full[key], ensure_ascii=False)}{mark}")
+        print(f"  {'semantics':16s} {_semantics_line(syntax.extensions)}")
     for key in ("extensions", "platform", "fidelity", "payloads"):
         if key in d:
             print(f"  {key:16s} {json.dumps(d[key], ensure_ascii=False)}")

@@ -28,7 +28,9 @@ def open_image(path, what: str = "image"):
             return im
         except Image.DecompressionBombError as e:
             raise LimitExceeded(f"{what} {path}: {e}") from None
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        except UnidentifiedImageError:  # its message holds the repr of our BytesIO, not the file's name
+            raise CodecError(f"cannot decode {what} {path}: not an image format Pillow can read") from None
+        except (OSError, SyntaxError, ValueError) as e:
             raise CodecError(f"cannot decode {what} {path}: {e}") from None
 
 

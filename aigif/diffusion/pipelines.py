@@ -41,13 +41,16 @@ def describe(entry) -> str:
     return f"'{entry.name}' (registry ID {entry.id}, {entry.source_dir})"
 
 
-def how_to_get(entry) -> str:
+def how_to_get(entry, downloads_were_allowed: bool = False) -> str:
+    """How the user gets the weights; `hf download` is huggingface_hub's CLI (the older
+    huggingface-cli is gone), and --allow-download is suggested only when it was not given."""
     pipe = entry.pipeline
     if pipe.get("source") != "hub":
         return "reinstall AIGIF or restore the folder" if pipe.get("source") == "embedded" else "check the path of the local entry"
     rev = f" --revision {pipe['revision']}" if pipe.get("revision") else ""
-    gated = " (a gated repo: accept its licence on huggingface.co and `huggingface-cli login` first)" if pipe.get("gated") else ""
-    return f"run `huggingface-cli download {pipe.get('repo')}{rev}`{gated}, or rerun with --allow-download"
+    gated = " (a gated repo: accept its licence on huggingface.co and `hf auth login` first)" if pipe.get("gated") else ""
+    rerun = "" if downloads_were_allowed else ", or rerun with --allow-download"
+    return f"run `hf download {pipe.get('repo')}{rev}`{gated}{rerun}"
 
 
 def _load_errors():
@@ -113,7 +116,7 @@ def _from_pretrained(cls, entry, *, dtype, allow_download: bool):
     except _load_errors() as e:
         where = "locally" if kwargs["local_files_only"] else "locally or from the hub"
         raise ModelUnavailable(
-            f"weights of model {describe(entry)} are not available {where}: {how_to_get(entry)} "
+            f"weights of model {describe(entry)} are not available {where}: {how_to_get(entry, not kwargs['local_files_only'])} "
             f"[{type(e).__name__}: {_first_line(e)}]",
             model=entry.name,
             repo=pipe.get("repo", ""),
@@ -134,9 +137,14 @@ def _init_params(cls) -> set:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-def _first_line(e: BaseException) -> str:
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    """The inner error's first line, shortened at a word boundary (never mid-word)."""
     text = str(e).strip().splitlines()
-    return text[0][:300] if text else ""
+    line = text[0] if text else ""
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit)
+    return line[: cut if cut > limit // 2 else limit].rstrip() + " …"
 
 
 @dataclass

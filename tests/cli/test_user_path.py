@@ -282,3 +282,50 @@ def test_registry_verify_that_checked_nothing_is_not_ok(tmp_path, capsys):
     code, _, err = cli(capsys, "registry", "verify", "bare")
     assert_fails_cleanly(code, err, ExitStatus.REGISTRY)
     assert "nothing was verified" in err
+
+
+# -- item 4: a pixels-only file has no syntax to show -------------------------------------------
+def test_info_invents_no_syntax_for_a_pixels_only_file(tmp_path, capsys):
+    from samples import pixels_only_aigif
+
+    f = tmp_path / "p.aigif"
+    f.write_bytes(pixels_only_aigif())
+    code, out, _ = cli(capsys, "info", "--json", f)
+    d = __import__("json").loads(out)
+    assert code == 0 and not {"model", "prompt", "seed", "steps"} & set(d) and d["payloads"]
+    code, out, _ = cli(capsys, "info", f)
+    assert code == 0 and "pixels-only" in out and "tiny-sd" not in out and "prompt" not in out
+
+
+# -- item 16: messages --------------------------------------------------------------------------
+def test_download_hint_names_hf_download_and_only_suggests_the_flag_when_not_given():
+    pytest.importorskip("torch")
+    from aigif.diffusion.pipelines import _first_line, how_to_get
+
+    entry = aigif.registry.get_registry().model("sd-1.5")
+    assert "`hf download " in how_to_get(entry) and "huggingface-cli" not in how_to_get(entry)
+    assert "--allow-download" in how_to_get(entry) and "--allow-download" not in how_to_get(entry, True)
+    cut = _first_line(ValueError("word " * 100))
+    assert cut.endswith(" …") and cut[: -2].split(" ")[-1] == "word"  # cut between words
+
+
+def test_unreadable_image_message_has_no_python_repr(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not an image at all")
+    code, _, err = cli(capsys, "pack", "--image", bad, "-o", tmp_path / "a.aigif")
+    assert_fails_cleanly(code, err, ExitStatus.CODEC)
+    assert "BytesIO" not in err and "<" not in err and str(bad) in err
+
+
+# -- item 18: LPIPS says how to get its weights, and checking costs no torch import -------------
+def test_lpips_check_imports_nothing_when_the_weights_are_missing(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from aigif import metrics; ok, why = metrics.lpips_status(); "
+            "print(ok, 'torch' in sys.modules, 'lpips' in sys.modules); print(why)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "TORCH_HOME": str(tmp_path)})
+    first, why = r.stdout.splitlines()[:2]
+    assert first == "False False False", r.stdout + r.stderr
+    assert str(tmp_path) in why and "torchvision.models.alexnet" in why or "pip install" in why
