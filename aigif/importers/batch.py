@@ -19,6 +19,7 @@ from aigif.errors import AigifError, ExitStatus, FileAccessError, LimitExceeded,
 from aigif.fileio import remove_temp_files, write_atomic
 from aigif.format import encode
 from aigif.jsonform import syntax_from_dict
+from aigif.regenerate import portable_syntax
 from aigif.syntax import Payload
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -90,8 +91,10 @@ def collect(paths) -> list[Path]:
 
 
 def build_syntax(result, keep_pixels_data: bytes | None = None):
-    """ImportResult -> aigif.Syntax (validated), with the original file as a payload."""
-    s = syntax_from_dict(result.syntax)
+    """ImportResult -> aigif.Syntax (validated), with the original file as a payload.  A
+    model the importer found among the user's private entries is written by name and
+    fingerprint, not by its private ID (spec §6.4)."""
+    s = portable_syntax(syntax_from_dict(result.syntax))
     if keep_pixels_data is not None:
         # a kept copy beside the syntax: ancillary (spec §7.4), and only if it decodes
         codec_id, data = pixels.encode_verbatim(keep_pixels_data)

@@ -329,3 +329,22 @@ def test_lpips_check_imports_nothing_when_the_weights_are_missing(tmp_path):
     first, why = r.stdout.splitlines()[:2]
     assert first == "False False False", r.stdout + r.stderr
     assert str(tmp_path) in why and "torchvision.models.alexnet" in why or "pip install" in why
+
+
+def test_import_of_an_image_made_with_a_private_model_stores_its_name_not_its_id(tmp_path, capsys):
+    from PIL import PngImagePlugin
+
+    x = weights_folder(tmp_path, "x", b"weights of X")
+    full = hashlib.sha256(b"a checkpoint file").hexdigest()
+    assert cli(capsys, "registry", "add", "mine", "--path", x)[0] == 0
+    # the user's entry also records the checkpoint hash A1111 writes (as a registry file may)
+    entry_file = next((aigif.registry.user_dir() / "models").glob("*.toml"))
+    entry_file.write_text(entry_file.read_text() + f'\n[[fingerprints]]\nkind = "sha256"\nfile = "mine.safetensors"\nvalue = "{full}"\n')
+    reset_registry()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Model hash: {full[:10]}, Model: mine")
+    src = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(src, pnginfo=info)
+    assert cli(capsys, "import", src, "-o", tmp_path / "a.aigif")[0] == 0
+    s = aigif.read(tmp_path / "a.aigif")
+    assert s.model == "mine" and s.model_fingerprint == hashlib.sha256(b"weights of X").digest()[:8]
