@@ -162,7 +162,8 @@ SDXL_GRAPHS = json.loads(SDXL_GOLDENS.read_text(encoding="utf-8"))["graphs"]
 def test_comfyuis_own_sdxl_graphs_import_and_unpack_to_comfyuis_pixels(tmp_path, capsys, name):
     """ComfyUI's SDXL graphs on tiny-sdxl and tiny-sdxl-refiner (tests/goldens/comfyui/sdxl.json:
     txt2img, CLIPTextEncodeSDXL with clip skip, the base + second-checkpoint two-pass, base +
-    refiner with CLIPTextEncodeSDXLRefiner and with plain CLIPTextEncode): PNG -> import ->
+    refiner with CLIPTextEncodeSDXLRefiner and with plain CLIPTextEncode, an SDXL kohya LoRA
+    on the UNet and both CLIPs): PNG -> import ->
     unpack gives ComfyUI's pixels exactly.  The golden run loaded the same tiny-sdxl
     weights for both checkpoint loaders, so the second loader is named tiny-sdxl here (the
     registry has no entry for the stand-in name)."""
@@ -180,7 +181,9 @@ def test_comfyuis_own_sdxl_graphs_import_and_unpack_to_comfyuis_pixels(tmp_path,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        resources = GraphResources(checkpoint=lambda n: load_checkpoint(registry.find_model(Path(n).stem)))
+        lora_dir = (HERE / "fixtures" / "lora").resolve()
+        resources = GraphResources(checkpoint=lambda n: load_checkpoint(registry.find_model(Path(n).stem)),
+                                   lora=lambda n: lora_dir / n if (lora_dir / n).is_file() else None)
         made = run_graph(json.loads(json.dumps(graph)), resources).images["9"][0]
     finally:
         torch.set_num_threads(threads)
@@ -194,7 +197,7 @@ def test_comfyuis_own_sdxl_graphs_import_and_unpack_to_comfyuis_pixels(tmp_path,
     syntax = aigif.to_dict(aigif.decode(out.read_bytes()))
     assert syntax["extensions"]["semantics"] == {"engine": "comfyui"}
     back_png = tmp_path / "back.png"
-    assert main(["unpack", str(out), "-o", str(back_png), "--threads", "1"]) == 0
+    assert main(["unpack", str(out), "-o", str(back_png), "--threads", "1", "--lora-dir", str(lora_dir)]) == 0
     back = np.ascontiguousarray(np.asarray(Image.open(back_png).convert("RGB")))
     assert hashlib.sha256(back.tobytes()).hexdigest() == want
     capsys.readouterr()

@@ -2,7 +2,7 @@
 tiny-sdxl: text encodings, the y vector, and the graphs of
 tests/diffusion/engines/comfyui/test_comfyui_sdxl.py through ComfyUI's nodes.
 
-    PYTHONPATH=<einops, av> python tools/goldens/comfyui_sdxl.py --comfyui DIR -o OUT.json
+    PYTHONPATH=<einops, av> python tools/goldens/comfyui_sdxl.py --comfyui DIR -o OUT.json [--make-lora]
 
 ComfyUI (unmodified, "--cpu", one torch thread) runs: comfy.sd.CLIP around a real
 comfy.sdxl_clip.SDXLClipModel (its encode_token_weights, cut and concatenation) whose two
@@ -26,7 +26,13 @@ Adaptations, because tiny-sdxl is a small diffusers model and not an SDXL checkp
 - diffusion_model is the tiny diffusers UNet fed ComfyUI's y as text_embeds with
   zero-width time_ids (so its add_embedding gets y unchanged; the engine does the same);
 - EmptyLatentImage: zeros [batch, 4, height // 2, width // 2] (tiny-sdxl's VAE is 2x);
-  VAEDecode: the diffusers VAE, then ComfyUI's clamp((x + 1) / 2, 0, 1).
+  VAEDecode: the diffusers VAE, then ComfyUI's clamp((x + 1) / 2, 0, 1);
+- LoRA UNet keys: ComfyUI maps an SDXL kohya key (lora_unet_<LDM/SGM path>) to its own LDM
+  UNet's weight; the stand-in's weights have diffusers names, so comfy.lora.model_lora_keys_unet
+  is wrapped to point each lora_unet_<SGM path> at diffusion_model.inner.<diffusers path>.weight
+  through ComfyUI's own comfy.utils.unet_to_diffusers map for tiny-sdxl's structure (given in
+  ComfyUI's unet_config terms).  The CLIP keys (lora_te1_ / lora_te2_) are ComfyUI's own mapping.
+With --make-lora the random SDXL kohya fixture is (re)written first.
 No ComfyUI code here.
 """
 
@@ -50,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--comfyui", required=True)
     ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--make-lora", action="store_true")
     args = ap.parse_args()
     import comfyui_text
     comfy_sd, sd1_clip, nodes, _mm = comfyui_text.comfy_modules(args.comfyui)
@@ -68,9 +75,96 @@ def main() -> None:
 
     import test_comfyui_sdxl as T
 
+    import comfy.lora
+    import comfy.utils
+    from safetensors.torch import save_file
+
     torch.set_num_threads(1)
     out_dir = tempfile.mkdtemp(prefix="comfy-sdxl-")
     folder_paths.set_output_directory(out_dir)
+
+    # ComfyUI's unet_config terms for a diffusers config: per-resnet transformer depths,
+    # input side in order, output side as ComfyUI lists it (shallow to deep)
+    def comfy_unet_config(cfg):
+        blocks = len(cfg["block_out_channels"])
+        layers = cfg["layers_per_block"]
+        tl = cfg.get("transformer_layers_per_block", 1)
+        tl = [tl] * blocks if isinstance(tl, int) else list(tl)
+        down = cfg.get("down_block_types")
+        depth, depth_out = [], []
+        for b in range(blocks):
+            depth += [tl[b] if "CrossAttn" in down[b] else 0] * layers
+            depth_out += [tl[b] if "CrossAttn" in down[b] else 0] * (layers + 1)
+        return {"num_res_blocks": [layers] * blocks, "channel_mult": [1] * blocks, "transformer_depth": depth,
+                "transformer_depth_output": depth_out, "transformer_depth_middle": tl[-1]}
+
+    def sgm_map(cfg, unet):
+        names = comfy.utils.unet_to_diffusers(comfy_unet_config(cfg))
+        out = {}
+        for name, module in unet.named_modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                sgm = names.get(name + ".weight")
+                out[name] = sgm[:-len(".weight")] if sgm else None
+        return out
+
+    tiny_cfg = {k: v for k, v in json.loads((TINY_XL / "unet/config.json").read_text()).items() if not k.startswith("_")}
+    tiny_unet = UNet2DConditionModel(**tiny_cfg)
+    tiny_sgm = sgm_map(tiny_cfg, tiny_unet)
+    diffusers_of = {sgm: name for name, sgm in tiny_sgm.items() if sgm}
+
+    if args.make_lora:
+        g = torch.Generator().manual_seed(20261203)
+        modules = dict(tiny_unet.named_modules())
+        from transformers import CLIPTextModel, CLIPTextModelWithProjection
+        te = {"lora_te1_": CLIPTextModel.from_pretrained(str(TINY_XL / "text_encoder")),
+              "lora_te2_": CLIPTextModelWithProjection.from_pretrained(str(TINY_XL / "text_encoder_2"))}
+        rows = [("lora_unet_" + sgm.replace(".", "_"), modules[diffusers_of[sgm]].weight) for sgm in T.LORA_UNET_SGM]
+        rows += [(prefix + "text_model_" + name.replace(".", "_"),
+                  dict(getattr(te[prefix], "text_model", te[prefix]).named_modules())[name].weight)
+                 for prefix, name in T.LORA_TE]
+        tensors = {}
+        for key, weight in rows:
+            if weight.ndim == 4:
+                down = torch.randn(4, weight.shape[1], weight.shape[2], weight.shape[3], generator=g) * 0.1
+                up = torch.randn(weight.shape[0], 4, 1, 1, generator=g) * 0.1
+            else:
+                down = torch.randn(4, weight.shape[1], generator=g) * 0.1
+                up = torch.randn(weight.shape[0], 4, generator=g) * 0.1
+            tensors[key + ".lora_down.weight"] = down.contiguous()
+            tensors[key + ".lora_up.weight"] = up.contiguous()
+            tensors[key + ".alpha"] = torch.tensor(2.0)
+        T.LORA.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(T.LORA), metadata={"ss_output_name": "comfyui-tiny-sdxl", "ss_network_dim": "4",
+                                                  "ss_network_alpha": "2.0", "ss_base_model_version": "sdxl_base_v1-0"})
+    lora_dir = tempfile.mkdtemp(prefix="comfy-sdxl-loras-")
+    (Path(lora_dir) / T.LORA_NAME).write_bytes(T.LORA.read_bytes())
+    folder_paths.add_model_folder_path("loras", lora_dir)
+    original_keys_unet = comfy.lora.model_lora_keys_unet
+
+    def keys_unet_for_standin(model, key_map={}):
+        key_map = original_keys_unet(model, key_map)
+        if isinstance(model, comfy.model_base.SDXL):
+            for sgm, name in diffusers_of.items():
+                key_map["lora_unet_" + sgm.replace(".", "_")] = f"diffusion_model.inner.{name}.weight"
+        return key_map
+
+    comfy.lora.model_lora_keys_unet = keys_unet_for_standin
+
+    sgm_cases = [{"label": "tiny-sdxl", "diffusers_config": tiny_cfg, "names": tiny_sgm}]
+    for label, cfg in (
+            ("sdxl-shaped", dict(block_out_channels=[8, 16, 32], layers_per_block=2,
+                                 down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+                                 up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+                                 transformer_layers_per_block=[1, 2, 3], norm_num_groups=8, attention_head_dim=[2, 4, 8],
+                                 cross_attention_dim=16, addition_embed_type="text_time", addition_time_embed_dim=4,
+                                 projection_class_embeddings_input_dim=32, use_linear_projection=True)),
+            ("sd15-shaped", dict(block_out_channels=[8, 16, 32, 32], layers_per_block=2, norm_num_groups=8,
+                                 attention_head_dim=2, cross_attention_dim=16,
+                                 down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                                                   "CrossAttnDownBlock2D", "DownBlock2D"],
+                                 up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                                                 "CrossAttnUpBlock2D"]))):
+        sgm_cases.append({"label": label, "diffusers_config": cfg, "names": sgm_map(cfg, UNet2DConditionModel(**cfg))})
 
     def tokenizer_of(folder, root=TINY_XL, **kw):
         return sd1_clip.SDTokenizer(tokenizer_path=str(root / folder), embedding_size=32, **kw)
@@ -230,7 +324,7 @@ def main() -> None:
 
     # graphs
     classes = {"CLIPTextEncode": nodes.CLIPTextEncode, "CLIPSetLastLayer": nodes.CLIPSetLastLayer,
-               "KSampler": nodes.KSampler, "KSamplerAdvanced": nodes.KSamplerAdvanced}
+               "KSampler": nodes.KSampler, "KSamplerAdvanced": nodes.KSamplerAdvanced, "LoraLoader": nodes.LoraLoader}
 
     def run(graph):
         values = {}
@@ -281,7 +375,14 @@ def main() -> None:
         graphs[name] = {"graph": graph, "latents": latents, "pixels": T.summarise_pixels(values["9"][0])}
         print(name, [lat["sha256"][:12] for lat in latents], graphs[name]["pixels"]["sha256"][:12], flush=True)
 
+    plain = json.loads(json.dumps(T.GRAPHS["lora"]))
+    plain["10"]["inputs"].update(strength_model=0.0, strength_clip=0.0)
+    without = T.summarise_pixels(run(plain)["9"][0])["sha256"]
+    import hashlib
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
+           "lora_fixture": {"path": str(T.LORA.relative_to(REPO)), "bytes": T.LORA.stat().st_size,
+                            "sha256": hashlib.sha256(T.LORA.read_bytes()).hexdigest()},
+           "lora_check": {"without_lora_pixels_sha256": without}, "sgm_names": sgm_cases,
            "text": text, "adm": adm_cases, "refiner_text": refiner_text, "refiner_adm": refiner_adm,
            "graphs": graphs}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

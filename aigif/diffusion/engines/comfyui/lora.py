@@ -12,8 +12,10 @@ the scalar product formed first in Python floats (A1111 multiplies the tensor by
 then by the multiplier: other bits).
 
 Keys: kohya names.  `lora_unet_<path>` is the diffusers UNet module path with '.' as '_'
-(what ComfyUI reaches through its unet_to_diffusers map); `lora_te_text_model_encoder_layers_N_<part>`
-the CLIP encoder layers' q/k/v/out projections and MLP (ComfyUI's LORA_CLIP_MAP).  The
+(what ComfyUI reaches through its unet_to_diffusers map) or the LDM/SGM UNet's module path
+(input_blocks.N..., what SDXL kohya LoRAs use: sgm_name); `lora_te_text_model_encoder_layers_N_<part>`
+the CLIP encoder layers' q/k/v/out projections and MLP (ComfyUI's LORA_CLIP_MAP), for SDXL
+`lora_te1_` (CLIP-L) and `lora_te2_` (CLIP-G).  The
 file reading and refusals (safetensors only; LyCORIS, DoRA and mid weights refused) are the
 A1111 engine's load_lora_modules.  Where ComfyUI logs "NOT LOADED" for a key no model has
 and goes on, this engine refuses the file, naming the key.
@@ -42,12 +44,78 @@ class LoraPatch:
 
 
 def unet_targets(unet) -> dict[str, str]:
-    """kohya key stem -> parameter name of a diffusers UNet's Linear/Conv2d weights."""
+    """kohya key stem -> parameter name of a diffusers UNet's Linear/Conv2d weights, under
+    both namings ComfyUI maps: the diffusers module path (SD 1.x kohya LoRAs) and the
+    original (SGM/LDM) UNet's module path (SDXL kohya LoRAs, trained on that UNet)."""
     table = {}
     for name, module in unet.named_modules():
         if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
             table["lora_unet_" + name.replace(".", "_")] = name + ".weight"
+            sgm = sgm_name(unet.config, name)
+            if sgm is not None:
+                table.setdefault("lora_unet_" + sgm.replace(".", "_"), name + ".weight")
     return table
+
+
+# diffusers ResnetBlock2D part -> the LDM ResBlock's
+_RESNET_PARTS = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+                 "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+_TOP = {"conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2", "add_embedding.linear_1": "label_emb.0.0",
+        "add_embedding.linear_2": "label_emb.0.2", "conv_norm_out": "out.0", "conv_out": "out.2"}
+
+
+def _layers(config, block: int) -> int:
+    layers = config.layers_per_block
+    return int(layers[block] if isinstance(layers, (list, tuple)) else layers)
+
+
+def _resnet_part(rest: str) -> str | None:
+    head, _, tail = rest.partition(".")
+    part = _RESNET_PARTS.get(head)
+    return None if part is None else (part + ("." + tail if tail else ""))
+
+
+def sgm_name(config, name: str) -> str | None:
+    """The LDM/SGM UNet's module path for a diffusers UNet2DConditionModel module path
+    (the numbering of input_blocks / middle_block / output_blocks), or None."""
+    if name in _TOP:
+        return _TOP[name]
+    parts = name.split(".")
+    if parts[0] == "down_blocks" and len(parts) >= 4:
+        x, kind, i, rest = int(parts[1]), parts[2], parts[3], ".".join(parts[4:])
+        start = 1 + sum(_layers(config, b) + 1 for b in range(x))
+        if kind == "resnets":
+            part = _resnet_part(rest)
+            return None if part is None else f"input_blocks.{start + int(i)}.0.{part}"
+        if kind == "attentions":
+            return f"input_blocks.{start + int(i)}.1.{rest}"
+        if kind == "downsamplers" and i == "0" and rest.startswith("conv"):
+            return f"input_blocks.{start + _layers(config, x)}.0.op{rest[len('conv'):]}"
+        return None
+    if parts[0] == "mid_block" and len(parts) >= 3:
+        kind, i, rest = parts[1], parts[2], ".".join(parts[3:])
+        if kind == "resnets":
+            part = _resnet_part(rest)
+            return None if part is None else f"middle_block.{2 * int(i)}.{part}"
+        if kind == "attentions" and i == "0":
+            return f"middle_block.1.{rest}"
+        return None
+    if parts[0] == "up_blocks" and len(parts) >= 4:
+        x, kind, i, rest = int(parts[1]), parts[2], parts[3], ".".join(parts[4:])
+        count = len(config.block_out_channels)
+        # up block x mirrors down block count-1-x and has one resnet more than it
+        start = sum(_layers(config, count - 1 - b) + 1 for b in range(x))
+        if kind == "resnets":
+            part = _resnet_part(rest)
+            return None if part is None else f"output_blocks.{start + int(i)}.0.{part}"
+        if kind == "attentions":
+            return f"output_blocks.{start + int(i)}.1.{rest}"
+        if kind == "upsamplers" and i == "0" and rest.startswith("conv"):
+            last = start + _layers(config, count - 1 - x)
+            has_attention = "CrossAttn" in str(config.up_block_types[x])
+            return f"output_blocks.{last}.{2 if has_attention else 1}.conv{rest[len('conv'):]}"
+    return None
 
 
 def patch_weight(weight: torch.Tensor, lora: LoraModule, strength: float) -> torch.Tensor:

@@ -44,6 +44,11 @@ SDXL_SCALE_FACTOR = 0.13025
 SIZE_KEYS = ("height", "width", "crop_h", "crop_w", "target_height", "target_width")  # encode_adm's order
 REFINER_KEYS = ("height", "width", "crop_h", "crop_w", "aesthetic_score")  # SDXLRefiner.encode_adm's order
 REFINER_ASCORE = {"positive": 6.0, "negative": 2.5}
+# model_lora_keys_clip: SDXL's CLIP-L answers to lora_te_ and lora_te1_, its CLIP-G to
+# lora_te2_; a refiner's CLIP-G (no CLIP-L beside it) to lora_te_
+LORA_PREFIXES_L = ("lora_te_", "lora_te1_")
+LORA_PREFIXES_G = ("lora_te2_",)
+LORA_PREFIXES_REFINER_G = ("lora_te_",)
 COMFY_LATENT_FACTOR = 8  # encode_model_conds: "TODO: 8 multiple should be set by the model"
 
 
@@ -106,6 +111,18 @@ class SdxlModel:
 
 
 # -- text ------------------------------------------------------------------------------
+def lora_keys_of(model: SdxlModel) -> set[str]:
+    """The kohya keys the checkpoint's text encoders answer to, from parameter names only."""
+    encoders = [(model.text_encoder_2, LORA_PREFIXES_REFINER_G if model.text_encoder is None else LORA_PREFIXES_G)]
+    if model.text_encoder is not None:
+        encoders.append((model.text_encoder, LORA_PREFIXES_L))
+    keys: set[str] = set()
+    for encoder, prefixes in encoders:
+        inner = getattr(encoder, "text_model", encoder)
+        keys |= set(ComfyClip.lora_targets_of((name for name, _ in inner.named_parameters()), prefixes))
+    return keys
+
+
 class SdxlClip:
     """SDXLClipModel + SDXLTokenizer: CLIP-L and CLIP-G side by side; for a refiner
     (SDXLRefinerClipModel) CLIP-G alone."""
@@ -114,6 +131,15 @@ class SdxlClip:
         self.refiner = model.text_encoder is None
         self.l = None if self.refiner else ComfyClip(model.tokenizer, model.text_encoder, weight_dtype, SDXL_CLIP_L)
         self.g = ComfyClip(model.tokenizer_2, model.text_encoder_2, weight_dtype, SDXL_CLIP_G)
+
+    def members(self) -> list[tuple[ComfyClip, tuple[str, ...]]]:
+        """Each encoder with the kohya prefixes ComfyUI's model_lora_keys_clip gives it."""
+        if self.refiner:
+            return [(self.g, LORA_PREFIXES_REFINER_G)]
+        return [(self.l, LORA_PREFIXES_L), (self.g, LORA_PREFIXES_G)]
+
+    def lora_keys(self) -> set[str]:
+        return {key for member, prefixes in self.members() for key in member.lora_targets(prefixes)}
 
     def tokenize(self, text: str) -> dict[str, TokenWeights]:
         if self.refiner:

@@ -231,19 +231,22 @@ class ComfyClip:
                     raise InvalidSyntax("this CLIP variant needs a text encoder with a text_projection")
                 self.projection = projection.weight.detach().to(self.weight_dtype, copy=True)
 
-    def lora_targets(self) -> dict[str, str]:
+    def lora_targets(self, prefixes: tuple[str, ...] = ("lora_te_",)) -> dict[str, str]:
         """kohya key stem -> weight name, for the Linear layers ComfyUI's
         model_lora_keys_clip maps (the encoder layers' attention and MLP)."""
-        return self.lora_targets_of(self.weights)
+        return self.lora_targets_of(self.weights, prefixes)
 
     @staticmethod
-    def lora_targets_of(parameter_names) -> dict[str, str]:
+    def lora_targets_of(parameter_names, prefixes: tuple[str, ...] = ("lora_te_",)) -> dict[str, str]:
+        """`prefixes`: the kohya prefixes ComfyUI maps to this encoder (SD 1.x: lora_te_;
+        SDXL's CLIP-L: lora_te_ and lora_te1_, CLIP-G: lora_te2_; the refiner's CLIP-G: lora_te_)."""
         table = {}
         for name in parameter_names:
             if name.startswith("encoder.layers.") and name.endswith(".weight"):
                 stem = name[:-len(".weight")]
                 if any(stem.endswith(s) for s in ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")):
-                    table["lora_te_text_model_" + stem.replace(".", "_")] = name
+                    for prefix in prefixes:
+                        table[prefix + "text_model_" + stem.replace(".", "_")] = name
         return table
 
     def tokenize(self, text: str) -> TokenWeights:

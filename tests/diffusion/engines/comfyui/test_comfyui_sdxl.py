@@ -30,6 +30,16 @@ GOLDENS = Path(__file__).parents[3] / "goldens/comfyui"
 TINY_XL = REPO / "registry/embedded/tiny-sdxl"
 TINY_REFINER = REPO / "registry/embedded/tiny-sdxl-refiner"
 REFINER = "tiny-sdxl-refiner.safetensors"
+LORA = Path(__file__).parents[3] / "fixtures/lora/comfyui-tiny-sdxl.safetensors"
+LORA_NAME = "comfyui-tiny-sdxl.safetensors"
+# the fixture's UNet modules, by their LDM/SGM names (what SDXL kohya LoRAs use), and its
+# text-encoder layers (te1 = CLIP-L, te2 = CLIP-G)
+LORA_UNET_SGM = ("input_blocks.1.0.in_layers.2", "input_blocks.3.1.proj_in",
+                 "input_blocks.3.1.transformer_blocks.0.attn1.to_q", "input_blocks.3.1.transformer_blocks.0.attn2.to_k",
+                 "middle_block.1.transformer_blocks.0.attn1.to_out.0", "output_blocks.0.1.transformer_blocks.0.ff.net.2",
+                 "output_blocks.1.1.transformer_blocks.0.attn2.to_v")
+LORA_TE = (("lora_te1_", "encoder.layers.0.self_attn.q_proj"), ("lora_te2_", "encoder.layers.1.self_attn.out_proj"),
+           ("lora_te2_", "encoder.layers.2.mlp.fc1"))
 CKPT = "tiny-sdxl.safetensors"
 COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
 SECOND = "tiny-sdxl-second.safetensors"  # a second checkpoint loader (the refiner's place), same weights
@@ -136,10 +146,21 @@ def refiner(plain: bool = False):
     return _decode_save(g, ("6", 0), vae=("11", 2))
 
 
+def lora():
+    """LoraLoader (UNet 0.8, both CLIPs 0.7) with a kohya SDXL LoRA named the SGM way."""
+    g = _base("a red fox, (sharp:1.1)", "blurry", clip=("10", 1))
+    g["10"] = {"class_type": "LoraLoader", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_name": LORA_NAME,
+                                                     "strength_model": 0.8, "strength_clip": 0.7}}
+    g["5"] = {"class_type": "KSampler", "inputs": {
+        "model": ["10", 0], "seed": 5, "steps": 6, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+        "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
+    return _decode_save(g, ("5", 0))
+
+
 GRAPHS = {"txt2img": txt2img(), "sdxl_encode": sdxl_encode(), "two_pass": two_pass(), "refiner": refiner(),
-          "refiner_plain": refiner(plain=True)}
+          "refiner_plain": refiner(plain=True), "lora": lora()}
 LATENT_OUTPUTS = {"txt2img": [("5", 0)], "sdxl_encode": [("5", 0)], "two_pass": [("5", 0), ("6", 0)],
-                  "refiner": [("5", 0), ("6", 0)], "refiner_plain": [("5", 0), ("6", 0)]}
+                  "refiner": [("5", 0), ("6", 0)], "refiner_plain": [("5", 0), ("6", 0)], "lora": [("5", 0)]}
 
 
 def summarise_tensor(t):
@@ -207,7 +228,8 @@ def test_sdxl_graph_against_comfyui(name, golden, model, refiner_model):
 
     want = golden["graphs"][name]
     assert want["graph"] == GRAPHS[name]
-    resources = GraphResources(checkpoint=lambda n: {CKPT: model, SECOND: model, REFINER: refiner_model}.get(n))
+    resources = GraphResources(checkpoint=lambda n: {CKPT: model, SECOND: model, REFINER: refiner_model}.get(n),
+                               lora=lambda n: LORA if n == LORA_NAME else None)
     result = run_graph(copy.deepcopy(GRAPHS[name]), resources)
     for (node, index), expected in zip(LATENT_OUTPUTS[name], want["latents"]):
         got = summarise_latent(result.latent(node, index))
@@ -247,16 +269,24 @@ def test_sdxl_conditioning_into_an_sd1_model_is_refused(model):
         run_graph(graph, resources)
 
 
-def test_lora_on_sdxl_is_refused_by_name(model):
-    from aigif.diffusion.engines.comfyui.graph import GraphResources, run_graph
-    from aigif.errors import UnsupportedFeature
+def test_lora_changes_the_sdxl_image(golden):
+    """The SDXL LoRA fixture is live in ComfyUI's run: its output differs without it."""
+    assert golden["graphs"]["lora"]["pixels"]["sha256"] != golden["lora_check"]["without_lora_pixels_sha256"]
 
-    graph = copy.deepcopy(GRAPHS["txt2img"])
-    graph["10"] = {"class_type": "LoraLoader", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_name": "x",
-                                                         "strength_model": 1.0, "strength_clip": 1.0}}
-    graph["5"]["inputs"]["model"] = ["10", 0]
-    with pytest.raises(UnsupportedFeature, match="SDXL"):
-        run_graph(graph, GraphResources(checkpoint=lambda n: model, lora=lambda n: "x"))
+
+def test_sgm_key_names_match_comfyuis_map(golden):
+    """aigif's LDM/SGM <-> diffusers UNet module names (lora.sgm_name) equal ComfyUI's
+    comfy.utils.unet_to_diffusers for tiny-sdxl, an SDXL-shaped and an SD1.5-shaped UNet."""
+    from diffusers import UNet2DConditionModel
+
+    from aigif.diffusion.engines.comfyui.lora import sgm_name
+
+    for case in golden["sgm_names"]:
+        unet = UNet2DConditionModel(**case["diffusers_config"])
+        modules = {n for n, m in unet.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
+        assert modules == set(case["names"]), case["label"]
+        for name, want in case["names"].items():
+            assert sgm_name(unet.config, name) == want, (case["label"], name)
 
 
 def test_refiner_text_and_y(refiner_model, golden):
