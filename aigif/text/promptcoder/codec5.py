@@ -201,6 +201,19 @@ class _State:
             counts.append(1)
 
 
+def _advance(keys: list[tuple[int, int]], n_vocab: int, sym: int) -> list[tuple[int, int]]:
+    """The static context keys after `sym` (what codec3.context_keys gives for the history
+    with `sym` appended), from the keys before it: the order-k key is the order-(k-1) key
+    times V plus sym, so nothing is recomputed from the whole history."""
+    n = len(keys)
+    new = [(n, keys[1][1] * n_vocab + sym) if n > 1 else (1, sym)]
+    for i in range(2, n):
+        new.append((n - i + 1, keys[i][1] * n_vocab + sym))
+    if n > 1:
+        new.append((1, sym))
+    return new
+
+
 def _static_knows(context, keys) -> bool:
     """Whether model v1 has the order-STATIC_GATE context (keys: _context_keys, highest order first)."""
     k, key = keys[len(keys) - STATIC_GATE]
@@ -251,7 +264,8 @@ def encode(text: str) -> bytes:
     byte_ctx = model.bytes_ctx
     enc = RangeEncoder()
     code = enc.encode
-    history = [BOS] * model.max_order  # static symbols (known pieces are OOV here)
+    # the static context keys (orders N..1) of the static history, where known pieces are OOV
+    keys = _context_keys([BOS] * model.max_order, n_vocab)
     prev2 = prev1 = BOS  # full symbols
     state = _State(primer)
     known_counts = state.known_counts
@@ -269,7 +283,6 @@ def encode(text: str) -> bytes:
                 if sym is None:
                     sym = spelled_ids.get(piece, -1)  # -1: not known yet: NEW
         coded = False
-        keys = _context_keys(history, n_vocab)
         actx = state.context((prev2, prev1))
         if actx is not None and not _static_knows(context, keys):
             syms, counts, cls = actx
@@ -316,8 +329,7 @@ def encode(text: str) -> bytes:
         if sym >= n_vocab:
             known_counts[sym - n_vocab] += 1
         state.learn((prev2, prev1), sym)
-        history.append(sym if sym < n_vocab else OOV)
-        del history[0]
+        keys = _advance(keys, n_vocab, sym if sym < n_vocab else OOV)
         prev2, prev1 = prev1, sym
     return enc.finish()
 
@@ -424,7 +436,7 @@ def decode(data: bytes, max_bytes: int) -> str:
     target = dec.target
     consume = dec.consume
     out = bytearray()
-    history = [BOS] * model.max_order
+    keys = _context_keys([BOS] * model.max_order, n_vocab)
     prev2 = prev1 = BOS
     state = _State(primer)
     known_counts = state.known_counts
@@ -434,7 +446,6 @@ def decode(data: bytes, max_bytes: int) -> str:
     try:
         while True:
             sym = -1
-            keys = _context_keys(history, n_vocab)
             actx = state.context((prev2, prev1))
             if actx is not None and not _static_knows(context, keys):
                 syms, counts, cls = actx
@@ -496,8 +507,7 @@ def decode(data: bytes, max_bytes: int) -> str:
             if len(out) > max_bytes:
                 raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
             state.learn((prev2, prev1), sym)
-            history.append(sym if sym < n_vocab else OOV)
-            del history[0]
+            keys = _advance(keys, n_vocab, sym if sym < n_vocab else OOV)
             prev2, prev1 = prev1, sym
     except PayloadBoundExceeded as exc:
         raise InvalidText(f"codec-5 text payload is corrupt ({exc})") from None
