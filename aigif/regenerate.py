@@ -128,8 +128,12 @@ def identified_model(syntax: Syntax):
     model = DEFAULT_MODEL_ID if syntax.model is None else syntax.model
     if isinstance(model, int):
         entry = reg.find_model(model)
-        if fp is not None and entry is not None and fingerprint_matches(entry, fp) is False:
-            raise _mismatch(f"model ID {model} is '{entry.name}' in this registry", entry, fp)
+        if fp is not None and entry is not None:
+            verdict = fingerprint_matches(entry, fp)
+            if verdict is False:
+                raise _mismatch(f"model ID {model} is '{entry.name}' in this registry", entry, fp)
+            if verdict is None:
+                _refuse_unconfirmed(f"#{model}", entry, fp)
         return None
     by_name = reg.find_model_by_name(model)
     if fp is None:

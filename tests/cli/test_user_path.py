@@ -348,3 +348,15 @@ def test_import_of_an_image_made_with_a_private_model_stores_its_name_not_its_id
     assert cli(capsys, "import", src, "-o", tmp_path / "a.aigif")[0] == 0
     s = aigif.read(tmp_path / "a.aigif")
     assert s.model == "mine" and s.model_fingerprint == hashlib.sha256(b"weights of X").digest()[:8]
+
+
+def test_an_entry_that_cannot_be_compared_is_not_used_for_a_fingerprinted_file(engine, tmp_path, capsys):
+    # a hub entry with no recorded hashes and no local weights: the file's fingerprint can
+    # be neither confirmed nor ruled out, so the file is not regenerated with it
+    assert cli(capsys, "registry", "add", "theirs", "--repo", "someone/theirs")[0] == 0
+    f = tmp_path / "f.aigif"
+    aigif.write(aigif.from_dict({"model": {"name": "theirs", "fingerprint": "0123456789abcdef"}, "prompt": "x"}), f)
+    assert aigif.read(f).model_fingerprint is not None
+    code, _, err = cli(capsys, "unpack", f, "-o", tmp_path / "o.png")
+    assert_fails_cleanly(code, err, ExitStatus.MODEL)
+    assert "E_MODEL_MISMATCH" in err and "cannot be" in err and engine.calls == []
