@@ -1,5 +1,6 @@
 # `make demo` and `make test` work on a fresh machine from a clean clone: they create the
-# virtual environment on first use.  Torch comes from pip (this machine keeps the wheel on disk).
+# virtual environment on first use.  Torch comes from pip (the index, or pip's own cache offline;
+# README "Install by hand" gives the CPU-only wheels' index).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 AIGIF := $(VENV)/bin/aigif
