@@ -57,6 +57,9 @@ NODES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                             ("target_width", "W"), ("target_height", "W"), ("text_g", "W"), ("text_l", "W"))),
     ("CLIPTextEncodeSDXLRefiner", (("ascore", "W"), ("width", "W"), ("height", "W"), ("text", "W"), ("clip", "L"))),
     ("DisableNoise", ()),
+    ("ConditioningSetAreaPercentage", (("conditioning", "L"), ("width", "W"), ("height", "W"), ("x", "W"), ("y", "W"),
+                                       ("strength", "W"))),
+    ("ConditioningSetAreaStrength", (("conditioning", "L"), ("strength", "W"))),
 )
 NODE_NUMBER = {name: i + 1 for i, (name, _) in enumerate(NODES)}
 INPUTS = {name: tuple(n for n, _ in ins) for name, ins in NODES}
