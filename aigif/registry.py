@@ -174,6 +174,16 @@ def fingerprint_matches(entry: "ModelEntry", fingerprint: bytes) -> bool | None:
     return any(k.startswith(want) or (len(k) >= 10 and want.startswith(k)) for k in known)
 
 
+def typed_model_key(text: str) -> str | int:
+    """What a user typed for a model on the command line: the IDs `aigif registry list`
+    prints are numbers ("3" -> 3) unless a name is all digits.  Only for typed input: a
+    name in a file or an imported image ("1.safetensors" -> "1") is never read as an ID."""
+    key = text.strip()
+    if key.isdigit() and len(key) <= 10 and get_registry().find_model(key) is None:
+        return int(key)
+    return text
+
+
 def builtin_dir() -> Path:
     try:
         from aigif_registry import REGISTRY_DIR
@@ -409,10 +419,7 @@ class Registry:
             k = key.strip().lower()
             if k.startswith("#") and k[1:].isdigit():
                 return self.models.get(int(k[1:]))
-            hit = self._model_keys.get(k)
-            if hit is None and k.isdigit() and len(k) <= 10:  # the IDs `registry list` prints
-                return self.models.get(int(k))
-            return hit
+            return self._model_keys.get(k)
         return None
 
     def find_model_by_name(self, name: str) -> ModelEntry | None:

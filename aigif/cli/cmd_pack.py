@@ -15,7 +15,7 @@ from ..fileio import read_bytes
 from ..format import write
 from ..jsonform import syntax_from_dict
 from ..regenerate import pack_image, portable_syntax, preflight
-from ..registry import get_registry
+from ..registry import get_registry, typed_model_key
 from ..syntax import Payload, Syntax
 from .engine_folders import add_folder_flags, folder_options
 from .imageio import open_image, save_png
@@ -85,7 +85,7 @@ def syntax_dict_from_args(args) -> dict:
     for opt, key in OPTION_KEYS.items():
         value = getattr(args, opt)
         if value is not None:
-            d[key] = value
+            d[key] = typed_model_key(value) if opt == "model" else value
     for item in args.ext:
         name, sep, value = item.partition("=")
         if not sep:
@@ -105,7 +105,7 @@ def check_model_option(value: str, unregistered: bool) -> None:
     """--model typed by the user: a registered name or ID, an existing diffusers folder, a
     hub repo id, or (with --unregistered-model) any name; checked before anything runs."""
     reg = get_registry()
-    if reg.find_model(value) is not None:
+    if reg.find_model(typed_model_key(value)) is not None:
         return
     path = Path(value).expanduser()
     looks_like_path = value.startswith((".", "~", "/")) or "\\" in value or value.count("/") > 1

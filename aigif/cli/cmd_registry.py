@@ -25,6 +25,7 @@ from ..registry import (
     plugins_hint,
     reset_registry,
     sha256_file,
+    typed_model_key,
     user_dir,
     validate_model,
 )
@@ -67,15 +68,15 @@ def run(args) -> int:
     if action == "list":
         return _list(reg, getattr(args, "json", False))
     if action == "show":
-        return _show(reg.model(args.name), args.json)
+        return _show(reg.model(typed_model_key(args.name)), args.json)
     if action == "schedulers":
         return _schedulers(reg, args.json)
     if action == "add":
         return _add(reg, args)
     if action == "remove":
-        return _remove(reg, args.name)
+        return _remove(reg, typed_model_key(args.name))
     if action == "verify":
-        return _verify(reg.model(args.name), args.allow_download)
+        return _verify(reg.model(typed_model_key(args.name)), args.allow_download)
     raise InvalidSyntax(f"unknown registry action {action}")
 
 

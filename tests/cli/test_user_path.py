@@ -238,6 +238,8 @@ def test_numeric_ids_are_accepted(capsys, tmp_path):
     assert code == 0 and out.startswith("sd-1.5")
     assert cli(capsys, "pack", "--no-generate", "--model", "3", "--prompt", "x", "-o", tmp_path / "a.aigif")[0] == 0
     assert aigif.read(tmp_path / "a.aigif").model == 3
+    # only typed input: a checkpoint named "1" in a file or an image stays a name, not ID 1
+    assert aigif.from_dict({"model": "1", "prompt": "x"}).model == "1"
 
 
 def test_mistyped_model_gets_a_suggestion_and_unregistered_names_need_the_flag(capsys, tmp_path):
