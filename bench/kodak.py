@@ -46,8 +46,8 @@ QUALITIES = {
     "jpeg": [5, 10, 30, 50, 70, 90],
     "avif": [10, 30, 50, 70, 90],
 }
-# the AIGC PNGs are 1-5 Mpx: a sparser grid keeps the run within the shared CPU budget
 NVTC_QS = [30, 40, 60, 80, 100]  # 60, 80, 100: the fine-tunes 1, 2, 3 at their own lambdas
+# the AIGC PNGs are 1-5 Mpx: a sparser grid keeps the run within the shared CPU budget
 AIGC_QUALITIES = {"webp": [5, 10, 20, 50, 90], "jpeg": [30, 60, 90], "avif": [30, 50, 70]}
 AIGC_MAX_IMAGES = 8  # evenly spaced over the sorted eligible files (CPU budget of the shared machine)
 LOSSLESS = ["png", "webp:lossless"]
