@@ -145,10 +145,13 @@ def postorder(nodes: list[dict]) -> list[int] | None:
         return None
     order: list[int] = []
     done: set[int] = set()
+    links_of: dict[int, list[int]] = {}  # each node's links computed once, not once per visit
     stack: list[tuple[int, int]] = [(len(nodes) - 1, 0)]
     while stack:  # iterative: 10,000 chained nodes must not hit the recursion limit
         i, k = stack.pop()
-        links = _links_in_order(nodes[i])
+        links = links_of.get(i)
+        if links is None:
+            links = links_of[i] = _links_in_order(nodes[i])
         if k < len(links):
             stack.append((i, k + 1))
             j = links[k]
