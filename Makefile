@@ -17,14 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[generate,codecs,metrics,dev]"
 	touch $@
 
-# The main job: pack a prompt with the embedded default model, inspect it, unpack it twice.
+# The main job: pack a prompt with the embedded default model (shapes-sd, trained by
+# tools/train_default_model.py; its vocabulary is in the README), inspect it, unpack it twice.
+DEMO_PROMPT ?= a red circle on a blue background
 demo: setup
 	mkdir -p $(OUT)
-	$(AIGIF) pack --prompt "a red fox" --seed 7 -o $(OUT)/fox.aigif
-	$(AIGIF) info $(OUT)/fox.aigif
-	$(AIGIF) unpack $(OUT)/fox.aigif -o $(OUT)/fox-1.png
-	$(AIGIF) unpack $(OUT)/fox.aigif -o $(OUT)/fox-2.png
-	cmp $(OUT)/fox-1.png $(OUT)/fox-2.png && echo "demo: the two regenerations are byte-identical"
+	$(AIGIF) pack --prompt "$(DEMO_PROMPT)" --seed 7 -o $(OUT)/demo.aigif
+	$(AIGIF) info $(OUT)/demo.aigif
+	$(AIGIF) unpack $(OUT)/demo.aigif -o $(OUT)/demo-1.png
+	$(AIGIF) unpack $(OUT)/demo.aigif -o $(OUT)/demo-2.png
+	cmp $(OUT)/demo-1.png $(OUT)/demo-2.png && echo "demo: the two regenerations are byte-identical"
+	@echo "demo: the picture of \"$(DEMO_PROMPT)\" is $(OUT)/demo-1.png"
 
 test: setup
 	$(PY) -m pytest

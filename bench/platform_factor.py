@@ -7,7 +7,7 @@ one factor.  Per variant, over P prompts x S seeds: max |float difference| of th
 pipeline's [0, 1] output, PSNR of the 8-bit images (inf = identical), and the fraction
 of 8-bit pixels (any channel) that differ.
 
-    nice -n 10 python bench/platform_factor.py [--prompts 4] [--seeds 3]
+    nice -n 10 python bench/platform_factor.py [--prompts 4] [--seeds 3] [--models shapes-sd] [--steps N]
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ PROMPTS = (
     "futuristic city at night, neon lights, cyberpunk, 8k",
     "a bowl of fruit on a wooden table, still life",
     "mountain lake reflecting snowy peaks, photograph",
+)
+# the trained default model knows only its shape vocabulary (README "The default model")
+SHAPES_PROMPTS = (
+    "a red circle on a blue background",
+    "a yellow star on a black background",
+    "a small blue square on the left",
+    "a pink circle on the right on a gray background",
+    "a big brown square on a green background",
+    "a cyan heart on a purple background",
 )
 REFERENCE = dict(threads=1, dtype="float32", attention="default")
 VARIANTS = {
@@ -54,6 +63,8 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scheduler", default="euler")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated registry names (e.g. shapes-sd)")
+    ap.add_argument("--steps", type=int, help="override the model's default steps")
     args = ap.parse_args()
 
     import aigif
@@ -65,10 +76,13 @@ def main() -> int:
     print(f"scheduler {args.scheduler}, {args.prompts} prompts x {args.seeds} seeds; reference: {REFERENCE}\n")
     print("| model | variant | max abs float diff | min PSNR dB (8-bit) | mean PSNR dB | mean % of pixels differing (8-bit) | max % |")
     print("|---|---|---|---|---|---|---|")
-    for model in MODELS:
+    extra = {"steps": args.steps} if args.steps else {}
+    print(f"steps: {args.steps or 'model default'}\n")
+    for model in args.models.split(","):
+        prompts = SHAPES_PROMPTS if model == "shapes-sd" else PROMPTS
         cases = [
-            aigif.resolve(aigif.from_dict({"model": model, "prompt": p, "seed": 1000 + s, "scheduler": args.scheduler}))
-            for p in PROMPTS[: args.prompts]
+            aigif.resolve(aigif.from_dict({"model": model, "prompt": p, "seed": 1000 + s, "scheduler": args.scheduler, **extra}))
+            for p in prompts[: args.prompts]
             for s in range(args.seeds)
         ]
         refs = [generate_array(r, cache=cache, **REFERENCE)[0] for r in cases]

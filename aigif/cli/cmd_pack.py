@@ -32,6 +32,10 @@ OPTION_KEYS = {
     "scheduler": "scheduler",
     "model": "model",
 }
+# What `pack` generates with when neither --model nor --syntax names a model: the trained
+# embedded model (tools/train_default_model.py).  Files still elide only ID 1 (tiny-sd,
+# spec §5.3), so this choice is written into every file it makes and can change later.
+PACK_DEFAULT_MODEL = "shapes-sd"
 
 
 def add_parser(sub) -> None:
@@ -46,7 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--scheduler", help="scheduler name or alias (aigif registry schedulers)")
-    p.add_argument("--model", help="registry name, alias or ID, HF repo id or local diffusers folder (default: tiny-sd)")
+    p.add_argument("--model", help="registry name, alias or ID, HF repo id or local diffusers folder (default: shapes-sd)")
     p.add_argument("--unregistered-model", action="store_true",
                    help="--model is a name the registry does not know: store it inline as typed (otherwise refused, with the nearest registered name)")
     p.add_argument("--ext", action="append", default=[], metavar="NAME=JSON", help="an extension, e.g. clip_skip=2")
@@ -158,6 +162,8 @@ def run(args) -> int:
     if args.residual and args.image and "width" not in d and "height" not in d:
         # the residual is over the generation at the original's size: take it from --image
         d["width"], d["height"] = open_image(args.image).size
+    if "model" not in d and not args.syntax:
+        d["model"] = PACK_DEFAULT_MODEL
     random_seed = "seed" not in d and not args.syntax
     if random_seed:
         d["seed"] = secrets.randbits(32)

@@ -18,7 +18,9 @@ def run_cli(*args):
 
 def test_pack_no_generate_then_info_json(tmp_path):
     out = tmp_path / "a.aigif"
-    code, _, err = run_cli("pack", "--no-generate", "--prompt", "a cat", "--seed", "1", "-o", str(out))
+    # tiny-sd is registry ID 1, the model an absent field means (spec §5.3), so it is elided;
+    # pack's own default (shapes-sd) is written out (tests/acceptance/test_default_model.py)
+    code, _, err = run_cli("pack", "--no-generate", "--model", "tiny-sd", "--prompt", "a cat", "--seed", "1", "-o", str(out))
     assert code == 0, err
     code, stdout, _ = run_cli("info", "--json", str(out))
     assert code == 0
