@@ -18,7 +18,7 @@ from ..regenerate import pack_image, portable_syntax, preflight
 from ..registry import get_registry, typed_model_key
 from ..syntax import Payload, Syntax
 from .engine_folders import add_folder_flags, folder_options
-from .imageio import open_image, save_png
+from .imageio import metadata_of, open_image, save_image
 from .progress import StepReporter
 
 OPTION_KEYS = {
@@ -56,7 +56,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ext", action="append", default=[], metavar="NAME=JSON", help="an extension, e.g. clip_skip=2")
     p.add_argument("--no-generate", action="store_true", help="write the syntax without running the model")
     p.add_argument("--no-platform", action="store_true", help="do not record the platform segment")
-    p.add_argument("--save-image", metavar="PNG", help="also save the generated image")
+    p.add_argument("--save-image", metavar="PNG", help="also save the generated image (with its generation metadata)")
+    p.add_argument("--no-metadata", action="store_true",
+                   help="--save-image: write the pixels only, without the A1111 parameters and the AIGIF copy")
     p.add_argument("--image", metavar="PATH", help="pixels: the image to store (fallback), or the original for --residual")
     p.add_argument("--codec", default=None, metavar="NAME[:RATE]",
                    help="pixels: a codec of `aigif codecs` (default png); --residual: coset[:MARGIN] (default coset:2, "
@@ -198,8 +200,10 @@ def run(args) -> int:
                                 threads=args.threads, progress=progress, **folders)
         finally:
             progress.end_line()
-        if args.save_image:
-            save_png(result.image, args.save_image)
+        if args.save_image:  # with its generation metadata, as unpack writes images (issue 16)
+            warn = lambda message: print(f"aigif: warning: {message}", file=sys.stderr)  # noqa: E731
+            save_image(result.image, args.save_image, "PNG",
+                       metadata=None if args.no_metadata else metadata_of(result.syntax, warn))
         if result.residual_cost is not None:  # what the residual costs and buys (issue 16)
             print(pixels.describe_residual_cost(result.residual_cost, args.codec))
         syntax = result.syntax

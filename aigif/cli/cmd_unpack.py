@@ -9,7 +9,6 @@ with a warning; --pixels extracts the stored pixels without regenerating."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -26,12 +25,12 @@ from ..errors import (
 )
 from ..fidelity import matches
 from ..fileio import read_bytes, write_atomic
-from ..format import decode, encode
+from ..format import decode
 from ..regenerate import UnpackResult, preflight_file, unpack_image
 from .engine_folders import add_folder_flags, folder_options
 from .progress import StepReporter
 from ..exporters.embed import MetadataTooLong
-from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, open_image, save_image
+from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, metadata_of, open_image, save_image
 
 # What stops a regeneration on this machine but not the pixels a file keeps (import
 # --keep-pixels): then unpack writes those, and says so.
@@ -249,20 +248,6 @@ def _status(syntax, image) -> str:
         return "bit-exact" if matches(syntax.fidelity, image) else "differs"
     except ValueError:
         return "unverified"
-
-
-def metadata_of(syntax, warn) -> tuple[str | None, bytes | None] | None:
-    """(A1111 infotext, AIGIF bytes) to embed in an output image, None for a pixels-only
-    file.  The AIGIF copy leaves out the payloads: the image written is the pixels, and a
-    kept original or a residual would multiply its size."""
-    if not syntax.has_syntax:
-        return None
-    try:
-        text = exporters.to_a1111(syntax)
-    except AigifError as e:  # the AIGIF copy below still carries everything
-        warn(f"no A1111 parameters in the image ({e})")
-        text = None
-    return text, encode(dataclasses.replace(syntax, payloads=[]))
 
 
 def _report(path, target, result, reference) -> str:

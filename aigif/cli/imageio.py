@@ -6,10 +6,13 @@ import io
 import warnings
 from pathlib import Path
 
-from .. import limits
-from ..errors import CodecError, LimitExceeded, UnsupportedFeature
+import dataclasses
+
+from .. import exporters, limits
+from ..errors import AigifError, CodecError, LimitExceeded, UnsupportedFeature
 from ..exporters.embed import embed_metadata
 from ..fileio import read_bytes, write_atomic
+from ..format import encode
 
 
 def open_image(path, what: str = "image"):
@@ -32,6 +35,20 @@ def open_image(path, what: str = "image"):
             raise CodecError(f"cannot decode {what} {path}: not an image format Pillow can read") from None
         except (OSError, SyntaxError, ValueError) as e:
             raise CodecError(f"cannot decode {what} {path}: {e}") from None
+
+
+def metadata_of(syntax, warn) -> tuple[str | None, bytes | None] | None:
+    """(A1111 infotext, AIGIF bytes) to embed in an output image, None for a pixels-only
+    file.  The AIGIF copy leaves out the payloads: the image written is the pixels, and a
+    kept original or a residual would multiply its size."""
+    if not syntax.has_syntax:
+        return None
+    try:
+        text = exporters.to_a1111(syntax)
+    except AigifError as e:  # the AIGIF copy below still carries everything
+        warn(f"no A1111 parameters in the image ({e})")
+        text = None
+    return text, encode(dataclasses.replace(syntax, payloads=[]))
 
 
 def save_png(image, path) -> None:

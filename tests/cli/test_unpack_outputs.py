@@ -232,3 +232,21 @@ def test_an_image_whose_only_metadata_is_a_broken_aigif_copy_has_no_metadata(tmp
         code, _, err = cli(capsys, "import", img, "-o", tmp_path / "x.aigif")
         assert code == ExitStatus.NO_METADATA and "Traceback" not in err, err
         assert not (tmp_path / "x.aigif").exists()
+
+
+def test_pack_save_image_carries_the_generation_metadata(tmp_path):
+    """`pack --save-image` writes its PNG as unpack does: it re-imports to the packed syntax;
+    --no-metadata leaves the pixels bare."""
+    from aigif.cli.main import main
+
+    out, png = tmp_path / "p.aigif", tmp_path / "p.png"
+    assert main(["pack", "--model", "tiny-sd", "--prompt", "a red fox", "--seed", "3", "--steps", "2", "-q",
+                 "-o", str(out), "--save-image", str(png)]) == 0
+    assert main(["import", str(png), "-o", str(tmp_path / "back.aigif")]) == 0
+    assert aigif.to_dict(aigif.read(tmp_path / "back.aigif")) == aigif.to_dict(aigif.read(out))
+    bare = tmp_path / "bare.png"
+    assert main(["pack", "--model", "tiny-sd", "--prompt", "a red fox", "--seed", "3", "--steps", "2", "-q",
+                 "-o", str(tmp_path / "b.aigif"), "--save-image", str(bare), "--no-metadata"]) == 0
+    from PIL import Image
+
+    assert not Image.open(bare).info
