@@ -52,6 +52,9 @@ from .... import limits
 
 ENGINE_NAME = "a1111"
 SUPPORTED_VERSION = "v1.10.1"
+# the engine computes in float32: a folder whose weights are stored in float16 is upcast on
+# load (transformers would otherwise keep a text encoder in its config's dtype)
+FLOAT32 = torch.float32
 _EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")  # A1111's extra_networks.re_extra_net
 
 
@@ -191,15 +194,15 @@ class A1111Model:
             if not (path / part).is_dir():
                 raise ModelUnavailable(f"{path} has no {part}/ folder: not a diffusers SD model", model=str(path))
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-        unet = UNet2DConditionModel.from_pretrained(str(path / "unet"), local_files_only=True).eval().to(device)
+        unet = UNet2DConditionModel.from_pretrained(str(path / "unet"), local_files_only=True, torch_dtype=FLOAT32).eval().to(device)
         if getattr(unet.config, "addition_embed_type", None) or unet.config.in_channels != 4:
             raise UnsupportedFeature(f"{path.name}: only SD 1.x/2.x-style txt2img UNets (SDXL, inpainting and "
                                      "edit models are not in this engine)")
         return cls(
             unet=unet,
-            vae=AutoencoderKL.from_pretrained(str(path / "vae"), local_files_only=True).eval().to(device),
+            vae=AutoencoderKL.from_pretrained(str(path / "vae"), local_files_only=True, torch_dtype=FLOAT32).eval().to(device),
             tokenizer=CLIPTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True),
-            text_encoder=CLIPTextModel.from_pretrained(str(path / "text_encoder"), local_files_only=True).eval().to(device),
+            text_encoder=CLIPTextModel.from_pretrained(str(path / "text_encoder"), local_files_only=True, dtype=FLOAT32).eval().to(device),
             beta_start=float(config.get("beta_start", 0.00085)), beta_end=float(config.get("beta_end", 0.012)),
             num_train_timesteps=int(config.get("num_train_timesteps", 1000)),
             beta_schedule=str(config.get("beta_schedule", "scaled_linear")),

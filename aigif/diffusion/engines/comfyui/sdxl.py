@@ -49,6 +49,9 @@ REFINER_ASCORE = {"positive": 6.0, "negative": 2.5}
 LORA_PREFIXES_L = ("lora_te_", "lora_te1_")
 LORA_PREFIXES_G = ("lora_te2_",)
 LORA_PREFIXES_REFINER_G = ("lora_te_",)
+# the engine computes in float32: a folder whose weights are stored in float16 is upcast on
+# load (transformers would otherwise keep a text encoder in its config's dtype)
+FLOAT32 = torch.float32
 COMFY_LATENT_FACTOR = 8  # encode_model_conds: "TODO: 8 multiple should be set by the model"
 
 
@@ -90,17 +93,18 @@ class SdxlModel:
             if not (path / part).is_dir():
                 raise ModelUnavailable(f"{path} has no {part}/ folder: not a diffusers SDXL model", model=str(path))
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-        unet = UNet2DConditionModel.from_pretrained(str(path / "unet"), local_files_only=True).eval().to(device)
+        unet = UNet2DConditionModel.from_pretrained(str(path / "unet"), local_files_only=True, torch_dtype=FLOAT32).eval().to(device)
         if getattr(unet.config, "addition_embed_type", None) != "text_time" or unet.config.in_channels != 4:
             raise UnsupportedFeature(f"{path.name}: not an SDXL base txt2img UNet (addition_embed_type text_time, "
                                      "4 input channels)")
-        te2 = CLIPTextModelWithProjection.from_pretrained(str(path / "text_encoder_2"), local_files_only=True)
+        te2 = CLIPTextModelWithProjection.from_pretrained(str(path / "text_encoder_2"), local_files_only=True,
+                                                          dtype=FLOAT32)
         return cls(
             unet=unet,
-            vae=AutoencoderKL.from_pretrained(str(path / "vae"), local_files_only=True).eval().to(device),
+            vae=AutoencoderKL.from_pretrained(str(path / "vae"), local_files_only=True, torch_dtype=FLOAT32).eval().to(device),
             tokenizer=None if refiner else CLIPTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True),
             text_encoder=None if refiner else CLIPTextModel.from_pretrained(
-                str(path / "text_encoder"), local_files_only=True).eval().to(device),
+                str(path / "text_encoder"), local_files_only=True, dtype=FLOAT32).eval().to(device),
             tokenizer_2=CLIPTokenizer.from_pretrained(str(path / "tokenizer_2"), local_files_only=True),
             text_encoder_2=te2.eval().to(device),
             beta_start=float(config.get("beta_start", 0.00085)), beta_end=float(config.get("beta_end", 0.012)),
