@@ -291,17 +291,26 @@ def check_family(entry, engine: str) -> None:
         )
 
 
-def load_model(entry, device: str = "cpu", allow_download: bool = False, folder: Path | None = None):
+def _cache_key(entry, device, loader_name: str = "A1111Model.from_pretrained") -> tuple:
+    return entry.name, entry.id, str(device), loader_name
+
+
+def load_model(entry, device: str = "cpu", allow_download: bool = False, folder: Path | None = None,
+               loader=None):
+    """The entry's diffusers components, loaded once per process and device.  `loader`
+    (folder, device=, name=) -> model: A1111Model.from_pretrained unless another engine's
+    layout is wanted (the ComfyUI engine's SDXL loader)."""
     from .engine import A1111Model  # lazy: torch
 
-    key = (entry.name, entry.id, str(device))
+    loader = loader or A1111Model.from_pretrained
+    key = _cache_key(entry, device, loader.__qualname__)
     with _LOCK:
         if key not in _MODELS:
             from ..._quiet import quiet_libraries  # lazy: as above
 
             folder = folder or model_folder(entry, allow_download)
             with quiet_libraries():
-                _MODELS[key] = A1111Model.from_pretrained(folder, device=device, name=entry.name)
+                _MODELS[key] = loader(folder, device=device, name=entry.name)
         return _MODELS[key]
 
 
@@ -316,7 +325,7 @@ def generate(resolved, *, allow_download=False, device="cpu", dtype=None, thread
     params = to_params(resolved)
     missing = missing_inputs(resolved, **given)
     folder = None
-    if (resolved.model.name, resolved.model.id, str(device)) not in _MODELS:
+    if _cache_key(resolved.model, device) not in _MODELS:
         try:
             folder = model_folder(resolved.model, allow_download)
         except ModelUnavailable as e:

@@ -15,7 +15,6 @@ critical extensions the graph form does not read.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from .... import comfyui_graph
@@ -33,8 +32,6 @@ DEFAULT_PAIR = ("euler", "normal")  # KSampler's default widgets, for a syntax w
 # engines/comfyui/sdxl.py).  Others (SD2's OpenCLIP, SD3/Flux flow matching) are refused by
 # name before any weights are read.
 FAMILIES = frozenset({"sd1", "sdxl", "sdxl-refiner"})
-_SDXL_MODELS: dict = {}
-_SDXL_LOCK = threading.Lock()
 
 
 def check_family(entry) -> None:
@@ -48,16 +45,9 @@ def load_checkpoint(entry, device: str = "cpu", allow_download: bool = False):
     """The diffusers components of a registry entry, by family (loaded once per process)."""
     if getattr(entry, "family", None) not in ("sdxl", "sdxl-refiner"):
         return load_model(entry, device, allow_download)
-    from ..._quiet import quiet_libraries  # lazy: torch
     from .sdxl import SdxlModel  # lazy: torch
 
-    key = (entry.name, entry.id, str(device))
-    with _SDXL_LOCK:
-        if key not in _SDXL_MODELS:
-            folder = model_folder(entry, allow_download)
-            with quiet_libraries():
-                _SDXL_MODELS[key] = SdxlModel.from_pretrained(folder, device=device, name=entry.name)
-        return _SDXL_MODELS[key]
+    return load_model(entry, device, allow_download, loader=SdxlModel.from_pretrained)
 
 
 def refused(resolved) -> list[str]:
