@@ -1,5 +1,5 @@
 """The small driver the newer ComfyUI graph golden scripts share (comfyui_areas.py,
-comfyui_model_sampling.py, comfyui_vae_loader.py): ComfyUI 0.3.64 imported unmodified with
+comfyui_model_sampling.py, comfyui_vae_loader.py, comfyui_sdxl.py with its own checkpoints): ComfyUI 0.3.64 imported unmodified with
 "--cpu", and an API graph evaluated node by node in dependency order, each node through its
 ComfyUI class's own FUNCTION with the node's inputs (what ComfyUI's execution.py calls; the
 server and queue are left out).  No ComfyUI code here.
@@ -79,7 +79,8 @@ class Comfy:
 
         return DiffusersUNet(UNet2DConditionModel.from_pretrained(TINY / "unet").eval())
 
-    def checkpoint(self):
+    def checkpoint(self, name=None):
+        """The tiny-sd stand-in, whatever ckpt_name says (a script may replace this)."""
         comfy, torch = self.comfy, self.torch
         config = comfy.supported_models.SD15({"disable_unet_model_creation": True})
         base = comfy.model_base.BaseModel(config, comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
@@ -117,7 +118,7 @@ class Comfy:
             kind = node["class_type"]
             with torch.no_grad():
                 if kind == "CheckpointLoaderSimple":
-                    out = self.checkpoint()
+                    out = self.checkpoint(inputs.get("ckpt_name"))
                 elif kind == "EmptyLatentImage":
                     f = TINY_VAE_FACTOR
                     out = ({"samples": torch.zeros([inputs["batch_size"], 4, inputs["height"] // f,
@@ -134,7 +135,8 @@ class Comfy:
                     if kind == "ConditioningSetArea":
                         inputs.update({k: inputs[k] * AREA_SCALE for k in ("width", "height", "x", "y")})
                     cls = self.classes[kind]
-                    out = getattr(cls(), cls.FUNCTION)(**inputs)
+                    # classic nodes name their method in FUNCTION; v3 (comfy_api io) nodes execute
+                    out = getattr(cls(), cls.FUNCTION)(**inputs) if hasattr(cls, "FUNCTION") else tuple(cls.execute(**inputs))
             values[node_id] = out
 
         for node_id, node in graph.items():

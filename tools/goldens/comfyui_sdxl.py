@@ -58,8 +58,10 @@ def main() -> None:
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--make-lora", action="store_true")
     args = ap.parse_args()
-    import comfyui_text
-    comfy_sd, sd1_clip, nodes, _mm = comfyui_text.comfy_modules(args.comfyui)
+    from comfyui_driver import Comfy
+
+    driver = Comfy(args.comfyui)  # ComfyUI imported, one thread, its output folder set
+    comfy_sd, sd1_clip, nodes = driver.comfy_sd, driver.sd1_clip, driver.nodes
     import comfy.model_base
     import comfy.model_patcher
     import comfy.sdxl_clip
@@ -70,7 +72,6 @@ def main() -> None:
     from comfy.ldm.modules.diffusionmodules.openaimodel import Timestep
     from comfy_extras.nodes_clip_sdxl import CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from PIL import Image
     from safetensors.torch import load_file
 
     import test_comfyui_sdxl as T
@@ -79,9 +80,6 @@ def main() -> None:
     import comfy.utils
     from safetensors.torch import save_file
 
-    torch.set_num_threads(1)
-    out_dir = tempfile.mkdtemp(prefix="comfy-sdxl-")
-    folder_paths.set_output_directory(out_dir)
 
     # ComfyUI's unet_config terms for a diffusers config: per-resnet transformer depths,
     # input side in order, output side as ComfyUI lists it (shallow to deep)
@@ -322,51 +320,11 @@ def main() -> None:
                             "pooled": [float(v).hex() for v in pooled.reshape(-1)],
                             "y": sha(rbase.encode_adm(**params))})
 
-    # graphs
-    classes = {"CLIPTextEncode": nodes.CLIPTextEncode, "CLIPSetLastLayer": nodes.CLIPSetLastLayer,
-               "KSampler": nodes.KSampler, "KSamplerAdvanced": nodes.KSamplerAdvanced, "LoraLoader": nodes.LoraLoader}
-
-    def run(graph):
-        values = {}
-
-        def evaluate(node_id):
-            if node_id in values:
-                return
-            node = graph[node_id]
-            inputs = {}
-            for key, value in node["inputs"].items():
-                if isinstance(value, list):
-                    evaluate(value[0])
-                    inputs[key] = values[value[0]][value[1]]
-                else:
-                    inputs[key] = value
-            kind = node["class_type"]
-            with torch.no_grad():
-                if kind == "CheckpointLoaderSimple":
-                    out = checkpoint(inputs["ckpt_name"])
-                elif kind == "EmptyLatentImage":
-                    out = ({"samples": torch.zeros([inputs["batch_size"], 4, inputs["height"] // 2,
-                                                    inputs["width"] // 2])},)
-                elif kind == "VAEDecode":
-                    image = inputs["vae"].decode(inputs["samples"]["samples"], return_dict=False)[0]
-                    out = (torch.clamp((image + 1.0) / 2.0, min=0.0, max=1.0).movedim(1, -1),)
-                elif kind == "SaveImage":
-                    saved = nodes.SaveImage().save_images(inputs["images"], filename_prefix=inputs["filename_prefix"])
-                    out = (np.stack([np.array(Image.open(Path(out_dir) / f["subfolder"] / f["filename"]))
-                                     for f in saved["ui"]["images"]]),)
-                elif kind == "CLIPTextEncodeSDXL":
-                    out = tuple(CLIPTextEncodeSDXL.execute(**inputs))
-                elif kind == "CLIPTextEncodeSDXLRefiner":
-                    out = tuple(CLIPTextEncodeSDXLRefiner.execute(**inputs))
-                else:
-                    cls = classes[kind]
-                    out = getattr(cls(), cls.FUNCTION)(**inputs)
-            values[node_id] = out
-
-        for node_id, node in graph.items():
-            if node["class_type"] == "SaveImage":
-                evaluate(node_id)
-        return values
+    # graphs, through the shared driver with the SDXL checkpoints above
+    driver.checkpoint = checkpoint
+    driver.classes.update(CLIPTextEncodeSDXL=CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner=CLIPTextEncodeSDXLRefiner,
+                          LoraLoader=nodes.LoraLoader)
+    run = driver.run
 
     graphs = {}
     for name, graph in T.GRAPHS.items():
