@@ -20,11 +20,12 @@ CKPT = "tiny-sd.safetensors"
 LATENT_TOL = 1e-4
 
 
-def base_graph(positive: str, negative: str, width: int = 64, height: int = 64) -> dict:
+def base_graph(positive: str, negative: str, width: int = 64, height: int = 64, ckpt: str = CKPT,
+               clip=("1", 1)) -> dict:
     return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": positive}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": negative}},
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": positive}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": negative}},
         "4": {"class_type": "EmptyLatentImage", "inputs": {"width": width, "height": height, "batch_size": 1}},
     }
 

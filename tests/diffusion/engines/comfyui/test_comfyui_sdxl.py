@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from golden_summaries import summarise_latent, summarise_pixels
+from comfyui_goldens import COMFYUI_COMMIT, assert_matches, base_graph, decode_save, summarise_latent, summarise_pixels
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -41,7 +41,6 @@ LORA_UNET_SGM = ("input_blocks.1.0.in_layers.2", "input_blocks.3.1.proj_in",
 LORA_TE = (("lora_te1_", "encoder.layers.0.self_attn.q_proj"), ("lora_te2_", "encoder.layers.1.self_attn.out_proj"),
            ("lora_te2_", "encoder.layers.2.mlp.fc1"))
 CKPT = "tiny-sdxl.safetensors"
-COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
 SECOND = "tiny-sdxl-second.safetensors"  # a second checkpoint loader (the refiner's place), same weights
 
 LONG = ", ".join(["a red fox in the snow at dawn, highly detailed fur"] * 9)
@@ -64,18 +63,7 @@ TEXT_CASES = [
 
 
 def _base(positive, negative, clip=("1", 1)):
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": positive}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": negative}},
-        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-    }
-
-
-def _decode_save(graph, latent, vae=("1", 2)):
-    graph["8"] = {"class_type": "VAEDecode", "inputs": {"samples": list(latent), "vae": list(vae)}}
-    graph["9"] = {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "golden"}}
-    return graph
+    return base_graph(positive, negative, ckpt=CKPT, clip=clip)
 
 
 def txt2img():
@@ -83,7 +71,7 @@ def txt2img():
     g["5"] = {"class_type": "KSampler", "inputs": {
         "model": ["1", 0], "seed": 42, "steps": 10, "cfg": 6.0, "sampler_name": "euler", "scheduler": "normal",
         "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 def sdxl_encode():
@@ -96,7 +84,7 @@ def sdxl_encode():
     g["5"] = {"class_type": "KSampler", "inputs": {
         "model": ["1", 0], "seed": 7, "steps": 8, "cfg": 5.5, "sampler_name": "dpmpp_2m", "scheduler": "karras",
         "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 def two_pass():
@@ -114,7 +102,7 @@ def two_pass():
         "model": ["11", 0], "add_noise": "disable", "noise_seed": 1234, "steps": 10, "cfg": 7.0,
         "sampler_name": "euler_ancestral", "scheduler": "normal", "positive": ["12", 0], "negative": ["13", 0],
         "latent_image": ["5", 0], "start_at_step": 7, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
-    return _decode_save(g, ("6", 0), vae=("11", 2))
+    return decode_save(g, ("6", 0), vae=("11", 2))
 
 
 def refiner(plain: bool = False):
@@ -143,7 +131,7 @@ def refiner(plain: bool = False):
         "sampler_name": "dpmpp_2m" if plain else "euler", "scheduler": "karras" if plain else "normal",
         "positive": ["12", 0], "negative": ["13", 0], "latent_image": ["5", 0], "start_at_step": 6,
         "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
-    return _decode_save(g, ("6", 0), vae=("11", 2))
+    return decode_save(g, ("6", 0), vae=("11", 2))
 
 
 def lora():
@@ -154,7 +142,7 @@ def lora():
     g["5"] = {"class_type": "KSampler", "inputs": {
         "model": ["10", 0], "seed": 5, "steps": 6, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
         "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 GRAPHS = {"txt2img": txt2img(), "sdxl_encode": sdxl_encode(), "two_pass": two_pass(), "refiner": refiner(),
@@ -222,8 +210,6 @@ def test_adm_matches_comfyui(model, golden):
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_sdxl_graph_against_comfyui(name, golden, model, refiner_model):
-    import numpy as np
-
     from aigif.diffusion.engines.comfyui.graph import GraphResources, run_graph
 
     want = golden["graphs"][name]
@@ -231,17 +217,8 @@ def test_sdxl_graph_against_comfyui(name, golden, model, refiner_model):
     resources = GraphResources(checkpoint=lambda n: {CKPT: model, SECOND: model, REFINER: refiner_model}.get(n),
                                lora=lambda n: LORA if n == LORA_NAME else None)
     result = run_graph(copy.deepcopy(GRAPHS[name]), resources)
-    for (node, index), expected in zip(LATENT_OUTPUTS[name], want["latents"]):
-        got = summarise_latent(result.latent(node, index))
-        assert got["shape"] == expected["shape"], (name, node, index)
-        if got["sha256"] != expected["sha256"]:
-            worst = max(abs(float.fromhex(a) - float.fromhex(b)) for a, b in zip(got["probes"], expected["probes"]))
-            assert worst <= 1e-4, (name, node, index, worst)
     (pixels,) = result.images.values()
-    got = summarise_pixels(pixels)
-    if got["sha256"] != want["pixels"]["sha256"]:
-        diff = np.abs(np.array(got["probes"], dtype=int) - np.array(want["pixels"]["probes"], dtype=int)).max()
-        assert diff <= 1, (name, diff)
+    assert_matches([summarise_latent(result.latent(n, i)) for n, i in LATENT_OUTPUTS[name]], summarise_pixels(pixels), want)
 
 
 def test_size_conditioning_reaches_the_unet(model):
