@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from aigif import limits  # noqa: E402
-from golden_summaries import summarise_latent, summarise_pixels  # noqa: F401 (the golden script uses them)
+from comfyui_goldens import CKPT, COMFYUI_COMMIT, base_graph, decode_save, summarise_latent, summarise_pixels  # noqa: F401 (the golden script uses them)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -27,24 +27,11 @@ REPO = Path(__file__).resolve().parents[4]
 GOLDENS = Path(__file__).parents[3] / "goldens/comfyui"
 TINY = REPO / "registry/embedded/tiny-sd"
 LORA = Path(__file__).parents[3] / "fixtures/lora/comfyui-tiny.safetensors"
-COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"
-CKPT = "tiny-sd.safetensors"
 LORA_NAME = "comfyui-tiny.safetensors"
 
 
 def _base(positive: str, negative: str, clip=("1", 1)):
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": positive}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": list(clip), "text": negative}},
-        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-    }
-
-
-def _decode_save(graph, latent, vae=("1", 2), node="9"):
-    graph["8"] = {"class_type": "VAEDecode", "inputs": {"samples": list(latent), "vae": list(vae)}}
-    graph[node] = {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "golden"}}
-    return graph
+    return base_graph(positive, negative, clip=clip)
 
 
 def txt2img():
@@ -52,7 +39,7 @@ def txt2img():
     g["5"] = {"class_type": "KSampler", "inputs": {
         "model": ["1", 0], "seed": 42, "steps": 12, "cfg": 7.0, "sampler_name": "dpmpp_2m", "scheduler": "karras",
         "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 def hires():
@@ -66,7 +53,7 @@ def hires():
     g["7"] = {"class_type": "KSampler", "inputs": {
         "model": ["1", 0], "seed": 1235, "steps": 10, "cfg": 6.5, "sampler_name": "dpmpp_2m", "scheduler": "karras",
         "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["6", 0], "denoise": 0.5}}
-    return _decode_save(g, ("7", 0))
+    return decode_save(g, ("7", 0))
 
 
 def lora():
@@ -79,7 +66,7 @@ def lora():
         "model": ["10", 0], "add_noise": "enable", "noise_seed": 7, "steps": 10, "cfg": 7.0,
         "sampler_name": "euler", "scheduler": "normal", "positive": ["12", 0], "negative": ["3", 0],
         "latent_image": ["4", 0], "start_at_step": 0, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 def custom_advanced():
@@ -98,7 +85,7 @@ def custom_advanced():
     g["5"] = {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["15", 0], "guider": ["16", 0],
                                                                "sampler": ["17", 0], "sigmas": ["18", 0],
                                                                "latent_image": ["4", 0]}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 def custom_cfg1():
@@ -109,7 +96,7 @@ def custom_cfg1():
     g["5"] = {"class_type": "SamplerCustom", "inputs": {
         "model": ["1", 0], "add_noise": True, "noise_seed": 99, "cfg": 1.0, "positive": ["2", 0],
         "negative": ["3", 0], "sampler": ["17", 0], "sigmas": ["18", 0], "latent_image": ["4", 0]}}
-    return _decode_save(g, ("5", 0))
+    return decode_save(g, ("5", 0))
 
 
 GRAPHS = {"txt2img": txt2img(), "hires": hires(), "lora": lora(), "custom_advanced": custom_advanced(),
