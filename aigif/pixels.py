@@ -85,7 +85,8 @@ _LOSSY_IDS = {3, 5, 16, 17}
 WEBP_ID, JXL_ID, VERBATIM_ID = 2, 4, 6
 # the normative names (spec/codecs.md §1, AIGIF.md §7.4.1), for messages: no codec module is loaded to name one
 CODEC_NAMES = {1: "png", 2: "webp", 3: "avif", 4: "jxl", 5: "jpeg", 6: "verbatim", 16: "nvtc", 17: "groupmask",
-               coset.CODEC_ID: "coset"}
+               18: "omni", coset.CODEC_ID: "coset"}
+OMNI_ID = 18  # Omni-ICM: the payload decodes to features for machines, not pixels (aigif features)
 
 
 def payload_is_lossless(codec_id: int, data: bytes) -> bool | None:

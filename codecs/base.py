@@ -12,7 +12,7 @@ from aigif.errors import InvalidSyntax, UnknownCodec
 
 PNG, WEBP, AVIF, JXL, JPEG, VERBATIM, NVTC = 1, 2, 3, 4, 5, 6, 16
 GROUP_MASK, OMNI_ICM = 17, 18
-RESERVED = {OMNI_ICM: "omni-icm"}  # reserved, not implemented
+RESERVED: dict[int, str] = {}  # IDs assigned to a codec not implemented yet (none today)
 
 
 @dataclass(frozen=True)

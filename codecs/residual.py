@@ -45,6 +45,8 @@ def encode(original: Image.Image, regenerated: Image.Image, spec: str = "png") -
     if original.size != regenerated.size:
         raise InvalidSyntax(f"residual: original is {original.size}, regeneration is {regenerated.size}")
     info, rate = lookup(spec)
+    if info.name == "omni":
+        raise InvalidSyntax("omni codes features for machines, not pixels: it cannot carry a residual")
     mode = _mode_for(original)
     o = np.asarray(original.convert(mode), dtype=np.int16)
     r = np.asarray(regenerated.convert(mode), dtype=np.int16)

@@ -11,10 +11,12 @@ from PIL import Image
 from aigif.errors import AigifError, CodecError, InvalidSyntax, MissingExtra, UnknownCodec
 
 from . import classical, groupmask
-from .base import GROUP_MASK, NVTC, RESERVED, VERBATIM, CodecInfo, parse_spec
+from .base import GROUP_MASK, NVTC, OMNI_ICM, RESERVED, VERBATIM, CodecInfo, parse_spec
 from .nvtc import codec as nvtc_codec
 from .nvtc import info as nvtc_info
 from .nvtc import parse_rate as nvtc_parse_rate
+from .omni import codec as omni_codec
+from .omni import info as omni_info
 
 
 BUILTIN_GROUPS = 4  # groups of the built-in split when "groupmask:Q" names none
@@ -35,7 +37,7 @@ def groupmask_info() -> CodecInfo:
 
 
 def list_codecs() -> list[CodecInfo]:
-    return classical.infos() + [nvtc_info(), groupmask_info()]
+    return classical.infos() + [nvtc_info(), groupmask_info(), omni_info()]
 
 
 def _table() -> dict[str, CodecInfo]:
@@ -74,6 +76,8 @@ def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: 
         return GROUP_MASK, groupmask.encode(image, labels, q)
     if info.id == NVTC:
         return NVTC, nvtc_codec.encode(image, **nvtc_parse_rate(rate))
+    if info.id == OMNI_ICM:
+        return OMNI_ICM, omni_codec.encode(image, int(rate))
     if info.id == VERBATIM:
         raise InvalidSyntax("verbatim keeps file bytes: call aigif_codecs.encode_verbatim(data)")
     return info.id, classical.encode(info, rate, image)
@@ -110,6 +114,9 @@ def decode(codec_id: int, data: bytes, *, max_pixels: int, groups: list[int] | N
         if not info.available and "weights" not in info.reason:
             raise unavailable(info)  # torch/constriction missing; unknown weights are a CodecError
         return nvtc_codec.decode(data, max_pixels=max_pixels)
+    if codec_id == OMNI_ICM:
+        raise CodecError("this payload holds Omni-ICM features for machine tasks (codec 18), not pixels: "
+                         "read them with `aigif features FILE` (aigif_codecs.features)")
     if codec_id in RESERVED:
         raise UnknownCodec(f"codec ID {codec_id} is reserved for {RESERVED[codec_id]} and not implemented")
     known = {c.id: c for c in classical.infos()}
@@ -124,6 +131,18 @@ def decode(codec_id: int, data: bytes, *, max_pixels: int, groups: list[int] | N
         raise
     except Exception as e:  # a decoder library bug must still surface as a codec error
         raise CodecError(f"{info.name} decoder failed: {type(e).__name__}: {e}") from None
+
+
+def features(codec_id: int, data: bytes, *, max_pixels: int):
+    """Codec 18: the decoded feature array (omni.codec.Features: int8 (C, rows, cols) and its step)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"payload must be bytes, got {type(data).__name__}")
+    if codec_id != OMNI_ICM:
+        raise CodecError(f"codec {codec_id} payloads hold pixels, not features: only codec {OMNI_ICM} (omni) decodes to features")
+    info = omni_info()
+    if not info.available and "weights" not in info.reason:
+        raise unavailable(info)  # torch/constriction missing; missing weights are a CodecError
+    return omni_codec.decode(bytes(data), max_pixels=max_pixels)
 
 
 def group_sizes(codec_id: int, data: bytes, *, max_pixels: int) -> list[dict] | None:

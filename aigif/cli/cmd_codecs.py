@@ -38,5 +38,4 @@ def run(args) -> int:
         forms = " ".join(c.spec_forms()) if c.available else f"(unavailable: {c.reason})"
         default = f"  [default rate {c.default_rate}]" if c.available and c.default_rate else ""
         out.write(f"{c.id:>3}  {c.name:<9} {'yes' if c.lossless else 'no':<8} {forms}{default}\n")
-    out.write("  18: reserved (Omni-ICM)\n")
     return ExitStatus.OK

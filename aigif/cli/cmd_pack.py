@@ -224,8 +224,9 @@ def _pack_pixels(args) -> int:
     else:
         codec_id, data = pixels.encode_pixels(image, args.codec, mask=open_image(args.mask, "mask") if args.mask else None)
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
-    decoded = pixels.decode_pixels(codec_id, data, max_pixels=image.width * image.height)
-    s.fidelity = fidelity_of(decoded)
+    if codec_id != pixels.OMNI_ID:  # omni stores features for machines: there are no pixels to hash
+        decoded = pixels.decode_pixels(codec_id, data, max_pixels=image.width * image.height)
+        s.fidelity = fidelity_of(decoded)
     out = write(s, args.output)
     bpp = 8 * len(out) / (image.width * image.height)
     print(f"wrote {args.output} ({len(out)} bytes, {bpp:.3f} bpp, codec {'png' if args.codec is None else args.codec})")

@@ -11,10 +11,10 @@ import sys
 from ..errors import AigifError, ExitStatus
 from ..registry import enable_plugins
 from ..version import FORMAT_VERSION, __version__
-from . import cmd_codecs, cmd_export, cmd_import, cmd_info, cmd_pack, cmd_registry, cmd_unpack, cmd_verify
+from . import cmd_codecs, cmd_export, cmd_features, cmd_import, cmd_info, cmd_pack, cmd_registry, cmd_unpack, cmd_verify
 
 # The verbs, in the order `aigif --help` lists them: one module each, with add_parser(sub).
-COMMANDS = (cmd_pack, cmd_unpack, cmd_info, cmd_verify, cmd_import, cmd_export, cmd_registry, cmd_codecs)
+COMMANDS = (cmd_pack, cmd_unpack, cmd_info, cmd_verify, cmd_import, cmd_export, cmd_registry, cmd_codecs, cmd_features)
 
 
 class _Parser(argparse.ArgumentParser):

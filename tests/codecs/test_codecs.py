@@ -93,7 +93,7 @@ def test_verbatim_keeps_the_file_bytes():
 def test_every_listed_spec_is_accepted():
     im = smooth_image(32, 32, seed=5)
     for c in aigif_codecs.list_codecs():
-        if not c.available or c.name in ("verbatim", "nvtc", "groupmask"):
+        if not c.available or c.name in ("verbatim", "nvtc", "groupmask", "omni"):
             continue
         for form in c.spec_forms():
             if ".." in form:
@@ -110,7 +110,7 @@ def test_every_listed_spec_is_accepted():
 
 def test_codec_ids_are_the_normative_ones():
     ids = {c.name: c.id for c in aigif_codecs.list_codecs()}
-    assert ids == {"png": 1, "webp": 2, "avif": 3, "jxl": 4, "jpeg": 5, "verbatim": 6, "nvtc": 16, "groupmask": 17}
+    assert ids == {"png": 1, "webp": 2, "avif": 3, "jxl": 4, "jpeg": 5, "verbatim": 6, "nvtc": 16, "groupmask": 17, "omni": 18}
 
 
 def test_unavailable_codec_says_why():
@@ -137,7 +137,7 @@ def test_jpeg_refuses_alpha():
         aigif_codecs.encode(smooth_image(16, 16, mode="RGBA"), "jpeg:80")
 
 
-@pytest.mark.parametrize("codec_id", [0, 7, 15, 18, 99, 1000])
+@pytest.mark.parametrize("codec_id", [0, 7, 15, 19, 99, 1000])
 def test_unknown_codec_id(codec_id):
     with pytest.raises(UnknownCodec):
         aigif_codecs.decode(codec_id, b"\x89PNG\r\n\x1a\n", max_pixels=BIG)

@@ -28,7 +28,7 @@ from samples import animated_png, image_bytes, png_declaring_size, png_image
     (16, b"\xff" * 64, 1 << 28, "E_LIMIT"),
     (17, b"x", 1 << 28, "E_CODEC"),
     (17, b"\x01\xff\xff\xff\xff" + b"\x00" * 9, 1 << 28, "E_LIMIT"),
-    (18, b"x", 1 << 28, "E_CODEC_UNKNOWN"),
+    (18, b"x", 1 << 28, "E_CODEC"),  # Omni-ICM: features, not pixels
     (99, b"x", 1 << 28, "E_CODEC_UNKNOWN"),
     (-1, b"x", 1 << 28, "E_CODEC_UNKNOWN"),
     (1 << 70, b"x", 1 << 28, "E_CODEC_UNKNOWN"),

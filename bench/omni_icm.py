@@ -1,0 +1,344 @@
+"""Omni-ICM (codec 18) on machine tasks it never trained on: accuracy against bits per pixel,
+beside WebP and JPEG pixels passed through the same backbone.  Writes bench/RESULTS-omni.md.
+
+Images: the held-out split of /work/shared/data/train-images (tools/train_omni.py
+held_out(): sha256 starting 0 or 1; the codec never trained on it) plus Kodak-24 (never
+trained on).
+
+Task (a), retrieval of augmented views: gallery = every image, query = QUERIES random
+views of each (resized crop of 30-100 % of the area, flip, brightness/contrast/saturation
+0.6-1.4, seeded) at the original resolution.  Gallery and queries are both coded at the
+rate point; top-1 = the nearest gallery embedding (cosine) is the query's own image.
+
+Task (b), linear probe: a labelled set built here, 8 classes of procedurally drawn
+256x256 images (circle, square, triangle, ring, cross, star: random size, position,
+rotation and colour; horizontal and diagonal stripe patches) on 256x256 crops of the
+held-out photos; train and test sets use different photos.  A ridge classifier
+(one-hot targets, standardised embeddings, fixed alpha) is fit on coded training images
+and scored on coded test images of the same rate point.
+
+Every path ends in the same network: pixels -> preprocess (downscale to 256) ->
+backbone -> filter -> head (omni: the decoded integers * step -> head; pixels: the
+unquantised features -> head).  Pixel codecs are the product's own (aigif_codecs.encode,
+Pillow WebP/JPEG); "@256" rows code the image downscaled to the network's input size
+first (what a pixel system built for this backbone would store), the plain rows code
+the original.  bpp is payload bits over the original's pixels, for every row.
+
+BD (accuracy-rate): log-rate over accuracy by PCHIP on each curve's Pareto points (a
+point whose accuracy no cheaper point reaches), averaged over the overlapping accuracy
+range; negative = fewer bits than the anchor at equal accuracy.
+
+  nice -n 19 python bench/omni_icm.py            # full run (results cached in /tmp/omni-bench.json)
+  nice -n 19 python bench/omni_icm.py --quick    # a few images, to check the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageEnhance
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import train_omni  # noqa: E402  (the held-out split and the source-tree import of aigif_codecs)
+
+import aigif_codecs  # noqa: E402
+from aigif_codecs.omni import STEP_64  # noqa: E402
+from aigif_codecs.omni import codec as omni  # noqa: E402
+from aigif_codecs.omni.preprocess import network_input, working_size  # noqa: E402
+
+KODAK = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "kodak"
+CACHE = Path("/tmp/omni-bench.json")
+OUT = REPO / "bench" / "RESULTS-omni.md"
+QUERIES = 2
+PER_CLASS = 30  # probe images per class, each of train and test
+RIDGE_ALPHA = 10.0
+OMNI_Q = sorted(STEP_64)
+WEBP_Q = (0, 5, 10, 20, 40, 70, 90)
+JPEG_Q = (5, 10, 20, 40, 70, 90)
+CLASSES = ("circle", "square", "triangle", "ring", "cross", "star", "stripes", "diagonal stripes")
+
+
+# -- data ---------------------------------------------------------------------------------
+def held_out_images(quick: bool) -> list[Image.Image]:
+    files = train_omni.image_files(held=True) + sorted(KODAK.glob("kodim*.png"))
+    if quick:
+        files = files[:4] + files[-4:]
+    return [Image.open(f).convert("RGB") for f in files]
+
+
+def augmented(im: Image.Image, rng: random.Random) -> Image.Image:
+    w, h = im.size
+    for _ in range(10):
+        area = rng.uniform(0.3, 1.0) * w * h
+        ar = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = int(round(math.sqrt(area * ar))), int(round(math.sqrt(area / ar)))
+        if cw <= w and ch <= h:
+            break
+    else:
+        cw, ch = min(w, h), min(w, h)
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    v = im.crop((x, y, x + cw, y + ch))
+    if rng.random() < 0.5:
+        v = v.transpose(Image.FLIP_LEFT_RIGHT)
+    for enh in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        v = enh(v).enhance(rng.uniform(0.6, 1.4))
+    return v
+
+
+def draw_shape(bg: Image.Image, label: int, rng: random.Random) -> Image.Image:
+    im = bg.copy()
+    d = ImageDraw.Draw(im)
+    S = im.width
+    r = rng.uniform(0.18, 0.32) * S
+    cx, cy = rng.uniform(r, S - r), rng.uniform(r, S - r)
+    rot = rng.uniform(0, 2 * math.pi)
+    col = tuple(rng.randrange(256) for _ in range(3))
+
+    def poly(n, radii):
+        return [(cx + radii[i % len(radii)] * math.cos(rot + 2 * math.pi * i / n),
+                 cy + radii[i % len(radii)] * math.sin(rot + 2 * math.pi * i / n)) for i in range(n)]
+
+    name = CLASSES[label]
+    if name == "circle":
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=col)
+    elif name == "square":
+        d.polygon(poly(4, [r]), fill=col)
+    elif name == "triangle":
+        d.polygon(poly(3, [r]), fill=col)
+    elif name == "ring":
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), outline=col, width=max(4, int(r * 0.3)))
+    elif name == "cross":
+        t = r * 0.3
+        for ang in (rot, rot + math.pi / 2):
+            dx, dy, px, py = math.cos(ang) * r, math.sin(ang) * r, -math.sin(ang) * t, math.cos(ang) * t
+            d.polygon([(cx - dx - px, cy - dy - py), (cx + dx - px, cy + dy - py),
+                       (cx + dx + px, cy + dy + py), (cx - dx + px, cy - dy + py)], fill=col)
+    elif name == "star":
+        d.polygon(poly(10, [r, r * 0.42]), fill=col)
+    else:  # stripe patches: a texture class, horizontal or diagonal bars inside a square
+        period = rng.randint(6, 14)
+        patch = Image.new("RGB", (int(2 * r), int(2 * r)), tuple(255 - c for c in col))
+        pd = ImageDraw.Draw(patch)
+        for k in range(-int(4 * r), int(4 * r), period):
+            if name == "stripes":
+                pd.rectangle((0, k, patch.width, k + period // 2), fill=col)
+            else:
+                pd.polygon([(k, 0), (k + period // 2, 0), (k + period // 2 + patch.height, patch.height),
+                            (k + patch.height, patch.height)], fill=col)
+        im.paste(patch, (int(cx - r), int(cy - r)))
+    return im
+
+
+def probe_sets(photos: list[Image.Image], quick: bool) -> tuple[list, list, list, list]:
+    """(train images, train labels, test images, test labels): backgrounds from disjoint photos."""
+    per = 4 if quick else PER_CLASS
+    rng = random.Random(13)
+    half = len(photos) // 2
+    sets = []
+    for part in (photos[:half], photos[half:]):
+        ims, labels = [], []
+        for label in range(len(CLASSES)):
+            for _ in range(per):
+                p = part[rng.randrange(len(part))]
+                s = min(256, p.width, p.height)
+                x, y = rng.randint(0, p.width - s), rng.randint(0, p.height - s)
+                bg = p.crop((x, y, x + s, y + s)).resize((256, 256), Image.LANCZOS)
+                ims.append(draw_shape(bg, label, rng))
+                labels.append(label)
+        sets += [ims, np.array(labels)]
+    return tuple(sets)
+
+
+# -- the network on each path -------------------------------------------------------------
+@torch.no_grad()
+def embed_pixels(im: Image.Image) -> np.ndarray:
+    ld = omni.load()
+    x = torch.from_numpy(network_input(im))[None]
+    return ld.model.embed(ld.model.analysis(x))[0].numpy()
+
+
+def code(path: str, rate: int, im: Image.Image) -> tuple[int, np.ndarray]:
+    """(payload bytes, embedding) of one image on one path at one rate."""
+    if path == "omni":
+        cid, data = aigif_codecs.encode(im, f"omni:{rate}")
+        return len(data), omni.embed(aigif_codecs.features(cid, data, max_pixels=1 << 28))
+    name, _, at = path.partition("@")
+    src = im.resize(working_size(*im.size), Image.LANCZOS) if at else im
+    cid, data = aigif_codecs.encode(src, f"{name}:{rate}")
+    return len(data), embed_pixels(aigif_codecs.decode(cid, data, max_pixels=1 << 28))
+
+
+def run_point(path: str, rate: int | None, gallery, queries, probe) -> dict:
+    t0 = time.process_time()
+    bits, px = [], []
+
+    def emb(ims):
+        out = []
+        for im in ims:
+            if rate is None:
+                out.append(embed_pixels(im))
+                continue
+            n, e = code(path, rate, im)
+            bits.append(8 * n)
+            px.append(im.width * im.height)
+            out.append(e)
+        return np.stack(out)
+
+    g, q = emb(gallery), emb([v for v, _ in queries])
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    top1 = float(np.mean(np.argmax(qn @ gn.T, axis=1) == np.array([i for _, i in queries])))
+    n_ret = len(bits)
+    ret_bpp = float(np.mean(np.array(bits) / np.array(px))) if bits else None
+    tr_x, tr_y, te_x, te_y = probe
+    a, b = emb(tr_x), emb(te_x)
+    probe_acc = ridge_accuracy(a, tr_y, b, te_y)
+    probe_bpp = float(np.mean(np.array(bits[n_ret:]) / np.array(px[n_ret:]))) if bits else None
+    return {"path": path, "rate": rate, "retrieval_top1": top1, "retrieval_bpp": ret_bpp,
+            "probe_acc": probe_acc, "probe_bpp": probe_bpp, "cpu_s": round(time.process_time() - t0, 1)}
+
+
+def ridge_accuracy(xtr, ytr, xte, yte) -> float:
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    a, b = (xtr - mu) / sd, (xte - mu) / sd
+    a, b = np.hstack([a, np.ones((len(a), 1))]), np.hstack([b, np.ones((len(b), 1))])
+    y = np.eye(len(CLASSES))[ytr]
+    w = np.linalg.solve(a.T @ a + RIDGE_ALPHA * np.eye(a.shape[1]), a.T @ y)
+    return float(np.mean(np.argmax(b @ w, axis=1) == yte))
+
+
+# -- BD over accuracy ---------------------------------------------------------------------
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out, best = [], -1.0
+    for r, acc in sorted(points):
+        if acc > best:
+            out.append((r, acc))
+            best = acc
+    return out
+
+
+def bd_rate_accuracy(anchor, test, min_overlap: float = 0.02) -> tuple[float | None, tuple[float, float] | None]:
+    """(BD-rate %, accuracy range) of test vs anchor; points (bpp, accuracy in 0..1)."""
+    from scipy.interpolate import PchipInterpolator
+
+    def curve(points):
+        p = pareto(points)
+        if len(p) < 2:
+            return None
+        return PchipInterpolator([a for _, a in p], [math.log(r) for r, _ in p]), p[0][1], p[-1][1]
+
+    ca, ct = curve(anchor), curve(test)
+    if ca is None or ct is None:
+        return None, None
+    lo, hi = max(ca[1], ct[1]), min(ca[2], ct[2])
+    if hi - lo < min_overlap:
+        return None, (lo, hi)
+    grid = np.linspace(lo, hi, 1001)
+    diff = np.trapezoid(ct[0](grid) - ca[0](grid), grid) / (hi - lo)
+    return float((math.exp(diff) - 1) * 100), (lo, hi)
+
+
+# -- the run ------------------------------------------------------------------------------
+def points_plan() -> list[tuple[str, int | None]]:
+    plan = [("pixels", None)]
+    plan += [("omni", q) for q in OMNI_Q]
+    for path, qs in (("webp", WEBP_Q), ("webp@256", WEBP_Q), ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q)):
+        plan += [(path, q) for q in qs]
+    return plan
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cache = args.cache.with_suffix(".quick.json") if args.quick else args.cache
+    done = json.loads(cache.read_text()) if cache.exists() else {"weights": omni.WEIGHTS_SHA256, "points": []}
+    if done.get("weights") != omni.WEIGHTS_SHA256:
+        done = {"weights": omni.WEIGHTS_SHA256, "points": []}
+    if not args.report_only:
+        photos = held_out_images(args.quick)
+        rng = random.Random(7)
+        queries = [(augmented(im, rng), i) for i, im in enumerate(photos) for _ in range(QUERIES)]
+        probe = probe_sets(photos, args.quick)
+        done["images"] = {"gallery": len(photos), "queries": len(queries), "probe_train": len(probe[0]),
+                          "probe_test": len(probe[2])}
+        have = {(p["path"], p["rate"]) for p in done["points"]}
+        for path, rate in points_plan():
+            if (path, rate) in have:
+                continue
+            rec = run_point(path, rate, photos, queries, probe)
+            print(json.dumps(rec), flush=True)
+            done["points"].append(rec)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(done, indent=1))
+            os.replace(tmp, cache)
+    if not args.quick:
+        OUT.write_text(report(done))
+        print(f"wrote {OUT}")
+    else:
+        print(report(done))
+    return 0
+
+
+def report(done: dict) -> str:
+    pts = done["points"]
+    by = {}
+    for p in pts:
+        by.setdefault(p["path"], []).append(p)
+    ref = by.get("pixels", [{}])[0]
+    train_info = json.loads(_weights_meta().get("train", "{}"))
+    lines = ["# Omni-ICM (codec 18): task accuracy against bits per pixel", "",
+             "Generated by `bench/omni_icm.py` (its docstring has the protocol). Weights "
+             f"`omni-1.safetensors` sha256 `{done['weights'][:16]}...`, trained by `tools/train_omni.py` "
+             f"for {train_info.get('steps')} steps, {train_info.get('cpu_s')} s CPU ({train_info.get('wall_s')} s wall) "
+             "on one thread.", "",
+             f"Images: {done.get('images')}. Held-out photos: the train-images split the codec never trained on "
+             "plus Kodak-24. bpp = payload bits / original pixels.", "",
+             f"Uncoded pixels through the same network: retrieval top-1 {ref.get('retrieval_top1', float('nan')):.3f}, "
+             f"probe accuracy {ref.get('probe_acc', float('nan')):.3f}.", "",
+             "| path:rate | retrieval bpp | retrieval top-1 | probe bpp | probe acc | CPU s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for path, rows in by.items():
+        if path == "pixels":
+            continue
+        for p in sorted(rows, key=lambda r: r["retrieval_bpp"]):
+            lines.append(f"| {path}:{p['rate']} | {p['retrieval_bpp']:.4f} | {p['retrieval_top1']:.3f} | "
+                         f"{p['probe_bpp']:.4f} | {p['probe_acc']:.3f} | {p['cpu_s']} |")
+    lines += ["", "BD-rate of omni against each pixel path (accuracy-rate; negative = omni needs fewer bits at equal "
+              "accuracy; the acceptance is <= -30 % against WebP on both tasks):", "",
+              "| anchor | retrieval BD-rate | accuracy range | probe BD-rate | accuracy range |", "|---|---:|---|---:|---|"]
+    omni_pts = by.get("omni", [])
+    for anchor in ("webp", "webp@256", "jpeg", "jpeg@256"):
+        if anchor not in by:
+            continue
+        cells = []
+        for task, rk, ak in (("retrieval", "retrieval_bpp", "retrieval_top1"), ("probe", "probe_bpp", "probe_acc")):
+            bd, rng = bd_rate_accuracy([(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in omni_pts])
+            cells.append("no overlap" if bd is None else f"{bd:+.1f} %")
+            cells.append("-" if rng is None else f"{rng[0]:.3f}..{rng[1]:.3f}")
+        lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _weights_meta() -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(omni.weights_path()), framework="pt") as f:
+        return f.metadata()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

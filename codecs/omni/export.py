@@ -1,0 +1,94 @@
+"""Freeze a trained Omni-ICM into shippable weights: fp16 network + integer coding tables.
+
+As for NVTC (nvtc/export.py), every number the entropy decoder depends on is computed
+here once, as integers:
+
+  tables.freq   int32 (Q, C, K): per quality Q (1..8, row Q-1) and channel c the
+                frequencies of the symbols s = clamp(round(y / step_Q), -A, A) + A,
+                K = 2A + 1, each >= 1, each row summing to 2**16.  They are the
+                histograms of the training images' features at that step (plus a
+                smoothing count), not the training-time Laplace model: what the
+                features really do, measured once.
+
+The SimCLR projector and the Laplace rate parameters are training-only and not shipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import STEP_64
+from .model import OmniICM
+from .preprocess import STRIDE
+
+FREQ_BITS = 16
+ALPHABET_HALF = 63  # A: symbols -63..63
+FORMAT = "aigif-omni"
+FORMAT_VERSION = "1"
+TRAINING_ONLY = ("projector", "log_scale", "loc")
+SMOOTHING = 0.5  # counts added to every symbol of every row before normalising
+
+
+def quantize_pmf(p: np.ndarray, total: int = 1 << FREQ_BITS) -> np.ndarray:
+    """Float pmf rows -> int32 frequencies >= 1 summing exactly to total (largest absorbs the rest)."""
+    p = np.asarray(p, dtype=np.float64)
+    p = p / p.sum(axis=-1, keepdims=True)
+    k = p.shape[-1]
+    flat = (np.floor(p * (total - k)).astype(np.int64) + 1).reshape(-1, k)
+    deficit = total - flat.sum(axis=-1)
+    flat[np.arange(flat.shape[0]), flat.argmax(axis=-1)] += deficit
+    assert (flat >= 1).all() and (flat.sum(-1) == total).all()
+    return flat.reshape(p.shape).astype(np.int32)
+
+
+@torch.no_grad()
+def features_of(model: OmniICM, img: np.ndarray) -> np.ndarray:
+    """(C, rows, cols) float features of one uint8 HxWx3 image already at working size."""
+    h, w = img.shape[:2]
+    rows, cols = -(-h // STRIDE), -(-w // STRIDE)
+    a = np.pad(img.astype(np.float32) / 255.0, ((0, rows * STRIDE - h), (0, cols * STRIDE - w), (0, 0)), mode="edge")
+    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
+    return model.analysis(x)[0].numpy()
+
+
+def coding_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
+    A = ALPHABET_HALF
+    feats = [features_of(model, im) for im in imgs]
+    C = model.cfg.channels
+    out = np.empty((len(STEP_64), C, 2 * A + 1), np.int32)
+    for qi, q in enumerate(sorted(STEP_64)):
+        step = STEP_64[q] / 64
+        counts = np.zeros((C, 2 * A + 1), np.float64)
+        for f in feats:
+            sym = np.clip(np.rint(f / step), -A, A).astype(np.int64) + A
+            for c in range(C):
+                counts[c] += np.bincount(sym[c].ravel(), minlength=2 * A + 1)
+        out[qi] = quantize_pmf(counts + SMOOTHING)
+    return out
+
+
+def export_weights(model: OmniICM, imgs: list[np.ndarray], path: Path, *, train_info: dict) -> str:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+               if k.split(".")[0] not in TRAINING_ONLY}
+    # the tables are measured on the fp16 network the decoder side will load
+    shipped = OmniICM(model.cfg)
+    shipped.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    shipped.eval()
+    tensors["tables.freq"] = torch.from_numpy(coding_tables(shipped, imgs))
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
+            "freq_bits": str(FREQ_BITS), "alphabet_half": str(ALPHABET_HALF),
+            "steps_64": json.dumps([STEP_64[q] for q in sorted(STEP_64)]), "train": json.dumps(train_info)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # safetensors creates 0600 files; weights are package data
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
