@@ -21,8 +21,10 @@ Every path ends in the same network: pixels -> preprocess (downscale to 256) ->
 backbone -> filter -> head (omni: the decoded integers * step -> head; pixels: the
 unquantised features -> head).  Pixel codecs are the product's own (aigif_codecs.encode,
 Pillow WebP/JPEG); "@256" rows code the image downscaled to the network's input size
-first (what a pixel system built for this backbone would store), the plain rows code
-the original.  bpp is payload bits over the original's pixels, for every row.
+first (what a pixel system built for this backbone would store), "@128" rows code it at
+half that size and upscale the decoded pixels to 256 (Lanczos) before the network (the
+pixel path's lowest rates), the plain rows code the original.  bpp is payload bits over
+the original's pixels, for every row.
 
 BD (accuracy-rate): log-rate over accuracy by PCHIP on each curve's Pareto points (a
 point whose accuracy no cheaper point reaches), averaged over the overlapping accuracy
@@ -173,9 +175,17 @@ def code(path: str, rate: int, im: Image.Image) -> tuple[int, np.ndarray]:
         cid, data = aigif_codecs.encode(im, f"omni:{rate}")
         return len(data), omni.embed(aigif_codecs.features(cid, data, max_pixels=1 << 28))
     name, _, at = path.partition("@")
-    src = im.resize(working_size(*im.size), Image.LANCZOS) if at else im
+    work = working_size(*im.size)
+    if at:  # code at the network's input size (256) or half of it (128), upscaled back before the network
+        scale = int(at) / 256
+        src = im.resize((max(1, round(work[0] * scale)), max(1, round(work[1] * scale))), Image.LANCZOS)
+    else:
+        src = im
     cid, data = aigif_codecs.encode(src, f"{name}:{rate}")
-    return len(data), embed_pixels(aigif_codecs.decode(cid, data, max_pixels=1 << 28))
+    decoded = aigif_codecs.decode(cid, data, max_pixels=1 << 28)
+    if at and decoded.size != work:
+        decoded = decoded.resize(work, Image.LANCZOS)
+    return len(data), embed_pixels(decoded)
 
 
 def run_point(path: str, rate: int | None, gallery, queries, probe) -> dict:
@@ -252,7 +262,7 @@ def bd_rate_accuracy(anchor, test, min_overlap: float = 0.02) -> tuple[float | N
 def points_plan() -> list[tuple[str, int | None]]:
     plan = [("pixels", None)]
     plan += [("omni", q) for q in OMNI_Q]
-    for path, qs in (("webp", WEBP_Q), ("webp@256", WEBP_Q), ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q)):
+    for path, qs in (("webp", WEBP_Q), ("webp@256", WEBP_Q), ("webp@128", WEBP_Q), ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q)):
         plan += [(path, q) for q in qs]
     return plan
 
@@ -287,9 +297,11 @@ def main(argv=None) -> int:
             os.replace(tmp, cache)
     if not args.quick:
         OUT.write_text(report(done))
-        print(f"wrote {OUT}")
+        plot(done, OUT.with_name("omni-accuracy.png"))
+        print(f"wrote {OUT} and {OUT.with_name('omni-accuracy.png')}")
     else:
         print(report(done))
+        plot(done, Path("/tmp/omni-accuracy-quick.png"))
     return 0
 
 
@@ -321,8 +333,9 @@ def report(done: dict) -> str:
               "accuracy; the acceptance is <= -30 % against WebP on both tasks):", "",
               "| anchor | retrieval BD-rate | accuracy range | probe BD-rate | accuracy range |", "|---|---:|---|---:|---|"]
     omni_pts = by.get("omni", [])
-    for anchor in ("webp", "webp@256", "jpeg", "jpeg@256"):
-        if anchor not in by:
+    by["webp (best size)"] = [p for k in ("webp", "webp@256", "webp@128") for p in by.get(k, [])]
+    for anchor in ("webp", "webp@256", "webp@128", "webp (best size)", "jpeg", "jpeg@256"):
+        if not by.get(anchor):
             continue
         cells = []
         for task, rk, ak in (("retrieval", "retrieval_bpp", "retrieval_top1"), ("probe", "probe_bpp", "probe_acc")):
@@ -331,6 +344,51 @@ def report(done: dict) -> str:
             cells.append("-" if rng is None else f"{rng[0]:.3f}..{rng[1]:.3f}")
         lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot(done: dict, path: Path) -> None:
+    """Accuracy against log bpp, one panel per task (Pillow only)."""
+    by = {}
+    for p in done["points"]:
+        if p["path"] != "pixels":
+            by.setdefault(p["path"], []).append(p)
+    colours = {"omni": (214, 39, 40), "webp": (31, 119, 180), "webp@256": (23, 190, 207), "webp@128": (44, 160, 44),
+               "jpeg": (127, 127, 127), "jpeg@256": (188, 189, 34)}
+    PW, H, L, R, T, B = 520, 420, 60, 15, 40, 50
+    im = Image.new("RGB", (2 * PW, H), "white")
+    d = ImageDraw.Draw(im)
+    lo, hi = math.log10(0.001), math.log10(3.0)
+    for panel, (title, rk, ak) in enumerate((("retrieval of augmented views (top-1)", "retrieval_bpp", "retrieval_top1"),
+                                              ("linear probe, 8 procedural classes", "probe_bpp", "probe_acc"))):
+        x0 = panel * PW
+
+        def xy(b, a):
+            return (x0 + L + (PW - L - R) * (math.log10(b) - lo) / (hi - lo), T + (H - T - B) * (1 - a))
+
+        d.rectangle([x0 + L, T, x0 + PW - R, H - B], outline="black")
+        for b in (0.001, 0.01, 0.1, 1.0):
+            x, _ = xy(b, 0)
+            d.line([x, T, x, H - B], fill=(230, 230, 230))
+            d.text((x - 12, H - B + 6), f"{b:g}", fill="black")
+        for a in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+            _, y = xy(1, a)
+            d.line([x0 + L, y, x0 + PW - R, y], fill=(230, 230, 230))
+            d.text((x0 + L - 30, y - 6), f"{a:.1f}", fill="black")
+        d.text((x0 + L + 40, 12), title, fill="black")
+        d.text((x0 + PW // 2 - 40, H - 22), "bits per pixel (log)", fill="black")
+        for k, (name, pts) in enumerate(sorted(by.items())):
+            c = colours.get(name, (0, 0, 0))
+            pts = sorted((p[rk], p[ak]) for p in pts if p[rk] and p[rk] > 0)
+            if len(pts) > 1:
+                d.line([xy(b, a) for b, a in pts], fill=c, width=2)
+            for b, a in pts:
+                x, y = xy(b, a)
+                d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
+            d.line([x0 + L + 10, T + 12 + 15 * k, x0 + L + 35, T + 12 + 15 * k], fill=c, width=3)
+            d.text((x0 + L + 40, T + 6 + 15 * k), name, fill="black")
+    tmp = path.with_suffix(".tmp.png")
+    im.save(tmp)
+    os.replace(tmp, path)
 
 
 def _weights_meta() -> dict:

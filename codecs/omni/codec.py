@@ -145,7 +145,7 @@ def _model(ld: _Loaded, q: int, n_loc: int, w: int) -> entropy.LayerModel:
 
 def quantise(y: np.ndarray, q: int) -> np.ndarray:
     """int8 (C, rows, cols): round half to even of y / step, clamped to -63..63."""
-    return np.clip(np.rint(y / STEP_64[q] * 64), -ALPHABET_HALF, ALPHABET_HALF).astype(np.int8)
+    return np.clip(np.rint(y / (STEP_64[q] / 64)), -ALPHABET_HALF, ALPHABET_HALF).astype(np.int8)
 
 
 def encode(image: Image.Image, q: int, *, adapt: bool = True) -> bytes:

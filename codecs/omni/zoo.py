@@ -10,7 +10,7 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = "omni-1.safetensors"
-WEIGHTS_SHA256 = "efa252e6a470e9405bdd310e5ca7d56f1108562bcdefa6c2c96f656ca87a2491"
+WEIGHTS_SHA256 = "1e33a13d840cc2ca8456c85dc4a11221acdb1a8ba0d387531ae1ebe704761a6c"
 
 
 def weights_path() -> Path:
