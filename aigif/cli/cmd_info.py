@@ -68,7 +68,10 @@ def run(args) -> int:
     print(f"{args.file}: AIGIF {data[2] >> 4}.{(data[2] >> 1) & 7}, {len(data)} bytes")
     if not syntax.has_syntax:
         d = _pixels_only_dict(syntax)
-        print(f"  {'syntax':16s} none: a pixels-only file (nothing to regenerate; `aigif unpack` decodes the pixels)")
+        if any(p.kind == "pixels" and p.codec_id == pixels.OMNI_ID for p in syntax.payloads):
+            print(f"  {'syntax':16s} none: an Omni-ICM features file (features for machines, not pixels; `aigif features` decodes them)")
+        else:
+            print(f"  {'syntax':16s} none: a pixels-only file (nothing to regenerate; `aigif unpack` decodes the pixels)")
     else:
         d = syntax_to_dict(syntax, resolved=False)
         try:
