@@ -34,20 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parent.parent
-try:
-    import aigif_codecs  # noqa: F401
-except ImportError:  # not installed: use the source tree
-    import importlib.util
+sys.path.insert(0, str(REPO / "tools"))
+from codec_training import ensure_codecs_importable, load_ckpt, save_ckpt  # noqa: E402
 
-    spec = importlib.util.spec_from_file_location("aigif_codecs", REPO / "codecs" / "__init__.py",
-                                                  submodule_search_locations=[str(REPO / "codecs")])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["aigif_codecs"] = mod
-    spec.loader.exec_module(mod)
-
+ensure_codecs_importable()
 from aigif_codecs.nvtc.model import NVTC, NVTCConfig, param_count  # noqa: E402
 
 DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "train-images"
@@ -83,40 +75,6 @@ def batches(imgs, batch: int, crop: int, rng: random.Random):
                 p = p[:, ::-1]
             out[i] = p
         yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-# -- checkpoints without pickle ----------------------------------------------------------
-def save_ckpt(run: Path, model, opt, meta: dict) -> None:
-    run.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    names = {id(p): n for n, p in model.named_parameters()}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            st = opt.state.get(p)
-            if st:
-                n = names[id(p)]
-                tensors[f"adam.{n}.exp_avg"] = st["exp_avg"].contiguous()
-                tensors[f"adam.{n}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
-                meta.setdefault("adam_step", {})[n] = float(st["step"])
-    tmp = run / "ckpt.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, run / "ckpt.safetensors")
-    tmpj = run / "state.json.tmp"
-    tmpj.write_text(json.dumps(meta, indent=1))
-    os.replace(tmpj, run / "state.json")
-
-
-def load_ckpt(run: Path, model, opt=None) -> dict:
-    tensors = load_file(str(run / "ckpt.safetensors"))
-    meta = json.loads((run / "state.json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if opt is not None and "adam_step" in meta:
-        for n, p in model.named_parameters():
-            if f"adam.{n}.exp_avg" in tensors:
-                opt.state[p] = {"step": torch.tensor(meta["adam_step"][n]),
-                                "exp_avg": tensors[f"adam.{n}.exp_avg"],
-                                "exp_avg_sq": tensors[f"adam.{n}.exp_avg_sq"]}
-    return meta
 
 
 def psnr(mse: float) -> float:

@@ -25,11 +25,8 @@ of the previous layer (model.context_keys).  No float value reaches the coder.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import struct
 import zlib
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +36,7 @@ from aigif._extras import require
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
 from aigif.imagemodes import has_alpha
 
+from ..learned_weights import build_model, one_thread, read_checked
 from . import entropy
 from .zoo import WEIGHTS, weights_path
 
@@ -71,34 +69,16 @@ class _Loaded:
 
 @lru_cache(maxsize=4)
 def load(rate: int) -> _Loaded:
-    torch, _, load_file = _imports()
+    torch, _, _ = _imports()
     from .model import NVTC, NVTCConfig  # lazy: model.py imports torch, which only NVTC coding needs
 
     if rate not in WEIGHTS:
         raise CodecError(f"NVTC rate point {rate} is not known to this decoder (known: {sorted(WEIGHTS)})")
     path = weights_path(rate)
-    if not path.is_file():
-        raise CodecError(f"NVTC weights for rate point {rate} are missing: {path}")
-    blob = path.read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != WEIGHTS[rate][1]:
-        raise CodecError(f"NVTC weights {path.name} have sha256 {digest}, expected {WEIGHTS[rate][1]}")
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(path))
-    cfg = NVTCConfig.from_dict(json.loads(meta["config"]))
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # training-only parameters get a throwaway init
-        model = NVTC(cfg)
-    params = {k: v.float() for k, v in tensors.items() if not k.startswith("tables.")}
-    missing, unexpected = model.load_state_dict(params, strict=False)
-    needed = [k for k in missing if not any(p in ("logits", "key_embed", "param_table", "prior_mlp")
-                                            for p in k.split("."))]
-    if needed or unexpected:
-        raise CodecError(f"NVTC weights {path.name} do not match the model: {needed[:3]} {unexpected[:3]}")
-    model.eval()
+    tensors, meta, digest = read_checked(path, WEIGHTS[rate][1], f"NVTC rate point {rate} ({path.name})")
+    training_only = ("logits", "key_embed", "param_table", "prior_mlp")  # the priors, replaced by tables at export
+    model, cfg = build_model(NVTC, NVTCConfig, tensors, meta, lambda k: any(p in training_only for p in k.split(".")),
+                             f"NVTC {path.name}")
     freq, key_level, bits = {}, {}, {}
     for s, l in cfg.coding_order():
         f = tensors[f"tables.{s}.{l}.freq"].numpy().astype(np.int64)
@@ -107,19 +87,6 @@ def load(rate: int) -> _Loaded:
         if f"tables.{s}.{l}.key_level" in tensors:
             key_level[(s, l)] = tensors[f"tables.{s}.{l}.key_level"].long()
     return _Loaded(model, freq, key_level, bits, float(meta["lmbda"]), bytes.fromhex(digest[:8]))
-
-
-@contextmanager
-def _one_thread(torch):
-    """Float synthesis with one intra-op thread: torch splits reductions (convolutions,
-    einsums) by thread count, so 2 threads can round differently from 1.  Pinning it makes
-    a decode bit-identical whatever the caller's torch.set_num_threads (tested)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
@@ -222,7 +189,7 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
     x = torch.nn.functional.pad(x, (0, Wp - w, 0, Hp - h), mode="replicate")
     m = ld.model
     coded = []  # (layer, symbols, static rows, adaptation byte)
-    with torch.no_grad(), _one_thread(torch):
+    with torch.no_grad(), one_thread(torch):
         vectors = m.analysis(x)
 
         def choose(s, l, base, level, n_blocks):
@@ -346,6 +313,6 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.
             trace.append(((s, l), out.copy()))
         return torch.from_numpy(out).view(n_blocks, -1)
 
-    with torch.no_grad(), _one_thread(torch):
+    with torch.no_grad(), one_thread(torch):
         x_hat = _run(ld, 1, Hp, Wp, choose, n_coded)
     return _to_image(x_hat, w, h)

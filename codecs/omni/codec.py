@@ -23,11 +23,8 @@ out, no float value reaches the coder, so the array is bit-identical on every ma
 
 from __future__ import annotations
 
-import hashlib
-import json
 import struct
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,6 +35,7 @@ from aigif._extras import require
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
 from aigif.imagemodes import has_alpha
 
+from ..learned_weights import build_model, one_thread, read_checked
 from ..nvtc import entropy
 from . import STEP_64
 from .preprocess import feature_grid, network_input
@@ -81,46 +79,17 @@ class _Loaded:
 
 @lru_cache(maxsize=1)
 def load() -> _Loaded:
-    torch, _, load_file = _imports()
+    _imports()
     from .model import OmniConfig, OmniICM  # lazy: model.py imports torch, which only omni coding needs
 
     path = weights_path()
-    if not path.is_file():
-        raise CodecError(f"Omni-ICM weights are missing: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        raise CodecError(f"Omni-ICM weights {path.name} have sha256 {digest}, expected {WEIGHTS_SHA256}")
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(path))
-    cfg = OmniConfig.from_dict(json.loads(meta["config"]))
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # training-only parameters get a throwaway init
-        model = OmniICM(cfg)
-    params = {k: v.float() for k, v in tensors.items() if not k.startswith("tables.")}
-    missing, unexpected = model.load_state_dict(params, strict=False)
-    needed = [k for k in missing if k.split(".")[0] not in ("projector", "log_scale", "loc")]
-    if needed or unexpected:
-        raise CodecError(f"Omni-ICM weights {path.name} do not match the model: {needed[:3]} {unexpected[:3]}")
-    model.eval()
+    tensors, meta, digest = read_checked(path, WEIGHTS_SHA256, f"Omni-ICM ({path.name})")
+    model, cfg = build_model(OmniICM, OmniConfig, tensors, meta,
+                             lambda k: k.split(".")[0] in ("projector", "log_scale", "loc"), f"Omni-ICM {path.name}")
     freq = tensors["tables.freq"].numpy().astype(np.int64)
     if freq.shape != (len(STEP_64), cfg.channels, 2 * ALPHABET_HALF + 1):
         raise CodecError(f"Omni-ICM weights {path.name} have coding tables of shape {tuple(freq.shape)}")
     return _Loaded(model, freq.astype(np.float64), bytes.fromhex(digest[:8]))
-
-
-@contextmanager
-def _one_thread(torch):
-    """The analysis with one intra-op thread, so the encoder's integers do not depend on the
-    caller's torch.set_num_threads (the decoder has no float step at all)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def analyse(image: Image.Image):
@@ -128,7 +97,7 @@ def analyse(image: Image.Image):
     torch, _, _ = _imports()
     ld = load()
     x = torch.from_numpy(network_input(image))[None]
-    with torch.no_grad(), _one_thread(torch):
+    with torch.no_grad(), one_thread(torch):
         return ld.model.analysis(x)[0].numpy()
 
 
@@ -249,5 +218,5 @@ def embed(features: Features) -> np.ndarray:
     convolutions, global average pooling) on ints * step.  Float, one torch thread."""
     torch, _, _ = _imports()
     ld = load()
-    with torch.no_grad(), _one_thread(torch):
+    with torch.no_grad(), one_thread(torch):
         return ld.model.embed(torch.from_numpy(features.values())[None])[0].numpy()
