@@ -85,14 +85,7 @@ def held_out_images(quick: bool) -> list[Image.Image]:
 
 def augmented(im: Image.Image, rng: random.Random) -> Image.Image:
     w, h = im.size
-    for _ in range(10):
-        area = rng.uniform(0.3, 1.0) * w * h
-        ar = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-        cw, ch = int(round(math.sqrt(area * ar))), int(round(math.sqrt(area / ar)))
-        if cw <= w and ch <= h:
-            break
-    else:
-        cw, ch = min(w, h), min(w, h)
+    cw, ch = train_omni.crop_size(w, h, rng, 0.3)
     x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
     v = im.crop((x, y, x + cw, y + ch))
     if rng.random() < 0.5:

@@ -77,17 +77,22 @@ def load_working(path: Path) -> np.ndarray:
 
 
 # -- augmentations (SimCLR's family, CPU-cheap) ------------------------------------------
-def random_view(a: np.ndarray, out: int, rng: random.Random) -> torch.Tensor:
-    """Random resized crop (area 20-100 %, aspect 3/4..4/3), flip, colour jitter, grey."""
-    h, w = a.shape[:2]
+def crop_size(w: int, h: int, rng: random.Random, min_area: float) -> tuple[int, int]:
+    """(cw, ch) of a random crop covering min_area..100 % of a w x h image, aspect
+    3/4..4/3 (ten tries, then the shorter side's square); the bench's views use it too."""
     for _ in range(10):
-        area = rng.uniform(0.2, 1.0) * h * w
+        area = rng.uniform(min_area, 1.0) * w * h
         ar = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
         cw, ch = int(round(math.sqrt(area * ar))), int(round(math.sqrt(area / ar)))
         if cw <= w and ch <= h:
-            break
-    else:
-        cw, ch = min(w, h), min(w, h)
+            return cw, ch
+    return min(w, h), min(w, h)
+
+
+def random_view(a: np.ndarray, out: int, rng: random.Random) -> torch.Tensor:
+    """Random resized crop (area 20-100 %, aspect 3/4..4/3), flip, colour jitter, grey."""
+    h, w = a.shape[:2]
+    cw, ch = crop_size(w, h, rng, 0.2)
     y, x = rng.randint(0, h - ch), rng.randint(0, w - cw)
     t = torch.from_numpy(np.ascontiguousarray(a[y:y + ch, x:x + cw])).permute(2, 0, 1).float().div_(255)[None]
     t = F.interpolate(t, size=(out, out), mode="bilinear", antialias=True, align_corners=False)[0]
