@@ -92,6 +92,17 @@ def test_private_model_is_written_by_name_and_fingerprint(private_file):
     assert s.steps == 4  # the private default, written out: an inline model's absent steps mean 50
 
 
+def test_the_api_writes_a_private_model_by_name_and_fingerprint_too(private_file, tmp_path):
+    """Spec §6.4: a writer MUST NOT store a private ID, aigif.encode / aigif.write included."""
+    s = aigif.Syntax(model=1048576, prompt="a fox", seed=1)  # 'mine' in this registry
+    for data in (aigif.encode(s), aigif.write(s, tmp_path / "api.aigif"), (tmp_path / "api.aigif").read_bytes()):
+        back = aigif.decode(data)
+        assert back.model == "mine" and back.model_fingerprint == hashlib.sha256(b"weights of X").digest()[:8]
+        assert back.steps == 4 and back.prompt == "a fox" and back.seed == 1
+    # an ID no entry here has: nothing says what it is, so it is kept as the syntax holds it
+    assert aigif.decode(aigif.encode(aigif.Syntax(model=1048577, prompt="x"))).model == 1048577
+
+
 def test_private_model_file_regenerates_with_its_own_model(private_file, engine, capsys):
     out, x = private_file
     code, _, err = cli(capsys, "unpack", out, "-o", out.with_suffix(".png"))
@@ -142,10 +153,11 @@ def test_old_private_id_files_still_decode_and_an_id_fingerprint_is_checked(priv
     use_registry(monkeypatch, tmp_path / "cfg-b")
     assert cli(capsys, "registry", "add", "mine", "--path", y)[0] == 0
     old = tmp_path / "old.aigif"
-    old.write_bytes(aigif.encode(Syntax(model=1048576, prompt="a fox")))  # revision 1-2: a bare private ID
+    # revision 1-2 files held a bare private ID: the format-level writer still writes one
+    old.write_bytes(aigif.format.encode(Syntax(model=1048576, prompt="a fox")))
     assert cli(capsys, "info", "--json", old)[0] == 0
     with_fp = tmp_path / "idfp.aigif"
-    with_fp.write_bytes(aigif.encode(Syntax(model=1048576, model_fingerprint=hashlib.sha256(b"weights of X").digest()[:8], prompt="a fox")))
+    with_fp.write_bytes(aigif.format.encode(Syntax(model=1048576, model_fingerprint=hashlib.sha256(b"weights of X").digest()[:8], prompt="a fox")))
     code, _, err = cli(capsys, "unpack", with_fp, "-o", tmp_path / "o.png")
     assert_fails_cleanly(code, err, ExitStatus.MODEL)
     assert "E_MODEL_MISMATCH" in err and engine.calls == []
