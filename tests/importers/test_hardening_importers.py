@@ -58,7 +58,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def bounded_import(src):
+def bounded_import(src, cpu_bound_s: float = CPU_BOUND_S):
     """import_image + encode/decode of the result: an ImportResult or the AigifError,
     never another exception, within the runaway bounds."""
     rss, t0 = _rss_mb(), time.process_time()
@@ -69,7 +69,7 @@ def bounded_import(src):
     except AigifError as e:
         out = e
     cpu = time.process_time() - t0
-    assert cpu < CPU_BOUND_S, f"{cpu:.1f} s of CPU"
+    assert cpu < cpu_bound_s, f"{cpu:.1f} s of CPU"
     assert _rss_mb() - rss < MEMORY_BOUND_MB, f"peak memory grew by {_rss_mb() - rss:.0f} MB"
     return out
 
@@ -179,9 +179,17 @@ SLOW_CASES = {
 }
 
 
+# The two cases with the most (linear) work get a bound sized to it, measured alone on an
+# idle machine and inside a full `make test` run, where the same import took 2.7x longer:
+# - 10 zTXt chunks of ~0.9 MB of JSON each, ~9 MB to inflate and parse: 0.8 s alone, 2.1 s
+#   in the suite; quadratic work on an input of this size would take minutes;
+# - 3000 CLIPTextEncode nodes on one chain: 1.1 s alone.
+CASE_CPU_BOUND_S = {"every detector's key, 1 MB of JSON each": 4.0, "comfyui 3000 encoders on one clip chain": 3.5}
+
+
 @pytest.mark.parametrize("name", list(SLOW_CASES))
 def test_importers_are_linear(name):
-    bounded_import(SLOW_CASES[name]())
+    bounded_import(SLOW_CASES[name](), CASE_CPU_BOUND_S.get(name, CPU_BOUND_S))
 
 
 def _import_cpu(src, runs=3) -> float:
