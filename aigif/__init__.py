@@ -12,7 +12,6 @@ from .format import decode, inspect, read
 from .jsonform import syntax_from_dict as from_dict
 from .jsonform import syntax_to_dict as to_dict
 from .errors import AigifError
-from .fileio import write_atomic as _write_atomic
 from .registry import PRIVATE_IDS as _PRIVATE_IDS
 from .syntax import Fidelity, Payload, Platform, ResolvedSyntax, Syntax
 from .version import FORMAT_VERSION, __version__
@@ -38,24 +37,27 @@ __all__ = [
 ]
 
 
-def encode(syntax: Syntax) -> bytes:
-    """The complete .aigif file for a syntax, as spec §6.4 says a writer stores it: a
-    private registry model (an ID from 1048576, meaningful only in this registry) is
-    written by its name and weights fingerprint, with the defaults its entry gave written
-    out, so the file means the same model to every reader. aigif.format.encode writes the
-    syntax exactly as given (a private ID too: what files of revisions 1-2 held)."""
+def _portable(syntax: Syntax) -> Syntax:
+    """A private registry model (an ID from 1048576, meaningful only in this registry) as
+    spec §6.4 says a writer stores it: by name and weights fingerprint, with the defaults
+    its entry gave written out, so the file means the same model to every reader."""
     if isinstance(syntax.model, int) and syntax.model in _PRIVATE_IDS:
         from .regenerate import portable_syntax  # lazy: the registry is read only for a private ID
 
-        syntax = portable_syntax(syntax)
-    return _format.encode(syntax)
+        return portable_syntax(syntax)
+    return syntax
+
+
+def encode(syntax: Syntax) -> bytes:
+    """The complete .aigif file for a syntax, a private model stored portably (_portable).
+    aigif.format.encode writes the syntax exactly as given (a private ID too: what files
+    of revisions 1-2 held)."""
+    return _format.encode(_portable(syntax))
 
 
 def write(syntax: Syntax, path) -> bytes:
     """encode(syntax), written atomically to `path`; returns the bytes."""
-    data = encode(syntax)
-    _write_atomic(path, data)
-    return data
+    return _format.write(_portable(syntax), path)
 
 
 def generate(syntax: Syntax | dict, **options):

@@ -185,6 +185,13 @@ def foreground_mask(arr):
     return np.linalg.norm(arr - np.median(border, axis=0), axis=2) > 60
 
 
+def nearest_colour(rgb) -> str:
+    """The palette colour nearest an RGB value (Euclidean in sRGB)."""
+    import numpy as np
+
+    return min(COLOURS, key=lambda c: np.linalg.norm(np.asarray(COLOURS[c], float) - np.asarray(rgb, float)))
+
+
 def shape_template(shape: str, cx: float, cy: float, r: float):
     """The data set's own drawing of `shape` (draw_scene, anti-aliased), as a mask."""
     import numpy as np
@@ -720,9 +727,12 @@ def report(work: Path, every: int = 500) -> str:
         key = {"vae": "mse", "decoder": "mse", "unet": "loss"}.get(rec.get("stage"))
         if key and key in rec:
             rows.setdefault(rec["stage"], {}).setdefault(rec["step"] // every, []).append(rec[key])
-    out = [f"| stage | loss | " + " | ".join(f"steps {k * every}-" for k in range(max(len(v) for v in rows.values()))) + " |"]
+    width = max(len(v) for v in rows.values())
+    out = ["| stage | loss | " + " | ".join(f"{k * every}-" for k in range(width)) + " |",
+           "|---|---|" + "---|" * width]
     for stage, buckets in rows.items():
         cells = [f"{sum(v) / len(v):.4f}" for _, v in sorted(buckets.items())]
+        cells += [""] * (width - len(cells))
         out.append(f"| {stage} | {'MSE' if stage != 'unet' else 'v loss'} | " + " | ".join(cells) + " |")
     summary = json.loads((work / "summary.json").read_text())
     out.append("")
@@ -761,7 +771,7 @@ def evaluate(pipe, seeds=(1, 2), out: Path | None = None) -> dict:
                 got = max(scores, key=scores.get)
                 confusion[shape][got] = confusion[shape].get(got, 0) + 1
                 rgb = np.median(arr[mask], axis=0) if mask.sum() else np.zeros(3)
-                named = min(COLOURS, key=lambda c: np.linalg.norm(np.asarray(COLOURS[c], float) - rgb))
+                named = nearest_colour(rgb)
                 hits["shape"] += got == shape
                 hits["colour"] += named == colour
                 hits["n"] += 1
