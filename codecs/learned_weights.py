@@ -49,6 +49,21 @@ def build_model(model_cls, config_cls, tensors: dict, meta: dict, training_only,
     return model, cfg
 
 
+def write_weights(path: Path, tensors: dict, meta: dict) -> str:
+    """Write shipped weights atomically (a temporary file renamed over `path`), readable by
+    all as package data; returns the sha256 the zoo records for them."""
+    import os
+
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # safetensors creates 0600 files
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @contextmanager
 def one_thread(torch):
     """Float work with one intra-op thread: torch splits reductions (convolutions, einsums)

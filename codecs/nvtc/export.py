@@ -14,14 +14,13 @@ training-only and are not shipped.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..learned_weights import write_weights
 from .model import NVTC
 
 FREQ_BITS = 16
@@ -61,17 +60,10 @@ def coding_tables(model: NVTC) -> dict[str, torch.Tensor]:
 
 
 def export_weights(model: NVTC, lmbda: float, rate: int, path: Path, *, train_info: dict) -> str:
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
                if not any(part in TRAINING_ONLY for part in k.split("."))}
     tensors.update(coding_tables(model))
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
             "lmbda": repr(float(lmbda)), "rate_point": str(rate), "freq_bits": str(FREQ_BITS),
             "train": json.dumps(train_info)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)  # safetensors creates 0600 files; weights are package data
-    os.replace(tmp, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return write_weights(path, tensors, meta)

@@ -15,14 +15,13 @@ The SimCLR projector and the Laplace rate parameters are training-only and not s
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..learned_weights import write_weights
 from . import STEP_64
 from .model import OmniICM
 from .preprocess import STRIDE
@@ -74,8 +73,6 @@ def coding_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
 
 
 def export_weights(model: OmniICM, imgs: list[np.ndarray], path: Path, *, train_info: dict) -> str:
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
                if k.split(".")[0] not in TRAINING_ONLY}
     # the tables are measured on the fp16 network the decoder side will load
@@ -86,9 +83,4 @@ def export_weights(model: OmniICM, imgs: list[np.ndarray], path: Path, *, train_
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
             "freq_bits": str(FREQ_BITS), "alphabet_half": str(ALPHABET_HALF),
             "steps_64": json.dumps([STEP_64[q] for q in sorted(STEP_64)]), "train": json.dumps(train_info)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)  # safetensors creates 0600 files; weights are package data
-    os.replace(tmp, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return write_weights(path, tensors, meta)

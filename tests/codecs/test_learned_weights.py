@@ -59,15 +59,15 @@ def test_nvtc_refuses_changed_weights(monkeypatch, tampered):
         codec.load.cache_clear()
 
 
-def test_read_checked_parses_what_it_hashed(tmp_path):
+def test_read_checked_parses_what_write_weights_wrote(tmp_path):
     torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
+    from aigif_codecs.learned_weights import read_checked, write_weights
 
-    from aigif_codecs.learned_weights import read_checked
-
-    path = tmp_path / "w.safetensors"
-    save_file({"a": torch.arange(4, dtype=torch.float32)}, str(path), metadata={"config": "{}"})
+    path = tmp_path / "sub" / "w.safetensors"
+    returned = write_weights(path, {"a": torch.arange(4, dtype=torch.float32)}, {"config": "{}"})
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert returned == digest and (path.stat().st_mode & 0o777) == 0o644
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
     tensors, meta, got = read_checked(path, digest, "test")
     assert got == digest and meta == {"config": "{}"} and tensors["a"].tolist() == [0, 1, 2, 3]
     with pytest.raises(CodecError, match="expected"):
