@@ -45,10 +45,11 @@ QUALITIES = {
     "webp": [0, 5, 10, 20, 30, 50, 70, 80, 90],
     "jpeg": [5, 10, 30, 50, 70, 90],
     "avif": [10, 30, 50, 70, 90],
+    "jxl": [5, 10, 30, 50, 70, 90],  # libjxl through pillow-jxl-plugin (the codecs extra)
 }
 NVTC_QS = [30, 40, 60, 80, 100]  # 60, 80, 100: the fine-tunes 1, 2, 3 at their own lambdas
 # the AIGC PNGs are 1-5 Mpx: a sparser grid keeps the run within the shared CPU budget
-AIGC_QUALITIES = {"webp": [5, 10, 20, 50, 90], "jpeg": [30, 60, 90], "avif": [30, 50, 70]}
+AIGC_QUALITIES = {"webp": [5, 10, 20, 50, 90], "jpeg": [30, 60, 90], "avif": [30, 50, 70], "jxl": [30, 60, 90]}
 AIGC_MAX_IMAGES = 8  # evenly spaced over the sorted eligible files (CPU budget of the shared machine)
 LOSSLESS = ["png", "webp:lossless"]
 ANCHOR = "webp"
@@ -147,7 +148,7 @@ def specs(with_nvtc: bool, which: str = "kodak") -> list[str]:
     out = list(LOSSLESS) if which == "kodak" else []
     avail = {c.name: c for c in aigif_codecs.list_codecs()}
     for name, qs in QUALITIES.items():
-        if avail[name].available:
+        if name in avail and avail[name].available:
             out += [f"{name}:{q}" for q in (qs if which == "kodak" else AIGC_QUALITIES[name])]
     if with_nvtc and avail["nvtc"].available:
         # the Q knob (bitstream version 2); nvtc:60/80/100 are the fine-tunes 1/2/3 at their own lambdas
@@ -323,7 +324,7 @@ def equal_quality_table(table: dict, codec: str = "nvtc") -> list[str]:
     cs = curves(table)
     if codec not in cs:
         return []
-    others = [n for n in ("webp", "jpeg", "avif") if n in cs]
+    others = [n for n in ("webp", "jpeg", "avif", "jxl") if n in cs]
     lines = [f"| {codec} point | bpp | PSNR dB | " + " | ".join(f"{n} bpp at equal PSNR" for n in others) + " |",
              "|---|---:|---:|" + "---:|" * len(others)]
     names = sorted((s for s in table if s.startswith(codec + ":")), key=lambda k: table[k]["bpp"])
