@@ -9,17 +9,25 @@ no information crosses a group boundary in analysis, synthesis or entropy coding
 stream has its own range coder and CRC).  A decoder of a group reads the shared header
 and mask and that group's stream only, and keeps only the group's pixels.
 
-Bitstream (spec/codecs.md §6), big-endian:
-  u8  version (1)
-  u16 width, u16 height
-  u8  G, number of groups (1..255)
-  u32 M, length of the mask stream
-  u32 CRC-32 of bytes 0..9, the mask stream and the group table
-  M   mask stream: zlib of W*H bytes: the first row of group indices 0..G-1, then each
+Version 2 (written today) codes only the NVTC symbols whose cell, dilated by a margin M,
+meets the group (NVTC region coding, nvtc/codec.py): the filled pixels and the box's
+padding cost (almost) nothing.  Its mask is run-coded (maskcoder.py) when that is smaller.
+
+Bitstream (spec/codecs.md §6), big-endian.  Version 2:
+  u8  version (2), u16 width, u16 height, u8 G (1..255)
+  u8  margin M (0..64 pixels), u8 mask method (0 zlib row differences, 1 run coder)
+  u32 L, length of the mask stream
+  u32 CRC-32 of bytes 0..11, the mask stream and the group table
+  L   mask stream
+  G x 5 group table: u8 label, u32 length of its stream (the box is the mask's)
+  the G streams in table order, each an NVTC payload of the group's box, region-coded
+Version 1 (still decoded, and written by encode(version=1)):
+  u8  version (1), u16 width, u16 height, u8 G, u32 L, u32 CRC of bytes 0..9 + mask + table
+  L   mask stream: zlib of W*H bytes: the first row of group indices 0..G-1, then each
       row minus the row above, mod 256 (region masks repeat rows: 1.6 -> 0.6 KB on Kodak)
   G x 13 group table: u8 label, u16 x0, u16 y0, u16 w, u16 h (the group's bounding box),
       u32 length of its stream
-  the G streams in table order, each an NVTC payload of the w x h box
+  the G streams in table order, each an NVTC payload of the w x h box (every symbol coded)
 """
 
 from __future__ import annotations
@@ -33,11 +41,19 @@ from PIL import Image
 from aigif.errors import CodecError, InvalidSyntax, LimitExceeded
 from aigif.imagemodes import has_alpha
 
+from . import maskcoder
 from .nvtc import parse_rate
+from .nvtc.codec import MAX_MARGIN
 
-VERSION = 1
-HEAD = struct.Struct(">BHHBI")  # then the CRC
-ENTRY = struct.Struct(">BHHHHI")
+VERSION = 2
+HEAD = struct.Struct(">BHHBI")  # version 1; then the CRC
+ENTRY = struct.Struct(">BHHHHI")  # version 1
+HEAD_V2 = struct.Struct(">BHHBBBI")  # then the CRC
+ENTRY_V2 = struct.Struct(">BI")
+ZLIB_ROWS, RUNS = 0, 1  # version 2's mask methods
+# version 2's margin: measured on Kodak 1-12 (bench/RESULTS-groupmask.md), M = 8 keeps the
+# band PSNR of M = 16 at fewer bytes, M = 0 loses >1 dB along the boundaries
+DEFAULT_MARGIN = 8
 MAX_GROUPS = 255
 # the groups' bounding boxes may cover at most this many times the image: decode work is
 # one NVTC decode per box, so this bounds it by the pixel limit (spec/codecs.md §6.1)
@@ -101,12 +117,39 @@ def mask_from_image(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return a.astype(np.uint8)
 
 
-def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str) -> bytes:
-    """labels: (H, W) integers 0..254, one group per distinct value."""
+BAND = 8  # the boundary band of the acceptance measure (bench/groupmask.py): pixels within 8 px of another group
+
+
+def boundary_band(index: np.ndarray, width: int = BAND) -> np.ndarray:
+    """Pixels with a pixel of another group within `width` (Chebyshev distance)."""
+    h, w = index.shape
+    band = np.zeros((h, w), bool)
+    for dy in range(-width, width + 1):
+        for dx in range(-width, width + 1):
+            ys, yd = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
+            xs, xd = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
+            band[yd, xd] |= index[ys, xs] != index[yd, xd]
+    return band
+
+
+def _zlib_rows(index: np.ndarray) -> bytes:
+    rows = index.copy()
+    rows[1:] = index[1:] - index[:-1]  # uint8: mod 256
+    return zlib.compress(rows.tobytes(), 9)
+
+
+def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: int = VERSION,
+           margin: int = DEFAULT_MARGIN, outside_weight: float = 1.0, band_weight: float = 1.0) -> bytes:
+    """labels: (H, W) integers 0..254, one group per distinct value.  version 1 (every
+    symbol of each box coded, zlib mask) is kept for comparison and old readers."""
     from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
 
     if has_alpha(image):
         raise InvalidSyntax("groupmask codes RGB only; use png or webp for images with alpha")
+    if version not in (1, 2):
+        raise InvalidSyntax(f"groupmask writes versions 1 and 2, not {version}")
+    if not 0 <= margin <= MAX_MARGIN:
+        raise InvalidSyntax(f"groupmask margin {margin} outside 0..{MAX_MARGIN}")
     w, h = image.size
     if labels.shape != (h, w):
         raise InvalidSyntax(f"group mask shape {labels.shape[::-1]} differs from the image {w}x{h}")
@@ -121,81 +164,121 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str) -> bytes:
                             f"(at most {MAX_BOX_COVER}x)")
     rgb = np.asarray(image.convert("RGB"))
     kw = parse_rate(nvtc_rate)
+    band = boundary_band(index, BAND) if band_weight != 1.0 else np.zeros(index.shape, bool)
     table, streams = b"", []
     for g, label in enumerate(present):
         x0, y0, bw, bh = bxs[g]
         x1, y1 = x0 + bw, y0 + bh
         inside = index[y0:y1, x0:x1] == g
-        box = fill_outside(rgb[y0:y1, x0:x1], inside)
-        data = nvtc_codec.encode(Image.fromarray(box, "RGB"), **kw)
-        table += ENTRY.pack(int(label), int(x0), int(y0), int(x1 - x0), int(y1 - y0), len(data))
+        box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside), "RGB")
+        if version == 1:
+            data = nvtc_codec.encode(box, **kw)
+            table += ENTRY.pack(int(label), int(x0), int(y0), int(bw), int(bh), len(data))
+        else:
+            weight = None
+            if outside_weight != 1.0 or band_weight != 1.0:
+                weight = np.where(inside, np.where(band[y0:y1, x0:x1], band_weight, 1.0), outside_weight)
+            data = nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
+            table += ENTRY_V2.pack(int(label), len(data))
         streams.append(data)
-    rows = index.copy()
-    rows[1:] = index[1:] - index[:-1]  # uint8: mod 256
-    mask_stream = zlib.compress(rows.tobytes(), 9)
-    head = HEAD.pack(VERSION, w, h, len(present), len(mask_stream))
+    if version == 1:
+        mask_stream = _zlib_rows(index)
+        head = HEAD.pack(1, w, h, len(present), len(mask_stream))
+    else:
+        method, mask_stream = ZLIB_ROWS, _zlib_rows(index)
+        if maskcoder.count_runs(index) <= maskcoder.max_runs(w, h):
+            runs = maskcoder.encode(index, len(present))
+            if len(runs) < len(mask_stream):
+                method, mask_stream = RUNS, runs
+        head = HEAD_V2.pack(2, w, h, len(present), margin, method, len(mask_stream))
     crc = zlib.crc32(head + mask_stream + table)
     return head + struct.pack(">I", crc) + mask_stream + table + b"".join(streams)
 
 
 class Parsed:
-    def __init__(self, w, h, index, entries, offsets, header_bytes):
-        self.width, self.height, self.index = w, h, index
+    def __init__(self, version, w, h, index, entries, offsets, header_bytes, margin=None, method=ZLIB_ROWS):
+        self.version, self.width, self.height, self.index = version, w, h, index
         self.entries, self.offsets, self.header_bytes = entries, offsets, header_bytes
+        self.margin, self.method = margin, method  # margin None: version 1, every symbol coded
 
     def labels(self) -> list[int]:
         return [e[0] for e in self.entries]
 
 
-def parse(data: bytes, *, max_pixels: int) -> Parsed:
-    """Header, mask and group table (what every selective decode reads); streams untouched."""
-    if len(data) >= 5:
-        _, w, h = struct.unpack_from(">BHH", data)
-        if w * h > max_pixels:
-            raise LimitExceeded(f"groupmask payload is {w}x{h} = {w * h} pixels, over the limit {max_pixels}")
-    if len(data) < HEAD.size + 4:
-        raise CodecError("groupmask payload is shorter than its header")
-    version, w, h, G, M = HEAD.unpack_from(data)
-    if version != VERSION:
-        raise CodecError(f"groupmask version {version} is not supported (this decoder reads {VERSION})")
-    if w == 0 or h == 0 or G == 0:
-        raise CodecError("groupmask payload declares an empty image or no group")
-    (crc,) = struct.unpack_from(">I", data, HEAD.size)
-    start = HEAD.size + 4
-    tab = start + M
-    end = tab + G * ENTRY.size
-    if end > len(data):
-        raise CodecError("groupmask payload is shorter than its mask and group table")
-    if zlib.crc32(data[:HEAD.size] + data[start:end]) != crc:
-        raise CodecError("groupmask header CRC mismatch: the payload is corrupt")
+def _inflate_rows(stream: bytes, w: int, h: int) -> np.ndarray:
     dec = zlib.decompressobj()
     try:
-        raw = dec.decompress(data[start:tab], w * h + 1)  # bounded: one byte past W*H shows excess
+        raw = dec.decompress(stream, w * h + 1)  # bounded: one byte past W*H shows excess
     except zlib.error as e:
         raise CodecError(f"groupmask mask stream is not valid zlib: {e}") from None
     if len(raw) != w * h or not dec.eof or dec.unused_data:
         raise CodecError("groupmask mask stream does not hold exactly W*H bytes")
-    index = np.cumsum(np.frombuffer(raw, np.uint8).reshape(h, w), axis=0, dtype=np.uint8)  # undo the row differences, mod 256
+    return np.cumsum(np.frombuffer(raw, np.uint8).reshape(h, w), axis=0, dtype=np.uint8)  # undo the row differences, mod 256
+
+
+def parse(data: bytes, *, max_pixels: int) -> Parsed:
+    """Header, mask and group table (what every selective decode reads); streams untouched.
+    Entries are (label, x0, y0, w, h, stream length) in both versions."""
+    if len(data) >= 5:
+        _, w, h = struct.unpack_from(">BHH", data)
+        if w * h > max_pixels:
+            raise LimitExceeded(f"groupmask payload is {w}x{h} = {w * h} pixels, over the limit {max_pixels}")
+    if not data:
+        raise CodecError("groupmask payload is empty")
+    version = data[0]
+    if version not in (1, 2):
+        raise CodecError(f"groupmask version {version} is not supported (this decoder reads 1 and 2)")
+    head, entry = (HEAD, ENTRY) if version == 1 else (HEAD_V2, ENTRY_V2)
+    if len(data) < head.size + 4:
+        raise CodecError("groupmask payload is shorter than its header")
+    margin, method = None, ZLIB_ROWS
+    if version == 1:
+        _, w, h, G, M = head.unpack_from(data)
+    else:
+        _, w, h, G, margin, method, M = head.unpack_from(data)
+    if w == 0 or h == 0 or G == 0:
+        raise CodecError("groupmask payload declares an empty image or no group")
+    if version == 2:
+        if margin > MAX_MARGIN:
+            raise CodecError(f"groupmask margin {margin} outside 0..{MAX_MARGIN}")
+        if method not in (ZLIB_ROWS, RUNS):
+            raise CodecError(f"groupmask mask method {method} is not 0 (zlib) or 1 (runs)")
+    (crc,) = struct.unpack_from(">I", data, head.size)
+    start = head.size + 4
+    tab = start + M
+    end = tab + G * entry.size
+    if end > len(data):
+        raise CodecError("groupmask payload is shorter than its mask and group table")
+    if zlib.crc32(data[:head.size] + data[start:end]) != crc:
+        raise CodecError("groupmask header CRC mismatch: the payload is corrupt")
+    if method == RUNS:
+        index = maskcoder.decode(data[start:tab], w, h, G)
+    else:
+        index = _inflate_rows(data[start:tab], w, h)
     if index.max() >= G:
         raise CodecError("groupmask mask names a group past the group table")
     entries, offsets, pos, seen = [], [], end, set()
     bxs = boxes(index, G)
     for g in range(G):
-        e = ENTRY.unpack_from(data, tab + g * ENTRY.size)
-        label, x0, y0, bw, bh, n = e
+        e = entry.unpack_from(data, tab + g * entry.size)
+        label, n = e[0], e[-1]
         if label in seen:
             raise CodecError(f"groupmask label {label} appears twice in the group table")
         seen.add(label)
-        if bxs[g] is None or (x0, y0, bw, bh) != bxs[g]:
+        if label > 254:
+            raise CodecError(f"groupmask label {label} outside 0..254")
+        if bxs[g] is None:
+            raise CodecError(f"groupmask group {label} has no pixel in the mask")
+        if version == 1 and tuple(e[1:5]) != bxs[g]:
             raise CodecError(f"groupmask group {label}: its box does not bound its mask pixels")
-        entries.append(e)
+        entries.append((label, *bxs[g], n))
         offsets.append(pos)
         pos += n
     if pos != len(data):
         raise CodecError("groupmask stream lengths do not add up to the payload")
     if sum(e[3] * e[4] for e in entries) > MAX_BOX_COVER * w * h:
         raise CodecError(f"groupmask boxes cover more than {MAX_BOX_COVER}x the image")
-    return Parsed(w, h, index, entries, offsets, end)
+    return Parsed(version, w, h, index, entries, offsets, end, margin, method)
 
 
 def decode(data: bytes, *, max_pixels: int, groups: list[int] | None = None) -> tuple[Image.Image, int]:
@@ -217,10 +300,13 @@ def decode(data: bytes, *, max_pixels: int, groups: list[int] | None = None) -> 
             continue
         stream = data[p.offsets[g]:p.offsets[g] + n]
         read += n
-        box = nvtc_codec.decode(stream, max_pixels=max_pixels)
+        inside = p.index[y0:y0 + bh, x0:x0 + bw] == g
+        if p.margin is None:
+            box = nvtc_codec.decode(stream, max_pixels=max_pixels)
+        else:  # region coding needs the box's size: a stream of another size is refused by nvtc_codec
+            box = nvtc_codec.decode(stream, max_pixels=max_pixels, region=inside, margin=p.margin)
         if box.size != (bw, bh):
             raise CodecError(f"groupmask group {label}: its stream is {box.size}, its box {bw}x{bh}")
-        inside = p.index[y0:y0 + bh, x0:x0 + bw] == g
         region = out[y0:y0 + bh, x0:x0 + bw]
         region[inside] = np.asarray(box)[inside]
         alpha[y0:y0 + bh, x0:x0 + bw][inside] = 255

@@ -21,6 +21,12 @@ first), each layer's symbols in block raster order, then block position.  The mo
 of each symbol is an integer frequency row from the weights: per block position for
 the first layer, else the row key_level[key] where key comes from the integer indices
 of the previous layer (model.context_keys).  No float value reaches the coder.
+
+Region coding (for codec 17, spec/codecs.md §6.3; plain codec-16 payloads never use it):
+encode/decode given a region (a boolean per pixel, known to both sides) and a margin M
+code only the symbols whose cell - the d_s x d_s pixels of the padded image a stage-s
+symbol covers - dilated by M pixels meets the region; the others take a fixed index
+(entropy.fill_index) and are not in the bitstream.
 """
 
 from __future__ import annotations
@@ -153,6 +159,51 @@ def _static_rows(ld: _Loaded, s: int, l: int, level, n_blocks: int) -> np.ndarra
     return level.reshape(-1).numpy().astype(np.int64)
 
 
+MAX_MARGIN = 64  # region coding's margin in pixels: 64 already codes whole coarsest blocks around the region
+
+
+def coded_maps(cfg, region: np.ndarray, margin: int, Wp: int, Hp: int) -> dict[int, np.ndarray]:
+    """Stage -> bool per symbol of each of its layers (block-major, position-minor): whether
+    the symbol's cell, dilated by `margin` pixels (clipped to the padded image), holds a
+    pixel of `region` ((h, w) bool; the padding is outside it).  Integer work, O(Wp * Hp)."""
+    h, w = region.shape
+    ii = np.zeros((Hp + 1, Wp + 1), np.int64)  # integral image of the region
+    ii[1:h + 1, 1:w + 1] = np.asarray(region, bool).cumsum(0, dtype=np.int64).cumsum(1)
+    ii[h + 1:, :] = ii[h, :]
+    ii[:, w + 1:] = ii[:, w:w + 1]
+    b = cfg.block
+    out = {}
+    for s, d in enumerate(cfg.downscale):
+        y = np.arange(Hp // d)
+        x = np.arange(Wp // d)
+        y0, y1 = np.clip(y * d - margin, 0, Hp), np.clip((y + 1) * d + margin, 0, Hp)
+        x0, x1 = np.clip(x * d - margin, 0, Wp), np.clip((x + 1) * d + margin, 0, Wp)
+        count = ii[y1][:, x1] - ii[y0][:, x1] - ii[y1][:, x0] + ii[y0][:, x0]
+        gh, gw = count.shape
+        out[s] = (count > 0).reshape(gh // b, b, gw // b, b).transpose(0, 2, 1, 3).reshape(-1)
+    return out
+
+
+def _cell_means(cfg, values: np.ndarray) -> dict[int, np.ndarray]:
+    """Stage -> mean of `values` ((Hp, Wp) floats) over each symbol's cell, block-major."""
+    b = cfg.block
+    out = {}
+    for s, d in enumerate(cfg.downscale):
+        hp, wp = values.shape[0] // d, values.shape[1] // d
+        cells = values.reshape(hp, d, wp, d).mean((1, 3))
+        out[s] = cells.reshape(hp // b, b, wp // b, b).transpose(0, 2, 1, 3).reshape(-1)
+    return out
+
+
+def _check_region(region, margin: int, w: int, h: int, error) -> None:
+    if region.shape != (h, w):
+        raise error(f"nvtc region is {region.shape[1]}x{region.shape[0]}, the image {w}x{h}")
+    if not region.any():
+        raise error("nvtc region holds no pixel")
+    if not 0 <= margin <= MAX_MARGIN:
+        raise error(f"nvtc region margin {margin} outside 0..{MAX_MARGIN}")
+
+
 def _to_image(x_hat, w: int, h: int) -> Image.Image:
     import torch
 
@@ -165,11 +216,16 @@ def n_layers(ld: _Loaded) -> int:
 
 
 def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 0, adapt: bool = True,
-           trace: list | None = None) -> bytes:
+           trace: list | None = None, region: np.ndarray | None = None, margin: int = 0,
+           weight: np.ndarray | None = None) -> bytes:
     """Code an RGB image with weights `model`; q (10..100) sets ECVQ's lambda (None: the
     model's own), drop = layers left uncoded at the fine end, adapt=False codes every
     layer with the static tables (the cheapest decode).  trace, if given, receives
-    (layer, symbols, static rows, adaptation byte) per coded layer (bench/)."""
+    (layer, symbols, static rows, adaptation byte) per coded layer (bench/).
+    region, margin: region coding (module docstring); decode needs the same two.
+    weight: (h, w) per-pixel weight of the distortion in ECVQ's choice (default 1; the
+    padding takes its nearest pixel's): a symbol's distortion counts its cell's mean weight,
+    i.e. its rate is divided by it.  An encoder choice; the decoder never needs it."""
     torch, constriction, _ = _imports()
     if has_alpha(image):
         raise InvalidSyntax("nvtc codes RGB only; use png or webp for images with alpha")
@@ -185,28 +241,47 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
     cfg = ld.model.cfg
     P = cfg.block ** 2
     Wp, Hp = _padded_size(w, h, cfg.pad_multiple)
+    maps = None
+    if region is not None:
+        _check_region(region, margin, w, h, InvalidSyntax)
+        maps = coded_maps(cfg, region, margin, Wp, Hp)
+    scale = None
+    if weight is not None:
+        if weight.shape != (h, w) or not (weight > 0).all():
+            raise InvalidSyntax("nvtc distortion weights must be positive, one per pixel")
+        scale = {s: torch.from_numpy(1.0 / c).float().view(-1, P, 1) for s, c in
+                 _cell_means(cfg, np.pad(weight.astype(np.float64), ((0, Hp - h), (0, Wp - w)), mode="edge")).items()}
     x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
     x = torch.nn.functional.pad(x, (0, Wp - w, 0, Hp - h), mode="replicate")
     m = ld.model
-    coded = []  # (layer, symbols, static rows, adaptation byte)
+    coded = []  # (layer, symbols, static rows, adaptation byte); symbols: the coded ones only
+    masks = []  # the layers' coded maps (None: every symbol)
     with torch.no_grad(), one_thread(torch):
         vectors = m.analysis(x)
 
         def choose(s, l, base, level, n_blocks):
             r = m._to_vectors(m.proj_in[s][l](vectors[s][l] - base))
             bits = ld.bits[(s, l)] if level is None else ld.bits[(s, l)][level]
+            if scale is not None:  # distortion x w: the same argmin as rate / w
+                bits = bits * scale[s]
             index = m.vq[s][l].quantize(r, bits, lmbda)
             sym = index.reshape(-1).numpy().astype(np.int64)
             rows = _static_rows(ld, s, l, level, n_blocks)
-            mix = entropy.best_mix(ld.freq[(s, l)], rows, P, sym)[0] if adapt else 0
+            keep = None if maps is None else maps[s]
+            if keep is not None:  # the later layers see the fixed index, as the decoder will
+                sym = np.where(keep, sym, entropy.fill_index(ld.freq[(s, l)], rows))
+                index = torch.from_numpy(sym).view(index.shape)
+                sym = sym[keep]
+            mix = entropy.best_mix(ld.freq[(s, l)], rows, P, sym, keep)[0] if adapt else 0
             coded.append(((s, l), sym, rows, mix))
+            masks.append(keep)
             return index
 
         _run(ld, 1, Hp, Wp, choose, n_layers(ld) - drop)
     enc = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
-    for layer, sym, rows, mix in coded:
-        lm = entropy.LayerModel(ld.freq[layer], rows, P, *entropy.unpack_mix(mix))
+    for (layer, sym, rows, mix), keep in zip(coded, masks):
+        lm = entropy.LayerModel(ld.freq[layer], rows, P, *entropy.unpack_mix(mix), keep)
         for a, b in lm.symbol_ranges():
             enc.encode(sym[a:b].astype(np.int32), family, lm.rows_for(a, b).astype(np.float64))
             lm.update(a, b, sym[a:b])
@@ -266,8 +341,10 @@ def read_header(data: bytes) -> tuple[int, int, int, bytes]:
     return hd.model, hd.width, hd.height, hd.tag
 
 
-def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.Image:
-    """trace, if given, receives (layer, symbols) per decoded layer: the integer-exact part."""
+def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: np.ndarray | None = None,
+           margin: int = 0) -> Image.Image:
+    """trace, if given, receives (layer, symbols) per decoded layer: the integer-exact part.
+    region, margin: those the payload was encoded with (region coding, codec 17 only)."""
     if len(data) >= 6:  # the pixel limit comes before everything, even the CRC
         _, _, w, h = struct.unpack_from(">BBHH", data)
         if w * h > max_pixels:
@@ -284,6 +361,10 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.
     P = cfg.block ** 2
     w, h = hd.width, hd.height
     Wp, Hp = _padded_size(w, h, cfg.pad_multiple)
+    maps = None
+    if region is not None:
+        _check_region(region, margin, w, h, CodecError)
+        maps = coded_maps(cfg, region, margin, Wp, Hp)
     words = np.frombuffer(data, dtype="<u4", offset=hd.size).astype(np.uint32)
     if len(words) == 0:
         raise CodecError("nvtc payload has no coder words")
@@ -295,9 +376,10 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.
     def choose(s, l, base, level, n_blocks):
         w1, w2 = (0, 0) if mixes is None else mixes[layer_no[0]]
         layer_no[0] += 1
-        lm = entropy.LayerModel(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks), P, w1, w2)
+        rows_all = _static_rows(ld, s, l, level, n_blocks)
+        lm = entropy.LayerModel(ld.freq[(s, l)], rows_all, P, w1, w2, None if maps is None else maps[s])
         K = ld.freq[(s, l)].shape[1]
-        out = np.empty(n_blocks * P, dtype=np.int64)
+        out = np.empty(len(lm.rows), dtype=np.int64)  # the coded symbols
         for a, b in lm.symbol_ranges():
             rows = lm.rows_for(a, b).astype(np.float64)
             try:
@@ -309,6 +391,10 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None) -> Image.
                 raise CodecError("nvtc payload decodes to an out-of-range codeword")
             out[a:b] = sym
             lm.update(a, b, sym)
+        if lm.sel is not None:
+            full = entropy.fill_index(ld.freq[(s, l)], rows_all)
+            full[lm.sel] = out
+            out = full
         if trace is not None:
             trace.append(((s, l), out.copy()))
         return torch.from_numpy(out).view(n_blocks, -1)

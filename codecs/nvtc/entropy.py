@@ -16,6 +16,13 @@ and sent in the header as one byte (high nibble a, low nibble b; 0 = off, else
 W = 2**(a + 3), a <= 11).  Everything is integer arithmetic: the decoder rebuilds the
 same rows bit for bit on any machine (spec/codecs.md §4.3).
 
+A layer may code only some of its symbols (`coded`, a boolean per symbol known to both
+sides: codec 17 leaves out the symbols of cells outside a group, spec/codecs.md §6.3).
+The model then runs on the coded symbols alone, as if the blocks holding at least one of
+them were the whole layer: the counts see only coded symbols, and the chunk rule counts
+those blocks.  A symbol that is not coded takes its static row's most probable index
+(fill_index).  coded=None (every symbol) is exactly the model above.
+
 numpy only: no torch here.
 """
 
@@ -55,14 +62,29 @@ def chunks(n_blocks: int) -> list[tuple[int, int]]:
 class LayerModel:
     """The integer model of one layer: static rows plus the counts of this image's symbols."""
 
-    def __init__(self, freq: np.ndarray, rows: np.ndarray, n_pos: int, w1: int, w2: int):
+    def __init__(self, freq: np.ndarray, rows: np.ndarray, n_pos: int, w1: int, w2: int,
+                 coded: np.ndarray | None = None):
+        """rows: static row of each of the layer's N*P symbols (block-major); coded: None
+        (all coded) or a bool per symbol.  Symbol ranges, rows_for and update then index the
+        coded symbols only, in layer order (self.sel: their places in the layer)."""
         self.freq = freq.astype(np.int64)  # (R, K) static table
-        self.rows = rows.astype(np.int64)  # (N*P,) static row of each symbol
+        rows = rows.astype(np.int64)
         self.P = n_pos
         self.w1, self.w2 = w1, w2
         K = self.freq.shape[1]
         n_rows = self.freq.shape[0]
-        self.pos = np.tile(np.arange(n_pos, dtype=np.int64), len(self.rows) // n_pos)
+        pos = np.tile(np.arange(n_pos, dtype=np.int64), len(rows) // n_pos)
+        if coded is None:
+            self.sel = None
+            self.block_ends = None
+        else:
+            coded = np.asarray(coded, bool).reshape(-1, n_pos)
+            per_block = coded.sum(1)
+            self.sel = np.flatnonzero(coded)
+            # symbol offset after each block that holds a coded symbol: chunks count those blocks
+            self.block_ends = np.cumsum(per_block[per_block > 0])
+            rows, pos = rows[self.sel], pos[self.sel]
+        self.rows, self.pos = rows, pos  # of the coded symbols
         self.pl = self.pos * n_rows + self.rows
         self.n_pos = np.zeros((n_pos, K), np.int64) if w1 else None
         self.n_pl = np.zeros((n_pos * n_rows, K), np.int64) if w2 else None
@@ -83,12 +105,22 @@ class LayerModel:
             np.add.at(self.n_pl, (self.pl[a:b], sym), 1)
 
     def symbol_ranges(self) -> list[tuple[int, int]]:
-        return [(a * self.P, b * self.P) for a, b in chunks(len(self.rows) // self.P)]
+        """Coded-symbol ranges [a, b) coded with the same counts."""
+        if self.block_ends is None:
+            return [(a * self.P, b * self.P) for a, b in chunks(len(self.rows) // self.P)]
+        ends = self.block_ends
+        return [(0 if a == 0 else int(ends[a - 1]), int(ends[b - 1])) for a, b in chunks(len(ends))]
 
 
-def code_length(freq: np.ndarray, rows: np.ndarray, n_pos: int, w1: int, w2: int, sym: np.ndarray) -> float:
-    """Ideal code length in bits of sym under the adapted model (the encoder's choice)."""
-    m = LayerModel(freq, rows, n_pos, w1, w2)
+def fill_index(freq: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The index an uncoded symbol takes: its static row's most probable one, the lower on a tie."""
+    return np.argmax(freq, axis=1)[np.asarray(rows, np.int64)]
+
+
+def code_length(freq: np.ndarray, rows: np.ndarray, n_pos: int, w1: int, w2: int, sym: np.ndarray,
+                coded: np.ndarray | None = None) -> float:
+    """Ideal code length in bits of sym (the coded symbols) under the adapted model (the encoder's choice)."""
+    m = LayerModel(freq, rows, n_pos, w1, w2, coded)
     bits = 0.0
     for a, b in m.symbol_ranges():
         f = m.rows_for(a, b)
@@ -98,12 +130,13 @@ def code_length(freq: np.ndarray, rows: np.ndarray, n_pos: int, w1: int, w2: int
     return bits
 
 
-def best_mix(freq: np.ndarray, rows: np.ndarray, n_pos: int, sym: np.ndarray) -> tuple[int, float, float]:
+def best_mix(freq: np.ndarray, rows: np.ndarray, n_pos: int, sym: np.ndarray,
+             coded: np.ndarray | None = None) -> tuple[int, float, float]:
     """(mix byte, its code length, the static code length) over the SEARCH grid."""
     best, static = None, None
     for a in SEARCH:
         for b in SEARCH:
-            bits = code_length(freq, rows, n_pos, weight(a), weight(b), sym)
+            bits = code_length(freq, rows, n_pos, weight(a), weight(b), sym, coded)
             if a == b == 0:
                 static = bits
             if best is None or bits < best[1]:
