@@ -1,25 +1,44 @@
 """Omni-ICM (codec 18) on machine tasks it never trained on: accuracy against bits per pixel,
-beside WebP and JPEG pixels passed through the same backbone.  Writes bench/RESULTS-omni.md.
+beside WebP and JPEG pixels passed through the same backbone.  Writes bench/RESULTS-omni.md
+and bench/omni-accuracy.png.
 
 Images: the held-out split of /work/shared/data/train-images (tools/train_omni.py
 held_out(): sha256 starting 0 or 1; the codec never trained on it) plus Kodak-24 (never
-trained on).
+trained on): 96 photos.
 
-Task (a), retrieval of augmented views: gallery = every image, query = QUERIES random
+Task (a), retrieval of augmented views: gallery = every photo, query = QUERIES random
 views of each (resized crop of 30-100 % of the area, flip, brightness/contrast/saturation
 0.6-1.4, seeded) at the original resolution.  Gallery and queries are both coded at the
-rate point; top-1 = the nearest gallery embedding (cosine) is the query's own image.
+rate point; top-1 = the nearest gallery embedding (cosine) is the query's own photo.
 
-Task (b), linear probe on a labelled set built here: the label of an image is the
-held-out photo it comes from.  A ridge classifier (one-hot targets, standardised
-embeddings, fixed alpha) is fit on the coded originals plus TRAIN_VIEWS other random views
-of each, and scored on the coded queries of task (a), at the same rate point.  A probe of
-8 procedurally drawn shape classes (circle, square, triangle, ring, cross, star, two
-stripe patches; random size, position, rotation, colour, on crops of the held-out photos)
-was built first: this backbone scores near chance on it even on uncoded pixels, so it is
-reported for the uncoded pixels only.
+Task (b), linear probe of orientation (semantic labels built here, after Gidaris et al.,
+ICLR 2018): each photo's centre square (so the aspect ratio tells nothing), rotated by 0,
+90, 180 or 270 degrees; the label is the rotation.  Telling which way is up needs the
+scene's layout (sky, ground, light from above, people standing); the codec's training
+augmentations (crops, horizontal flips, colour jitter, grey) contain no rotation, so its
+features are not made rotation-invariant, nor trained to see it.  The probe is a ridge
+classifier (one-hot targets, standardised features, alpha ROT_ALPHA) on the task head's
+output pooled over a 2 x 2 grid of the feature map (512 values; global pooling, which
+retrieval uses, throws away where things are: 0.40 on uncoded pixels against 0.49-0.52
+in the exploration), cross-validated by photo: ROT_FOLDS folds, fit on the photos of the other folds
+(their centre squares plus ROT_VIEWS extra views each: a random square crop of 60-100 %
+of the side, resized back, flip, jitter 0.7-1.3, all four rotations of each), scored on
+the centre squares of the fold's own photos, which the fit never saw.  Every fit image is
+coded at the same rate point as the scored ones.  Reported: 4-way accuracy (chance 0.25)
+and, from the same features, 2-way "upright or upside down" (0 vs 180 degrees, a ridge
+of its own; chance 0.5), each with its standard error over photos (the 4 rotations of a
+photo are not independent, so the error is the spread of per-photo accuracies / sqrt(96)).
+Reference (uncoded pixels only): the same probe on an 8 x 8 RGB thumbnail, what the
+coarse colour layout alone gives.  The pooling, alpha and view count were chosen on
+uncoded pixels only (never on a codec's curve); fitting on the codec's own training
+photos instead (the ImageNet linear-probe protocol: 538 photos x 4 rotations) gave the
+same ceiling (0.51-0.52 for the 2 x 2 grid, 0.40 for global pooling).
 
-Every path ends in the same network: pixels -> preprocess (downscale to 256) ->
+The earlier probes, photo identity (essentially retrieval again) and 8 drawn shape
+classes (0.19 against chance 0.125 on uncoded pixels: unable to rank codecs), are no
+longer run; their figures are in git history (bench/RESULTS-omni.md at 7cfc817).
+
+Every path ends in the same network: pixels -> preprocess (downscale to at most 256) ->
 backbone -> filter -> head (omni: the decoded integers * step -> head; pixels: the
 unquantised features -> head).  Pixel codecs are the product's own (aigif_codecs.encode,
 Pillow WebP/JPEG); "@256" rows code the image downscaled to the network's input size
@@ -27,15 +46,18 @@ first (what a pixel system built for this backbone would store), "@128", "@64" a
 rows code it at 1/2, 1/4 or 1/8 of that size and upscale the decoded pixels to it
 (Lanczos) before the network (the pixel path's lowest rates), the plain rows code the
 original.  "webp (best size)" is the Pareto front over every WebP size: the strongest
-WebP anchor.  bpp is payload bits over
-the original's pixels, for every row.
+WebP anchor.  bpp is payload bits over the scored images' own pixels (retrieval: gallery
+and queries; orientation: the scored centre squares), for every row.
 
 BD (accuracy-rate): log-rate over accuracy by PCHIP on each curve's Pareto points (a
 point whose accuracy no cheaper point reaches), averaged over the overlapping accuracy
 range; negative = fewer bits than the anchor at equal accuracy.
 
-  nice -n 19 python bench/omni_icm.py            # full run (results cached in /tmp/omni-bench.json)
-  nice -n 19 python bench/omni_icm.py --quick    # a few images, to check the script
+  nice -n 19 python bench/omni_icm.py                       # full run (cache /tmp/omni-bench-v2.json)
+  nice -n 19 python bench/omni_icm.py --shard 0/2 &         # or split the rate points
+  nice -n 19 python bench/omni_icm.py --shard 1/2           #   over two processes,
+  python bench/omni_icm.py --report-only                    #   then merge the caches
+  nice -n 19 python bench/omni_icm.py --quick               # a few photos, to check the script
 """
 
 from __future__ import annotations
@@ -52,6 +74,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageEnhance
+from torch.nn import functional as F
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
@@ -63,16 +86,23 @@ from aigif_codecs.omni import codec as omni  # noqa: E402
 from aigif_codecs.omni.preprocess import network_input, working_size  # noqa: E402
 
 KODAK = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "kodak"
-CACHE = Path("/tmp/omni-bench.json")
+CACHE = Path("/tmp/omni-bench-v2.json")
 OUT = REPO / "bench" / "RESULTS-omni.md"
+PROTOCOL = 2  # cache entries of another protocol are not mixed in
 QUERIES = 2
-TRAIN_VIEWS = 2  # photo-identity probe: fit on the original and these views, scored on the queries
-PER_CLASS = 30  # shape-probe images per class, each of train and test
-RIDGE_ALPHA = 10.0
+ROT_VIEWS = 2  # extra fit views of each photo (each in all four rotations); 4 or 8 gained < 0.03 on uncoded pixels
+ROT_FOLDS = 4
+ROT_ALPHA = 1000.0
+ROT_GRID = 2  # the head's output pooled over ROT_GRID x ROT_GRID cells
+ROTATIONS = (None, Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270)
 OMNI_Q = sorted(STEP_64)
 WEBP_Q = (0, 5, 10, 20, 40, 70, 90)
 JPEG_Q = (5, 10, 20, 40, 70, 90)
-CLASSES = ("circle", "square", "triangle", "ring", "cross", "star", "stripes", "diagonal stripes")
+# (key, title, bpp key, accuracy key, standard-error key)
+TASKS = (("retrieval", "retrieval top-1", "retrieval_bpp", "retrieval_top1", None),
+         ("rotation", "orientation, 4-way", "rotation_bpp", "rotation_acc", "rotation_se"),
+         ("upright", "upright vs upside down", "upright_bpp", "upright_acc", "upright_se"))
+ANCHORS = ("webp", "webp@256", "webp@128", "webp@64", "webp@32", "webp (best size)", "jpeg", "jpeg@256")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -95,86 +125,62 @@ def augmented(im: Image.Image, rng: random.Random) -> Image.Image:
     return v
 
 
-def draw_shape(bg: Image.Image, label: int, rng: random.Random) -> Image.Image:
-    im = bg.copy()
-    d = ImageDraw.Draw(im)
-    S = im.width
-    r = rng.uniform(0.18, 0.32) * S
-    cx, cy = rng.uniform(r, S - r), rng.uniform(r, S - r)
-    rot = rng.uniform(0, 2 * math.pi)
-    col = tuple(rng.randrange(256) for _ in range(3))
-
-    def poly(n, radii):
-        return [(cx + radii[i % len(radii)] * math.cos(rot + 2 * math.pi * i / n),
-                 cy + radii[i % len(radii)] * math.sin(rot + 2 * math.pi * i / n)) for i in range(n)]
-
-    name = CLASSES[label]
-    if name == "circle":
-        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=col)
-    elif name == "square":
-        d.polygon(poly(4, [r]), fill=col)
-    elif name == "triangle":
-        d.polygon(poly(3, [r]), fill=col)
-    elif name == "ring":
-        d.ellipse((cx - r, cy - r, cx + r, cy + r), outline=col, width=max(4, int(r * 0.3)))
-    elif name == "cross":
-        t = r * 0.3
-        for ang in (rot, rot + math.pi / 2):
-            dx, dy, px, py = math.cos(ang) * r, math.sin(ang) * r, -math.sin(ang) * t, math.cos(ang) * t
-            d.polygon([(cx - dx - px, cy - dy - py), (cx + dx - px, cy + dy - py),
-                       (cx + dx + px, cy + dy + py), (cx - dx + px, cy - dy + py)], fill=col)
-    elif name == "star":
-        d.polygon(poly(10, [r, r * 0.42]), fill=col)
-    else:  # stripe patches: a texture class, horizontal or diagonal bars inside a square
-        period = rng.randint(6, 14)
-        patch = Image.new("RGB", (int(2 * r), int(2 * r)), tuple(255 - c for c in col))
-        pd = ImageDraw.Draw(patch)
-        for k in range(-int(4 * r), int(4 * r), period):
-            if name == "stripes":
-                pd.rectangle((0, k, patch.width, k + period // 2), fill=col)
-            else:
-                pd.polygon([(k, 0), (k + period // 2, 0), (k + period // 2 + patch.height, patch.height),
-                            (k + patch.height, patch.height)], fill=col)
-        im.paste(patch, (int(cx - r), int(cy - r)))
-    return im
+def centre_square(im: Image.Image) -> Image.Image:
+    s = min(im.size)
+    x, y = (im.width - s) // 2, (im.height - s) // 2
+    return im.crop((x, y, x + s, y + s))
 
 
-def probe_sets(photos: list[Image.Image], quick: bool) -> tuple[list, list, list, list]:
-    """(train images, train labels, test images, test labels): backgrounds from disjoint photos."""
-    per = 4 if quick else PER_CLASS
-    rng = random.Random(13)
-    half = len(photos) // 2
-    sets = []
-    for part in (photos[:half], photos[half:]):
-        ims, labels = [], []
-        for label in range(len(CLASSES)):
-            for _ in range(per):
-                p = part[rng.randrange(len(part))]
-                s = min(256, p.width, p.height)
-                x, y = rng.randint(0, p.width - s), rng.randint(0, p.height - s)
-                bg = p.crop((x, y, x + s, y + s)).resize((256, 256), Image.LANCZOS)
-                ims.append(draw_shape(bg, label, rng))
-                labels.append(label)
-        sets += [ims, np.array(labels)]
-    return tuple(sets)
+def square_view(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A fit view for the orientation probe: a random square crop (60-100 % of the shorter
+    side) resized to the centre square's size, maybe mirrored left-right (which keeps "up"),
+    colour jitter 0.7-1.3."""
+    s = min(im.size)
+    c = max(1, int(s * rng.uniform(0.6, 1.0)))
+    x, y = rng.randint(0, im.width - c), rng.randint(0, im.height - c)
+    v = im.crop((x, y, x + c, y + c)).resize((s, s), Image.LANCZOS)
+    if rng.random() < 0.5:
+        v = v.transpose(Image.FLIP_LEFT_RIGHT)
+    for enh in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        v = enh(v).enhance(rng.uniform(0.7, 1.3))
+    return v
+
+
+def rotation_sets(photos: list[Image.Image]) -> tuple[list, list]:
+    """(scored, fit-only): lists of (image, rotation label, photo index).  The scored items
+    (centre squares) are fit data too when their photo is outside the fold being scored."""
+    rng = random.Random(90)
+    scored, fit_only = [], []
+    for i, im in enumerate(photos):
+        sq = centre_square(im)
+        views = [square_view(im, rng) for _ in range(ROT_VIEWS)]
+        for label, t in enumerate(ROTATIONS):
+            scored.append((sq if t is None else sq.transpose(t), label, i))
+            fit_only += [(v if t is None else v.transpose(t), label, i) for v in views]
+    return scored, fit_only
 
 
 # -- the network on each path -------------------------------------------------------------
 @torch.no_grad()
-def embed_pixels(im: Image.Image) -> np.ndarray:
-    ld = omni.load()
-    x = torch.from_numpy(network_input(im))[None]
-    return ld.model.embed(ld.model.analysis(x))[0].numpy()
+def head_outputs(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(global embedding, grid-pooled head output) of features (C, rows, cols): the task head
+    (codec.embed) before its global average pooling, pooled both ways."""
+    head = omni.load().model.head
+    hmap = head.b(F.gelu(head.a(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None])))
+    return hmap.mean(dim=(2, 3))[0].numpy(), F.adaptive_avg_pool2d(hmap, ROT_GRID)[0].flatten().numpy()
 
 
-def code(path: str, rate: int, im: Image.Image) -> tuple[int, np.ndarray]:
-    """(payload bytes, embedding) of one image on one path at one rate."""
+def code(path: str, rate: int | None, im: Image.Image) -> tuple[int, np.ndarray]:
+    """(payload bytes, features the head reads) of one image on one path at one rate
+    (rate None: the uncoded pixels)."""
     if path == "omni":
         cid, data = aigif_codecs.encode(im, f"omni:{rate}")
-        return len(data), omni.embed(aigif_codecs.features(cid, data, max_pixels=1 << 28))
+        return len(data), aigif_codecs.features(cid, data, max_pixels=1 << 28).values()
+    if rate is None:
+        return 0, omni.analyse(im)
     name, _, at = path.partition("@")
     work = working_size(*im.size)
-    if at:  # code at the network's input size (256) or half of it (128), upscaled back before the network
+    if at:  # code at the network's input size (256) or a fraction of it, upscaled back before the network
         scale = int(at) / 256
         src = im.resize((max(1, round(work[0] * scale)), max(1, round(work[1] * scale))), Image.LANCZOS)
     else:
@@ -183,53 +189,77 @@ def code(path: str, rate: int, im: Image.Image) -> tuple[int, np.ndarray]:
     decoded = aigif_codecs.decode(cid, data, max_pixels=1 << 28)
     if at and decoded.size != work:
         decoded = decoded.resize(work, Image.LANCZOS)
-    return len(data), embed_pixels(decoded)
+    return len(data), omni.analyse(decoded)
 
 
-def run_point(path: str, rate: int | None, gallery, queries, train_views, shapes) -> dict:
-    t0 = time.process_time()
-    bits, px = [], []
-
-    def emb(ims):
-        out = []
-        for im in ims:
-            if rate is None:
-                out.append(embed_pixels(im))
-                continue
-            n, e = code(path, rate, im)
-            bits.append(8 * n)
-            px.append(im.width * im.height)
-            out.append(e)
-        return np.stack(out)
-
-    g, q = emb(gallery), emb([v for v, _ in queries])
-    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
-    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-    q_labels = np.array([i for _, i in queries])
-    top1 = float(np.mean(np.argmax(qn @ gn.T, axis=1) == q_labels))
-    ret_bpp = float(np.mean(np.array(bits) / np.array(px))) if bits else None
-    # probe: a linear classifier of photo identity, fit on the coded originals and other views
-    t = emb([v for v, _ in train_views])
-    x_train = np.vstack([g, t])
-    y_train = np.concatenate([np.arange(len(gallery)), [i for _, i in train_views]])
-    probe_acc = ridge_accuracy(x_train, y_train, q, q_labels, len(gallery))
-    probe_bpp = float(np.mean(np.array(bits) / np.array(px))) if bits else None
-    rec = {"path": path, "rate": rate, "retrieval_top1": top1, "retrieval_bpp": ret_bpp,
-           "probe_acc": probe_acc, "probe_bpp": probe_bpp}
-    if shapes is not None:  # uncoded only: the shape probe this backbone does not solve (see report)
-        tr_x, tr_y, te_x, te_y = shapes
-        rec["shapes_probe_acc"] = ridge_accuracy(emb(tr_x), tr_y, emb(te_x), te_y, len(CLASSES))
-    rec["cpu_s"] = round(time.process_time() - t0, 1)
-    return rec
-
-
-def ridge_accuracy(xtr, ytr, xte, yte, n_classes: int) -> float:
+def ridge_fit_predict(xtr, ytr, xte, n_classes: int, alpha: float) -> np.ndarray:
     mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
     a, b = (xtr - mu) / sd, (xte - mu) / sd
     a, b = np.hstack([a, np.ones((len(a), 1))]), np.hstack([b, np.ones((len(b), 1))])
     y = np.eye(n_classes)[ytr]
-    w = np.linalg.solve(a.T @ a + RIDGE_ALPHA * np.eye(a.shape[1]), a.T @ y)
-    return float(np.mean(np.argmax(b @ w, axis=1) == yte))
+    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y)
+    return np.argmax(b @ w, axis=1)
+
+
+def rotation_probe(fit_x, fit_y, fit_g, test_x, test_y, test_g, classes=(0, 1, 2, 3)) -> tuple[float, float]:
+    """(accuracy, standard error over photos) of the cross-validated ridge probe restricted
+    to the rotation labels in classes (relabelled 0..k-1)."""
+    classes = list(classes)
+    keep_f, keep_t = np.isin(fit_y, classes), np.isin(test_y, classes)
+    fx, fy, fg = fit_x[keep_f], np.searchsorted(classes, fit_y[keep_f]), fit_g[keep_f]
+    tx, ty, tg = test_x[keep_t], np.searchsorted(classes, test_y[keep_t]), test_g[keep_t]
+    correct = np.zeros(len(ty), bool)
+    for fold in range(ROT_FOLDS):
+        fit, score = fg % ROT_FOLDS != fold, tg % ROT_FOLDS == fold
+        if not score.any():
+            continue
+        correct[score] = ridge_fit_predict(fx[fit], fy[fit], tx[score], len(classes), ROT_ALPHA) == ty[score]
+    per_photo = np.array([correct[tg == g].mean() for g in np.unique(tg)])
+    return float(correct.mean()), float(per_photo.std(ddof=1) / math.sqrt(len(per_photo)))
+
+
+def run_point(path: str, rate: int | None, gallery, queries, rot_scored, rot_fit_only) -> dict:
+    t0 = time.process_time()
+
+    def run(ims):
+        """(bits, pixels, global embeddings, grid features) of a list of images."""
+        bits, px, glob, grid = [], [], [], []
+        for im in ims:
+            n, y = code(path, rate, im)
+            g, d = head_outputs(y)
+            bits.append(8 * n)
+            px.append(im.width * im.height)
+            glob.append(g)
+            grid.append(d)
+        return np.array(bits, float), np.array(px, float), np.stack(glob), np.stack(grid)
+
+    rb, rp, g, _ = run(gallery)
+    qb, qp, q, _ = run([v for v, _ in queries])
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    q_labels = np.array([i for _, i in queries])
+    rec = {"path": path, "rate": rate,
+           "retrieval_top1": float(np.mean(np.argmax(qn @ gn.T, axis=1) == q_labels)),
+           "retrieval_bpp": float(np.mean(np.concatenate([rb / rp, qb / qp]))) if rate is not None else None}
+    sb, sp, _, sx = run([im for im, _, _ in rot_scored])
+    _, _, _, ox = run([im for im, _, _ in rot_fit_only])
+    sy, sg = np.array([lab for _, lab, _ in rot_scored]), np.array([i for _, _, i in rot_scored])
+    oy, og = np.array([lab for _, lab, _ in rot_fit_only]), np.array([i for _, _, i in rot_fit_only])
+    fit = (np.vstack([sx, ox]), np.concatenate([sy, oy]), np.concatenate([sg, og]))
+    rec["rotation_acc"], rec["rotation_se"] = rotation_probe(*fit, sx, sy, sg)
+    rec["upright_acc"], rec["upright_se"] = rotation_probe(*fit, sx, sy, sg, classes=(0, 2))
+    upright = np.isin(sy, (0, 2))
+    rec["rotation_bpp"] = float(np.mean(sb / sp)) if rate is not None else None
+    rec["upright_bpp"] = float(np.mean(sb[upright] / sp[upright])) if rate is not None else None
+    if rate is None:  # reference: the same probe on the coarse colour layout alone
+        def thumbs(items):
+            return np.stack([np.asarray(im.resize((8, 8), Image.BOX), np.float32).ravel() for im, _, _ in items])
+        tx = thumbs(rot_scored)
+        tfit = (np.vstack([tx, thumbs(rot_fit_only)]), fit[1], fit[2])
+        rec["thumb_rotation_acc"], rec["thumb_rotation_se"] = rotation_probe(*tfit, tx, sy, sg)
+        rec["thumb_upright_acc"], rec["thumb_upright_se"] = rotation_probe(*tfit, tx, sy, sg, classes=(0, 2))
+    rec["cpu_s"] = round(time.process_time() - t0, 1)
+    return rec
 
 
 # -- BD over accuracy ---------------------------------------------------------------------
@@ -293,41 +323,67 @@ def equal_accuracy_ratio(anchor, test) -> tuple[float | None, float, str]:
 def points_plan() -> list[tuple[str, int | None]]:
     plan = [("pixels", None)]
     plan += [("omni", q) for q in OMNI_Q]
-    for path, qs in (("webp", WEBP_Q), ("webp@256", WEBP_Q), ("webp@128", WEBP_Q), ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q),
-                     ("webp@64", WEBP_Q), ("webp@32", WEBP_Q)):
+    # the WebP sizes that bound omni's bits first, JPEG last: a run cut short still has the WebP envelope
+    for path, qs in (("webp@64", WEBP_Q), ("webp@128", WEBP_Q), ("webp@32", WEBP_Q), ("webp@256", WEBP_Q), ("webp", WEBP_Q),
+                     ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q)):
         plan += [(path, q) for q in qs]
     return plan
+
+
+def load_caches(cache: Path) -> dict:
+    """Every cache file of this run (the main one and any --shard ones), merged."""
+    done = {"weights": omni.WEIGHTS_SHA256, "protocol": PROTOCOL, "points": []}
+    seen = set()
+    for f in sorted(cache.parent.glob(cache.name + "*")):
+        if f.suffix == ".tmp" or not f.is_file():
+            continue
+        d = json.loads(f.read_text())
+        if d.get("weights") != omni.WEIGHTS_SHA256 or d.get("protocol") != PROTOCOL:
+            continue
+        done.setdefault("images", d.get("images"))
+        for p in d["points"]:
+            if (p["path"], p["rate"]) not in seen:
+                seen.add((p["path"], p["rate"]))
+                done["points"].append(p)
+    return done
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--shard", default="0/1", help="I/N: run every N-th rate point starting at I (own cache file)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cache = args.cache.with_suffix(".quick.json") if args.quick else args.cache
-    done = json.loads(cache.read_text()) if cache.exists() else {"weights": omni.WEIGHTS_SHA256, "points": []}
-    if done.get("weights") != omni.WEIGHTS_SHA256:
-        done = {"weights": omni.WEIGHTS_SHA256, "points": []}
+    base = args.cache.with_name(args.cache.stem + ".quick.json") if args.quick else args.cache
+    shard, n_shards = (int(v) for v in args.shard.split("/"))
+    own = base if n_shards == 1 else base.with_name(f"{base.name}.shard{shard}of{n_shards}")
+    done = load_caches(base)
     if not args.report_only:
         photos = held_out_images(args.quick)
         rng = random.Random(7)
         queries = [(augmented(im, rng), i) for i, im in enumerate(photos) for _ in range(QUERIES)]
-        train_views = [(augmented(im, rng), i) for i, im in enumerate(photos) for _ in range(TRAIN_VIEWS)]
-        shapes = probe_sets(photos, args.quick)
-        done["images"] = {"gallery": len(photos), "queries": len(queries), "probe_train": len(photos) + len(train_views),
-                          "probe_test": len(queries), "shapes_train": len(shapes[0]), "shapes_test": len(shapes[2])}
+        rot_scored, rot_fit_only = rotation_sets(photos)
+        images = {"photos": len(photos), "queries": len(queries), "rotation_scored": len(rot_scored),
+                  "rotation_fit_views": len(rot_fit_only)}
+        mine = json.loads(own.read_text()) if own.exists() else {}
+        if mine.get("weights") != omni.WEIGHTS_SHA256 or mine.get("protocol") != PROTOCOL:
+            mine = {"weights": omni.WEIGHTS_SHA256, "protocol": PROTOCOL, "points": []}
+        mine["images"] = done["images"] = images
         have = {(p["path"], p["rate"]) for p in done["points"]}
-        for path, rate in points_plan():
-            if (path, rate) in have:
+        for k, (path, rate) in enumerate(points_plan()):
+            if k % n_shards != shard or (path, rate) in have:
                 continue
-            rec = run_point(path, rate, photos, queries, train_views, shapes if rate is None else None)
+            rec = run_point(path, rate, photos, queries, rot_scored, rot_fit_only)
             print(json.dumps(rec), flush=True)
+            mine["points"].append(rec)
             done["points"].append(rec)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps(done, indent=1))
-            os.replace(tmp, cache)
+            tmp = own.with_name(own.name + ".tmp")
+            tmp.write_text(json.dumps(mine, indent=1))
+            os.replace(tmp, own)
+        if n_shards > 1:
+            return 0  # the report waits for every shard: --report-only
     if not args.quick:
         OUT.write_text(report(done))
         plot(done, OUT.with_name("omni-accuracy.png"))
@@ -338,66 +394,72 @@ def main(argv=None) -> int:
     return 0
 
 
+def _curves(by: dict, rk: str, ak: str, anchor: str):
+    return [(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in by.get("omni", [])]
+
+
 def report(done: dict) -> str:
     pts = done["points"]
     by = {}
     for p in pts:
         by.setdefault(p["path"], []).append(p)
     ref = by.get("pixels", [{}])[0]
+    nan = float("nan")
     train_info = json.loads(_weights_meta().get("train", "{}"))
+    im = done.get("images") or {}
     lines = ["# Omni-ICM (codec 18): task accuracy against bits per pixel", "",
              "Generated by `bench/omni_icm.py` (its docstring has the protocol). Weights "
              f"`omni-1.safetensors` sha256 `{done['weights'][:16]}...`, trained by `tools/train_omni.py` "
              f"for {train_info.get('steps')} steps, {train_info.get('cpu_s')} s CPU ({train_info.get('wall_s')} s wall) "
              "on one thread.", "",
-             f"Images: {done.get('images')}. Held-out photos: the train-images split the codec never trained on "
-             "plus Kodak-24. bpp = payload bits / original pixels.", "",
-             f"Uncoded pixels through the same network: retrieval top-1 {ref.get('retrieval_top1', float('nan')):.3f}, "
-             f"probe accuracy {ref.get('probe_acc', float('nan')):.3f}.", "",
-             f"Noise: an accuracy over {done['images']['queries']} queries has a standard error of about "
-             f"{math.sqrt(0.65 * 0.35 / max(1, done['images']['queries'])):.3f}, so differences of a few points between "
-             "rate points (and the BD figures built on them) are within noise; the gaps in bits (factors of 2 to 60) "
-             "are not.", "",
-             "| path:rate | retrieval bpp | retrieval top-1 | probe bpp | probe acc | CPU s |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"Images: {im.get('photos')} held-out photos (the train-images split the codec never trained on, plus "
+             f"Kodak-24); retrieval: {im.get('photos')} gallery + {im.get('queries')} queries; orientation: "
+             f"{im.get('rotation_scored')} scored centre squares (4 rotations of each photo), fit on the other folds' "
+             f"squares plus {im.get('rotation_fit_views')} extra views ({ROT_FOLDS}-fold by photo). "
+             "bpp = payload bits / the scored images' pixels.", "",
+             "Uncoded pixels through the same network: retrieval top-1 "
+             f"{ref.get('retrieval_top1', nan):.3f}; orientation 4-way {ref.get('rotation_acc', nan):.3f} "
+             f"± {ref.get('rotation_se', nan):.3f} (chance 0.25); upright vs upside down {ref.get('upright_acc', nan):.3f} "
+             f"± {ref.get('upright_se', nan):.3f} (chance 0.5). The same probe on an 8 x 8 RGB thumbnail (coarse colour "
+             f"layout only): {ref.get('thumb_rotation_acc', nan):.3f} ± {ref.get('thumb_rotation_se', nan):.3f} and "
+             f"{ref.get('thumb_upright_acc', nan):.3f} ± {ref.get('thumb_upright_se', nan):.3f}.", "",
+             f"Noise: retrieval top-1 over {im.get('queries')} queries has a standard error of about "
+             f"{math.sqrt(0.65 * 0.35 / max(1, im.get('queries') or 1)):.3f}; the orientation figures carry their own "
+             "(± one standard error over photos). Differences of a few points between rate points, and the BD "
+             "figures built on them, are within noise; gaps in bits of factors of 2 or more are not.", "",
+             "| path:rate | retrieval bpp | retrieval top-1 | orientation bpp | 4-way acc | up/down acc | CPU s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for path, rows in by.items():
         if path == "pixels":
             continue
         for p in sorted(rows, key=lambda r: r["retrieval_bpp"]):
             lines.append(f"| {path}:{p['rate']} | {p['retrieval_bpp']:.4f} | {p['retrieval_top1']:.3f} | "
-                         f"{p['probe_bpp']:.4f} | {p['probe_acc']:.3f} | {p['cpu_s']} |")
+                         f"{p['rotation_bpp']:.4f} | {p['rotation_acc']:.3f} ± {p['rotation_se']:.3f} | "
+                         f"{p['upright_acc']:.3f} ± {p['upright_se']:.3f} | {p['cpu_s']} |")
+    by["webp (best size)"] = [p for k in ("webp", "webp@256", "webp@128", "webp@64", "webp@32") for p in by.get(k, [])]
+    anchors = [a for a in ANCHORS if by.get(a)]
     lines += ["", "BD-rate of omni against each pixel path (accuracy-rate; negative = omni needs fewer bits at equal "
               "accuracy; the acceptance is <= -30 % against WebP on both tasks):", "",
-              "| anchor | retrieval BD-rate | accuracy range | probe BD-rate | accuracy range |", "|---|---:|---|---:|---|"]
-    omni_pts = by.get("omni", [])
-    by["webp (best size)"] = [p for k in ("webp", "webp@256", "webp@128", "webp@64", "webp@32") for p in by.get(k, [])]
-    for anchor in ("webp", "webp@256", "webp@128", "webp@64", "webp@32", "webp (best size)", "jpeg", "jpeg@256"):
-        if not by.get(anchor):
-            continue
+              "| anchor | " + " | ".join(f"{t[1]} BD-rate | accuracy range" for t in TASKS) + " |",
+              "|---|" + "---:|---|" * len(TASKS)]
+    for anchor in anchors:
         cells = []
-        for task, rk, ak in (("retrieval", "retrieval_bpp", "retrieval_top1"), ("probe", "probe_bpp", "probe_acc")):
-            bd, rng = bd_rate_accuracy([(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in omni_pts])
+        for _, _, rk, ak, _ in TASKS:
+            bd, rng = bd_rate_accuracy(*_curves(by, rk, ak, anchor))
             cells.append("no overlap" if bd is None else f"{bd:+.1f} %")
             cells.append("-" if rng is None else f"{rng[0]:.3f}..{rng[1]:.3f}")
         lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
     lines += ["", "omni's bits as a fraction of each anchor's at the highest accuracy both reach (log-linear "
               "interpolation on Pareto points; \"at most\": omni's cheapest point already reaches that accuracy, so "
               "its true cost there is lower still). The acceptance is <= 70 % against WebP on both tasks:", "",
-              "| anchor | retrieval: accuracy, omni/anchor bits | probe: accuracy, omni/anchor bits |", "|---|---|---|"]
-    for anchor in ("webp", "webp@256", "webp@128", "webp@64", "webp@32", "webp (best size)", "jpeg", "jpeg@256"):
-        if not by.get(anchor):
-            continue
+              "| anchor | " + " | ".join(f"{t[1]}: accuracy, omni/anchor bits" for t in TASKS) + " |",
+              "|---|" + "---|" * len(TASKS)]
+    for anchor in anchors:
         cells = []
-        for rk, ak in (("retrieval_bpp", "retrieval_top1"), ("probe_bpp", "probe_acc")):
-            ratio, a_star, note = equal_accuracy_ratio([(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in omni_pts])
+        for _, _, rk, ak, _ in TASKS:
+            ratio, a_star, note = equal_accuracy_ratio(*_curves(by, rk, ak, anchor))
             cells.append("-" if ratio is None else f"{a_star:.3f}: {note + ' ' if note else ''}{100 * ratio:.1f} %")
         lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
-    if "shapes_probe_acc" in ref:
-        lines += ["", f"Shape probe (8 procedural classes on held-out photo crops, {done['images'].get('shapes_train')} "
-                  f"train / {done['images'].get('shapes_test')} test images, uncoded pixels through the network): "
-                  f"{ref['shapes_probe_acc']:.3f} (chance 0.125). This CPU-trained backbone does not separate the "
-                  "shapes linearly, so that probe cannot rank codecs and is not swept over rates; the probe above is "
-                  "photo identity instead (see the docstring)."]
     return "\n".join(lines) + "\n"
 
 
@@ -407,15 +469,15 @@ def plot(done: dict, path: Path) -> None:
     for p in done["points"]:
         if p["path"] != "pixels":
             by.setdefault(p["path"], []).append(p)
+    ref = next((p for p in done["points"] if p["path"] == "pixels"), {})
     colours = {"omni": (214, 39, 40), "webp": (31, 119, 180), "webp@256": (23, 190, 207), "webp@128": (44, 160, 44),
                "webp@64": (148, 103, 189), "webp@32": (140, 86, 75),
                "jpeg": (127, 127, 127), "jpeg@256": (188, 189, 34)}
     PW, H, L, R, T, B = 520, 420, 60, 15, 40, 50
-    im = Image.new("RGB", (2 * PW, H), "white")
+    im = Image.new("RGB", (len(TASKS) * PW, H), "white")
     d = ImageDraw.Draw(im)
     lo, hi = math.log10(0.001), math.log10(3.0)
-    for panel, (title, rk, ak) in enumerate((("retrieval of augmented views (top-1)", "retrieval_bpp", "retrieval_top1"),
-                                              ("linear probe, photo identity", "probe_bpp", "probe_acc"))):
+    for panel, (_, title, rk, ak, _) in enumerate(TASKS):
         x0 = panel * PW
 
         def xy(b, a):
@@ -430,6 +492,10 @@ def plot(done: dict, path: Path) -> None:
             _, y = xy(1, a)
             d.line([x0 + L, y, x0 + PW - R, y], fill=(230, 230, 230))
             d.text((x0 + L - 30, y - 6), f"{a:.1f}", fill="black")
+        if ak in ref:  # the uncoded ceiling
+            _, y = xy(1, ref[ak])
+            d.line([x0 + L, y, x0 + PW - R, y], fill=(0, 0, 0), width=1)
+            d.text((x0 + PW - R - 70, y - 14), "uncoded", fill="black")
         d.text((x0 + L + 40, 12), title, fill="black")
         d.text((x0 + PW // 2 - 40, H - 22), "bits per pixel (log)", fill="black")
         for k, (name, pts) in enumerate(sorted(by.items())):
@@ -440,8 +506,8 @@ def plot(done: dict, path: Path) -> None:
             for b, a in pts:
                 x, y = xy(b, a)
                 d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
-            d.line([x0 + L + 10, T + 12 + 15 * k, x0 + L + 35, T + 12 + 15 * k], fill=c, width=3)
-            d.text((x0 + L + 40, T + 6 + 15 * k), name, fill="black")
+            d.line([x0 + L + 10, H - B - 130 + 15 * k, x0 + L + 35, H - B - 130 + 15 * k], fill=c, width=3)
+            d.text((x0 + L + 40, H - B - 136 + 15 * k), name, fill="black")
     tmp = path.with_suffix(".tmp.png")
     im.save(tmp)
     os.replace(tmp, path)
