@@ -1,15 +1,22 @@
-"""Group-mask coding (codec 17) on Kodak-24: what the structure costs, and what a group costs to read.
+"""Group-mask coding (codec 17) on Kodak: the four acceptance points, version 2 beside
+version 1 and plain NVTC, in one run.
 
-For each Q: every image coded as groupmask:Q with the built-in split into 4 groups (no
-user masks exist for Kodak) and as plain nvtc:Q (the same fine-tune at the same lambda).
-Reported:
-  - BD-rate (PSNR) of groupmask against nvtc over the Q points: the structure's cost;
+For each image and Q: the built-in split into 4 groups (no user masks exist for Kodak),
+coded as groupmask version 1 (every symbol of each box), as version 2 in several encoder
+settings (margin M; band weight B = the ECVQ distortion weight of the group's pixels in the
+8-px boundary band), and as plain nvtc:Q (the same fine-tune at the same lambda).
+Reported per setting and Q:
+  - BD-rate (PSNR) against nvtc over the Q points: the structure's cost (<= 5 %);
   - PSNR in the 8-px band along group boundaries (pixels within 8 px of another group,
-    by Chebyshev distance) against the interior (the rest), groupmask and plain nvtc;
+    Chebyshev) against the interior (the rest), MSE pooled over the images (within 1 dB);
   - for every group: bytes a decoder of that group alone reads (shared header + mask +
-    its stream) as a fraction of the payload, against the group's area fraction.
+    its stream) as a fraction of the payload, against its area fraction (<= area + 5 %);
+  - subset decoding: every group decoded alone equals the full decode inside it
+    (checked for every version-2 payload, counted);
+  - the mask stream: zlib row differences (version 1) against the run coder.
 
-  nice -n 10 python bench/groupmask.py --out /tmp/groupmask.json
+  OMP_NUM_THREADS=1 nice -n 19 python bench/groupmask.py --qs 50,60,70 --images 12 \\
+      --out /tmp/groupmask.json --md bench/RESULTS-groupmask.md
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data"))
-BAND = 8
-
-
-def boundary_band(index: np.ndarray, width: int = BAND) -> np.ndarray:
-    """Pixels with a pixel of another group within `width` (Chebyshev distance)."""
-    h, w = index.shape
-    band = np.zeros((h, w), bool)
-    for dy in range(-width, width + 1):
-        for dx in range(-width, width + 1):
-            ys, yd = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
-            xs, xd = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
-            band[yd, xd] |= index[ys, xs] != index[yd, xd]
-    return band
+# (name, version, margin, band weight)
+SETTINGS = [("v1", 1, 0, 1.0), ("v2 M=0", 2, 0, 1.0), ("v2 M=8", 2, 8, 1.0), ("v2 M=16", 2, 16, 1.0),
+            ("v2 M=8 B=2", 2, 8, 2.0), ("v2 M=8 B=3", 2, 8, 3.0)]
 
 
 def mse(a, b, sel):
@@ -49,79 +47,137 @@ def mse(a, b, sel):
     return float((d**2).mean())
 
 
+def db(m: float) -> float:
+    return round(10 * math.log10(255**2 / m), 3)
+
+
 def main() -> int:
     import torch
 
     import aigif_codecs
-    from aigif_codecs import groupmask
+    from aigif_codecs import groupmask, maskcoder
+    from aigif_codecs.segment import builtin_groups
     from kodak import bd_rate
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--qs", default="50,60,70,80")
+    ap.add_argument("--qs", default="50,60,70")
     ap.add_argument("--groups", type=int, default=4)
-    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--images", type=int, default=12)
+    ap.add_argument("--settings", default=",".join(s[0] for s in SETTINGS))
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--nvtc-from", type=Path, help="bench/kodak.py's JSONL cache: take nvtc:Q bpp/PSNR from it "
-                    "instead of coding again (the band PSNR of plain nvtc is then not measured)")
+    ap.add_argument("--md", type=Path, help="write the tables as Markdown here")
     args = ap.parse_args()
-    cached = {}
-    if args.nvtc_from:
-        for line in args.nvtc_from.read_text().splitlines():
-            row = json.loads(line)
-            cached[(row["image"], row["spec"])] = row
     torch.set_num_threads(1)
     qs = [int(q) for q in args.qs.split(",")]
+    chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
     t0 = time.process_time()
-    res = {q: {"gm_bits": 0, "nv_bits": 0, "px": 0, "gm_psnr": 0.0, "nv_psnr": 0.0,
-               "gm_band_mse": [], "gm_int_mse": [], "nv_band_mse": [], "nv_int_mse": [], "read_over_area": []} for q in qs}
+    names = ["nvtc"] + [s[0] for s in chosen]
+    res = {(n, q): {"bytes": 0, "px": 0, "psnr": 0.0, "band": [], "int": [], "ro": [], "subset_ok": 0, "subset_n": 0}
+           for n in names for q in qs}
+    masks = {"zlib": 0, "runs": 0, "images": 0}
     for i in range(1, args.images + 1):
         img = Image.open(DATA / "kodak" / f"kodim{i:02d}.png").convert("RGB")
         ref = np.asarray(img)
+        labels = builtin_groups(img, args.groups)
+        index = np.searchsorted(np.unique(labels), labels).astype(np.uint8)
+        g = int(index.max()) + 1
+        band = groupmask.boundary_band(index)
+        full = np.ones(band.shape, bool)
+        masks["zlib"] += len(groupmask._zlib_rows(index))
+        masks["runs"] += len(maskcoder.encode(index, g))
+        masks["images"] += 1
         for q in qs:
-            r = res[q]
-            _, gm = aigif_codecs.encode(img, f"groupmask:{q}/{args.groups}")
-            gm_img = np.asarray(aigif_codecs.decode(17, gm, max_pixels=1 << 26))
-            hit = cached.get((f"kodim{i:02d}.png", f"nvtc:{q}"))
-            if hit is None:
-                _, nv = aigif_codecs.encode(img, f"nvtc:{q}")
-                nv_img = np.asarray(aigif_codecs.decode(16, nv, max_pixels=1 << 26))
-            p = groupmask.parse(gm, max_pixels=1 << 26)
-            band = boundary_band(p.index)
-            r["gm_bits"] += 8 * len(gm)
-            r["nv_bits"] += 8 * (len(nv) if hit is None else hit["bytes"])
-            r["px"] += ref.shape[0] * ref.shape[1]
-            full = np.ones(band.shape, bool)
-            r["gm_psnr"] += 10 * math.log10(255**2 / mse(gm_img, ref, full))
-            r["nv_psnr"] += 10 * math.log10(255**2 / mse(nv_img, ref, full)) if hit is None else hit["psnr"]
-            for key, im in (("gm", gm_img),) + ((("nv", nv_img),) if hit is None else ()):
-                r[f"{key}_band_mse"].append(mse(im, ref, band))
-                r[f"{key}_int_mse"].append(mse(im, ref, ~band))
-            counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
-            for g, e in enumerate(p.entries):
-                read = p.header_bytes + e[5]  # what groupmask.decode(groups=[label]) reads (tested)
-                r["read_over_area"].append((read / len(gm), counts[g] / p.index.size))
-        print(i, flush=True)
-    rows = []
-    for q in qs:
-        r = res[q]
-        n = args.images
-        ro = np.array(r["read_over_area"])
-        excess = ro[:, 0] - ro[:, 1]
-        db = lambda m: round(10 * math.log10(255**2 / float(np.mean(m))), 3) if m else None  # noqa: E731
-        rows.append({"q": q, "groupmask_bpp": round(r["gm_bits"] / r["px"], 4), "nvtc_bpp": round(r["nv_bits"] / r["px"], 4),
-                     "groupmask_psnr": round(r["gm_psnr"] / n, 3), "nvtc_psnr": round(r["nv_psnr"] / n, 3),
-                     "groupmask_band_psnr": db(r["gm_band_mse"]), "groupmask_interior_psnr": db(r["gm_int_mse"]),
-                     "nvtc_band_psnr": db(r["nv_band_mse"]), "nvtc_interior_psnr": db(r["nv_int_mse"]),
-                     "groups": len(ro), "read_minus_area_max": round(float(excess.max()), 4),
-                     "read_minus_area_mean": round(float(excess.mean()), 4),
-                     "groups_over_area_plus_5pct": int((excess > 0.05).sum())})
-    bd = bd_rate([(r["nvtc_bpp"], r["nvtc_psnr"]) for r in rows], [(r["groupmask_bpp"], r["groupmask_psnr"]) for r in rows])
-    out = {"rows": rows, "bd_rate_groupmask_vs_nvtc_psnr": None if bd is None else round(bd, 2),
-           "cpu_s": round(time.process_time() - t0, 1), "images": args.images, "builtin_groups": args.groups}
+            _, nv = aigif_codecs.encode(img, f"nvtc:{q}")
+            out = {"nvtc": (nv, np.asarray(aigif_codecs.decode(16, nv, max_pixels=1 << 26)))}
+            for name, version, margin, bw in chosen:
+                data = groupmask.encode(img, labels, str(q), version=version, margin=margin, band_weight=bw)
+                out[name] = (data, np.asarray(groupmask.decode(data, max_pixels=1 << 26)[0]))
+            for name, (data, im) in out.items():
+                r = res[(name, q)]
+                r["bytes"] += len(data)
+                r["px"] += index.size
+                r["psnr"] += db(mse(im, ref, full))
+                r["band"].append(mse(im, ref, band))
+                r["int"].append(mse(im, ref, ~band))
+                if name == "nvtc":
+                    continue
+                p = groupmask.parse(data, max_pixels=1 << 26)
+                counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
+                for gi, e in enumerate(p.entries):
+                    r["ro"].append(((p.header_bytes + e[5]) / len(data), counts[gi] / p.index.size))
+                    if p.version == 2:
+                        sub, read = groupmask.decode(data, max_pixels=1 << 26, groups=[e[0]])
+                        inside = p.index == gi
+                        r["subset_n"] += 1
+                        r["subset_ok"] += int(read == p.header_bytes + e[5]
+                                              and np.array_equal(np.asarray(sub)[..., :3][inside], im[inside]))
+        print(i, round(time.process_time() - t0), flush=True)
+    rows = {}
+    for (name, q), r in res.items():
+        ro = np.array(r["ro"]) if r["ro"] else np.zeros((0, 2))
+        excess = ro[:, 0] - ro[:, 1] if len(ro) else np.zeros(0)
+        band_db, int_db = db(float(np.mean(r["band"]))), db(float(np.mean(r["int"])))
+        rows.setdefault(name, []).append({
+            "q": q, "bpp": round(8 * r["bytes"] / r["px"], 4), "psnr": round(r["psnr"] / args.images, 3),
+            "band_psnr": band_db, "interior_psnr": int_db, "band_gap_db": round(int_db - band_db, 3),
+            "groups": len(ro), "read_minus_area_max": round(float(excess.max()), 4) if len(ro) else None,
+            "read_minus_area_mean": round(float(excess.mean()), 4) if len(ro) else None,
+            "groups_over_area_plus_5pct": int((excess > 0.05).sum()),
+            "subset_exact": f"{r['subset_ok']}/{r['subset_n']}" if r["subset_n"] else None})
+    nvr = rows["nvtc"]
+    bd = {n: bd_rate([(x["bpp"], x["psnr"]) for x in nvr], [(x["bpp"], x["psnr"]) for x in rows[n]])
+          for n in names if n != "nvtc"}
+    out = {"rows": rows, "bd_rate_vs_nvtc_psnr": {n: None if v is None else round(v, 2) for n, v in bd.items()},
+           "mask_bytes": masks, "cpu_s": round(time.process_time() - t0, 1), "images": args.images,
+           "builtin_groups": args.groups, "qs": qs}
     print(json.dumps(out, indent=1))
     if args.out:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
+    if args.md:
+        args.md.write_text(markdown(out, args) + "\n")
     return 0
+
+
+def markdown(out: dict, args) -> str:
+    n = out["images"]
+    lines = [
+        "# Group-mask coding (codec 17): version 2 against version 1 and plain NVTC",
+        "",
+        f"`OMP_NUM_THREADS=1 nice -n 19 python bench/groupmask.py --qs {args.qs} --images {n} --md bench/RESULTS-groupmask.md`"
+        f" (Kodak images 1-{n}, built-in split into {args.groups} groups, {out['cpu_s']} s CPU). "
+        "M = margin in pixels (version 2 codes the NVTC symbols whose cell dilated by M meets the group); "
+        "B = ECVQ distortion weight of the group's pixels in the 8-px boundary band (encoder only). "
+        "Band = pixels within 8 px (Chebyshev) of another group; band and interior PSNR pool the MSE over the images.",
+        "",
+        "## Acceptance summary",
+        "",
+        "| setting | BD-rate vs nvtc (PSNR), <= 5 % | band gap (interior - band, dB) per Q, <= 1 dB | "
+        "groups over area + 5 %, per Q | worst read - area, points | subset decode exact |",
+        "|---|---:|---|---|---:|---|",
+    ]
+    nv = out["rows"]["nvtc"]
+    lines.append("| nvtc (no groups) | 0 | " + " / ".join(f"{r['band_gap_db']:.2f}" for r in nv) + " | - | - | - |")
+    for name, rs in out["rows"].items():
+        if name == "nvtc":
+            continue
+        bd = out["bd_rate_vs_nvtc_psnr"][name]
+        lines.append(f"| {name} | {'n/a' if bd is None else f'{bd:+.1f} %'} | "
+                     + " / ".join(f"{r['band_gap_db']:.2f}" for r in rs) + " | "
+                     + " / ".join(f"{r['groups_over_area_plus_5pct']} of {r['groups']}" for r in rs) + " | "
+                     + f"{100 * max(r['read_minus_area_max'] for r in rs):+.1f} | "
+                     + ", ".join(r["subset_exact"] or "-" for r in rs) + " |")
+    lines += ["", "## Per Q", "", "| setting | Q | bpp | PSNR | band PSNR | interior PSNR | mean read - area, points |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, rs in out["rows"].items():
+        for r in rs:
+            mean = "-" if r["read_minus_area_mean"] is None else f"{100 * r['read_minus_area_mean']:+.2f}"
+            lines.append(f"| {name} | {r['q']} | {r['bpp']:.4f} | {r['psnr']:.3f} | {r['band_psnr']:.3f} | "
+                         f"{r['interior_psnr']:.3f} | {mean} |")
+    m = out["mask_bytes"]
+    lines += ["", "## Mask stream", "",
+              f"Built-in masks of the {m['images']} images: zlib row differences (version 1, method 0) {m['zlib']} B, "
+              f"run coder (method 1) {m['runs']} B ({100 * (m['runs'] / m['zlib'] - 1):+.1f} %)."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ LIMIT = 1 << 16
 def max_runs(w: int, h: int) -> int:
     """The most runs a stream may decode (over the rows that are not copies): bounds the
     decoder's per-symbol work to 1/32 of the pixels; masks with more use zlib (method 0)."""
-    return (w * h) // 32 + h
+    return (w * h) // 32 + w + h
 
 
 class _Counts:

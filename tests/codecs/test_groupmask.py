@@ -39,7 +39,7 @@ def coded():
 
 def test_subset_decode_equals_full_decode_inside_the_groups(coded):
     im, mask, cid, data = coded
-    assert cid == 17
+    assert cid == 17 and data[0] == 2  # version 2: region-coded streams
     full = np.asarray(aigif_codecs.decode(cid, data, max_pixels=BIG))
     m = np.asarray(mask)
     for groups in ([2], [0, 7], [7]):
@@ -182,3 +182,146 @@ def test_cli_pack_mask_info_and_unpack_groups(tmp_path, capsys):
     assert main(["unpack", str(f), "--groups", "1", "-o", str(tmp_path / "bad.png")]) != 0
     assert main(["pack", "--image", str(tmp_path / "img.png"), "--codec", "webp:80", "--mask",
                  str(tmp_path / "mask.png"), "-o", str(tmp_path / "w.aigif")]) != 0
+
+
+# -- version 2: region coding, the run-coded mask, version 1 still read -------------------------
+@pytest.fixture(scope="module")
+def coded_v1(coded):
+    from aigif_codecs import groupmask
+
+    im, mask, _, _ = coded
+    return groupmask.encode(im, np.asarray(mask), "60", version=1)
+
+
+def test_version1_payload_still_decodes(coded, coded_v1):
+    from aigif_codecs import groupmask
+
+    im, mask, _, data = coded
+    p1 = groupmask.parse(coded_v1, max_pixels=BIG)
+    assert coded_v1[0] == 1 and p1.version == 1 and p1.margin is None
+    full = np.asarray(aigif_codecs.decode(17, coded_v1, max_pixels=BIG))
+    m = np.asarray(mask)
+    sub = np.asarray(aigif_codecs.decode(17, coded_v1, max_pixels=BIG, groups=[7]))
+    assert np.array_equal(sub[..., :3][m == 7], full[m == 7])
+    err = full.astype(np.float64) - np.asarray(im, np.float64)
+    assert 10 * np.log10(255**2 / (err**2).mean()) > 18
+    # version 2 codes only the symbols near each group: every stream is shorter, the same boxes
+    p2 = groupmask.parse(data, max_pixels=BIG)
+    assert [e[:5] for e in p2.entries] == [e[:5] for e in p1.entries]
+    assert all(e2[5] < e1[5] for e1, e2 in zip(p1.entries, p2.entries))
+    assert len(data) < len(coded_v1)
+
+
+def test_region_coding_with_every_pixel_is_plain_nvtc():
+    """The hook is exact: a region holding every pixel codes every symbol, byte for byte the
+    codec-16 payload; a smaller region codes fewer bytes and decodes only with its region."""
+    from aigif_codecs.nvtc import codec
+
+    im = perturbed_image(smooth_image(64, 48, seed=5), seed=6)
+    plain = codec.encode(im, 1, q=50)
+    # the padding rows 48..63 are outside any region: a margin of 16 reaches them all
+    assert codec.encode(im, 1, q=50, region=np.ones((48, 64), bool), margin=16) == plain
+    assert len(codec.encode(im, 1, q=50, region=np.ones((48, 64), bool), margin=0)) < len(plain)
+    region = np.zeros((48, 64), bool)
+    region[10:30, 5:25] = True
+    part = codec.encode(im, 1, q=50, region=region, margin=0)
+    assert len(part) < len(plain)
+    a = np.asarray(codec.decode(part, max_pixels=BIG, region=region, margin=0))
+    b = np.asarray(codec.decode(plain, max_pixels=BIG))
+    err = a[region].astype(np.float64) - np.asarray(im)[region]
+    assert 10 * np.log10(255**2 / (err**2).mean()) > 18 and a.shape == b.shape
+    with pytest.raises(CodecError):
+        codec.decode(part, max_pixels=BIG, region=region[:, :60], margin=0)
+    with pytest.raises(CodecError):
+        codec.decode(part, max_pixels=BIG, region=region, margin=65)
+
+
+def test_coded_maps_match_the_spec_rule():
+    """spec §6.3: a stage-s symbol is coded when its cell dilated by M meets the region."""
+    from aigif_codecs.nvtc import codec
+    from aigif_codecs.nvtc.model import NVTCConfig
+
+    cfg = NVTCConfig()
+    rng = np.random.default_rng(9)
+    region = np.zeros((70, 90), bool)
+    region[rng.integers(0, 70, 6), rng.integers(0, 90, 6)] = True
+    Wp, Hp = 128, 128
+    for margin in (0, 5, 16):
+        maps = codec.coded_maps(cfg, region, margin, Wp, Hp)
+        for s, d in enumerate(cfg.downscale):
+            n = Wp // d
+            want = []
+            for by in range(n // 4):
+                for bx in range(n // 4):
+                    for p in range(16):
+                        u, v = 4 * bx + p % 4, 4 * by + p // 4
+                        y0, y1 = max(0, v * d - margin), min(Hp, (v + 1) * d + margin)
+                        x0, x1 = max(0, u * d - margin), min(Wp, (u + 1) * d + margin)
+                        want.append(bool(region[y0:y1, x0:x1].any()))
+            assert maps[s].tolist() == want
+
+
+def _v2(w, h, G, margin, method, mask_stream, table, streams=b""):
+    from aigif_codecs import groupmask
+
+    head = groupmask.HEAD_V2.pack(2, w, h, G, margin, method, len(mask_stream))
+    return head + struct.pack(">I", zlib.crc32(head + mask_stream + table)) + mask_stream + table + streams
+
+
+def test_hostile_version2_payloads(coded):
+    from aigif_codecs import groupmask, maskcoder
+
+    _, _, cid, data = coded
+    for bad in corruptions(data, random.Random(29), 25):
+        with pytest.raises(AigifError):
+            aigif_codecs.decode(cid, bad, max_pixels=BIG)
+    p = groupmask.parse(data, max_pixels=BIG)
+    assert p.method == groupmask.RUNS and p.margin == groupmask.DEFAULT_MARGIN
+    head_end = groupmask.HEAD_V2.size
+    body = data[head_end + 4:p.header_bytes]
+    mask_len = struct.unpack_from(">I", data, 8)[0]
+    mask_stream, table = body[:mask_len], body[mask_len:]
+    streams = data[p.header_bytes:]
+    assert _v2(96, 64, 3, p.margin, 1, mask_stream, table, streams) == data
+    for margin, method, match in ((65, 1, "margin"), (255, 1, "margin"), (8, 2, "method")):
+        with pytest.raises(CodecError, match=match):
+            groupmask.parse(_v2(96, 64, 3, margin, method, mask_stream, table, streams), max_pixels=BIG)
+    with pytest.raises(CodecError, match="CRC"):
+        groupmask.parse(data[:7] + bytes([data[7] ^ 1]) + data[8:], max_pixels=BIG)
+    # the mask run stream: not whole words, garbage words, a mask of another group count
+    for bad_mask in (mask_stream[:-1], b"", b"\xff" * 8, bytes(range(64))):
+        with pytest.raises(CodecError):
+            groupmask.parse(_v2(96, 64, 3, 8, 1, bad_mask, table, streams), max_pixels=BIG)
+    # a stream decoded with another margin than it was coded with fails (or is not the same image), never crashes
+    other = _v2(96, 64, 3, 0, 1, mask_stream, table, streams)
+    try:
+        img = groupmask.decode(other, max_pixels=BIG)[0]
+        assert not np.array_equal(np.asarray(img), np.asarray(groupmask.decode(data, max_pixels=BIG)[0]))
+    except CodecError:
+        pass
+    # a run stream that decodes more runs than the bound: a fine checkerboard mask
+    cb = (np.indices((40, 64)).sum(0) % 2).astype(np.uint8)
+    assert maskcoder.count_runs(cb) > maskcoder.max_runs(64, 40)
+    words = maskcoder.encode(cb, 2)
+    with pytest.raises(CodecError, match="runs"):
+        maskcoder.decode(words, 64, 40, 2)
+    table2 = groupmask.ENTRY_V2.pack(0, 0) + groupmask.ENTRY_V2.pack(1, 0)
+    with pytest.raises(CodecError):
+        groupmask.parse(_v2(64, 40, 2, 8, 1, words, table2), max_pixels=BIG)
+    # the encoder falls back to zlib for such a mask (method 0)
+    cid2, fine = aigif_codecs.encode(smooth_image(64, 40), "groupmask:40", mask=Image.fromarray(cb))
+    assert groupmask.parse(fine, max_pixels=BIG).method == groupmask.ZLIB_ROWS
+
+
+def test_mask_run_coder_round_trips_and_beats_zlib_on_regions():
+    from aigif_codecs import groupmask, maskcoder
+
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:80, 0:120]
+    regions = ((x + 0.3 * y > 50).astype(np.uint8) + 2 * ((x - 90) ** 2 + (y - 20) ** 2 < 300)).astype(np.uint8)
+    cases = [(regions, 4), (np.zeros((5, 7), np.uint8), 1), (np.zeros((1, 1), np.uint8), 1),
+             (rng.integers(0, 3, (9, 1)).astype(np.uint8), 3), (rng.integers(0, 5, (1, 33)).astype(np.uint8), 5),
+             (np.repeat(rng.integers(0, 200, (6, 1)), 300, 1).astype(np.uint8), 200)]  # long runs: escapes
+    for index, g in cases:
+        assert np.array_equal(maskcoder.decode(maskcoder.encode(index, g), index.shape[1], index.shape[0], g), index)
+    assert len(maskcoder.encode(regions, 4)) < 0.6 * len(groupmask._zlib_rows(regions))  # 84 against 164 B
