@@ -20,14 +20,16 @@ features are not made rotation-invariant, nor trained to see it.  The probe is a
 classifier (one-hot targets, standardised features, alpha ROT_ALPHA) on the task head's
 output pooled over a 2 x 2 grid of the feature map (512 values; global pooling, which
 retrieval uses, throws away where things are: 0.40 on uncoded pixels against 0.49-0.52
-in the exploration), cross-validated by photo: ROT_FOLDS folds, fit on the photos of the other folds
-(their centre squares plus ROT_VIEWS extra views each: a random square crop of 60-100 %
-of the side, resized back, flip, jitter 0.7-1.3, all four rotations of each), scored on
-the centre squares of the fold's own photos, which the fit never saw.  Every fit image is
-coded at the same rate point as the scored ones.  Reported: 4-way accuracy (chance 0.25)
+in the exploration).  Items: each photo's centre square plus ROT_VIEWS views (a random
+square crop of 60-100 % of the side, resized back, maybe mirrored, jitter 0.7-1.3), each
+in all four rotations.  Cross-validated by photo: the photos fall into ROT_FOLDS folds,
+and each fold's items are scored by a probe fit on the other folds' items only, so no
+photo is both fitted and scored.  Every item is coded at the rate point.  Reported: 4-way accuracy (chance 0.25)
 and, from the same features, 2-way "upright or upside down" (0 vs 180 degrees, a ridge
 of its own; chance 0.5), each with its standard error over photos (the 4 rotations of a
 photo are not independent, so the error is the spread of per-photo accuracies / sqrt(96)).
+The BD-rates against the best-size WebP also get a 90 % interval from a paired bootstrap
+over photos (the same resampled photos for every rate point; bits held fixed).
 Reference (uncoded pixels only): the same probe on an 8 x 8 RGB thumbnail, what the
 coarse colour layout alone gives.  The pooling, alpha and view count were chosen on
 uncoded pixels only (never on a codec's curve); fitting on the codec's own training
@@ -47,7 +49,7 @@ rows code it at 1/2, 1/4 or 1/8 of that size and upscale the decoded pixels to i
 (Lanczos) before the network (the pixel path's lowest rates), the plain rows code the
 original.  "webp (best size)" is the Pareto front over every WebP size: the strongest
 WebP anchor.  bpp is payload bits over the scored images' own pixels (retrieval: gallery
-and queries; orientation: the scored centre squares), for every row.
+and queries; orientation: every square), for every row.
 
 BD (accuracy-rate): log-rate over accuracy by PCHIP on each curve's Pareto points (a
 point whose accuracy no cheaper point reaches), averaged over the overlapping accuracy
@@ -146,18 +148,15 @@ def square_view(im: Image.Image, rng: random.Random) -> Image.Image:
     return v
 
 
-def rotation_sets(photos: list[Image.Image]) -> tuple[list, list]:
-    """(scored, fit-only): lists of (image, rotation label, photo index).  The scored items
-    (centre squares) are fit data too when their photo is outside the fold being scored."""
+def rotation_set(photos: list[Image.Image]) -> list[tuple[Image.Image, int, int]]:
+    """(image, rotation label, photo index): each photo's centre square and ROT_VIEWS views,
+    each in all four rotations."""
     rng = random.Random(90)
-    scored, fit_only = [], []
+    items = []
     for i, im in enumerate(photos):
-        sq = centre_square(im)
-        views = [square_view(im, rng) for _ in range(ROT_VIEWS)]
-        for label, t in enumerate(ROTATIONS):
-            scored.append((sq if t is None else sq.transpose(t), label, i))
-            fit_only += [(v if t is None else v.transpose(t), label, i) for v in views]
-    return scored, fit_only
+        for v in [centre_square(im)] + [square_view(im, rng) for _ in range(ROT_VIEWS)]:
+            items += [(v if t is None else v.transpose(t), label, i) for label, t in enumerate(ROTATIONS)]
+    return items
 
 
 # -- the network on each path -------------------------------------------------------------
@@ -201,24 +200,23 @@ def ridge_fit_predict(xtr, ytr, xte, n_classes: int, alpha: float) -> np.ndarray
     return np.argmax(b @ w, axis=1)
 
 
-def rotation_probe(fit_x, fit_y, fit_g, test_x, test_y, test_g, classes=(0, 1, 2, 3)) -> tuple[float, float]:
-    """(accuracy, standard error over photos) of the cross-validated ridge probe restricted
-    to the rotation labels in classes (relabelled 0..k-1)."""
+def rotation_probe(x, y, g, classes=(0, 1, 2, 3)) -> tuple[float, float, list[float]]:
+    """(accuracy, standard error over photos, per-photo accuracies) of the ridge probe
+    restricted to the rotation labels in classes (relabelled 0..k-1), cross-validated by
+    photo: each fold's items are scored by a fit on the other folds' photos only."""
     classes = list(classes)
-    keep_f, keep_t = np.isin(fit_y, classes), np.isin(test_y, classes)
-    fx, fy, fg = fit_x[keep_f], np.searchsorted(classes, fit_y[keep_f]), fit_g[keep_f]
-    tx, ty, tg = test_x[keep_t], np.searchsorted(classes, test_y[keep_t]), test_g[keep_t]
-    correct = np.zeros(len(ty), bool)
+    keep = np.isin(y, classes)
+    x, y, g = x[keep], np.searchsorted(classes, y[keep]), g[keep]
+    correct = np.zeros(len(y), bool)
     for fold in range(ROT_FOLDS):
-        fit, score = fg % ROT_FOLDS != fold, tg % ROT_FOLDS == fold
-        if not score.any():
-            continue
-        correct[score] = ridge_fit_predict(fx[fit], fy[fit], tx[score], len(classes), ROT_ALPHA) == ty[score]
-    per_photo = np.array([correct[tg == g].mean() for g in np.unique(tg)])
-    return float(correct.mean()), float(per_photo.std(ddof=1) / math.sqrt(len(per_photo)))
+        score = g % ROT_FOLDS == fold
+        if score.any():
+            correct[score] = ridge_fit_predict(x[~score], y[~score], x[score], len(classes), ROT_ALPHA) == y[score]
+    per_photo = [float(correct[g == i].mean()) for i in np.unique(g)]
+    return float(correct.mean()), float(np.std(per_photo, ddof=1) / math.sqrt(len(per_photo))), per_photo
 
 
-def run_point(path: str, rate: int | None, gallery, queries, rot_scored, rot_fit_only) -> dict:
+def run_point(path: str, rate: int | None, gallery, queries, rot_items) -> dict:
     t0 = time.process_time()
 
     def run(ims):
@@ -238,26 +236,21 @@ def run_point(path: str, rate: int | None, gallery, queries, rot_scored, rot_fit
     gn = g / np.linalg.norm(g, axis=1, keepdims=True)
     qn = q / np.linalg.norm(q, axis=1, keepdims=True)
     q_labels = np.array([i for _, i in queries])
-    rec = {"path": path, "rate": rate,
-           "retrieval_top1": float(np.mean(np.argmax(qn @ gn.T, axis=1) == q_labels)),
-           "retrieval_bpp": float(np.mean(np.concatenate([rb / rp, qb / qp]))) if rate is not None else None}
-    sb, sp, _, sx = run([im for im, _, _ in rot_scored])
-    _, _, _, ox = run([im for im, _, _ in rot_fit_only])
-    sy, sg = np.array([lab for _, lab, _ in rot_scored]), np.array([i for _, _, i in rot_scored])
-    oy, og = np.array([lab for _, lab, _ in rot_fit_only]), np.array([i for _, _, i in rot_fit_only])
-    fit = (np.vstack([sx, ox]), np.concatenate([sy, oy]), np.concatenate([sg, og]))
-    rec["rotation_acc"], rec["rotation_se"] = rotation_probe(*fit, sx, sy, sg)
-    rec["upright_acc"], rec["upright_se"] = rotation_probe(*fit, sx, sy, sg, classes=(0, 2))
+    hit = np.argmax(qn @ gn.T, axis=1) == q_labels
+    rec = {"path": path, "rate": rate, "retrieval_top1": float(hit.mean()),
+           "retrieval_bpp": float(np.mean(np.concatenate([rb / rp, qb / qp]))) if rate is not None else None,
+           "retrieval_photos": [float(hit[q_labels == i].mean()) for i in range(len(gallery))]}
+    sb, sp, _, sx = run([im for im, _, _ in rot_items])
+    sy, sg = np.array([lab for _, lab, _ in rot_items]), np.array([i for _, _, i in rot_items])
+    rec["rotation_acc"], rec["rotation_se"], rec["rotation_photos"] = rotation_probe(sx, sy, sg)
+    rec["upright_acc"], rec["upright_se"], rec["upright_photos"] = rotation_probe(sx, sy, sg, classes=(0, 2))
     upright = np.isin(sy, (0, 2))
     rec["rotation_bpp"] = float(np.mean(sb / sp)) if rate is not None else None
     rec["upright_bpp"] = float(np.mean(sb[upright] / sp[upright])) if rate is not None else None
     if rate is None:  # reference: the same probe on the coarse colour layout alone
-        def thumbs(items):
-            return np.stack([np.asarray(im.resize((8, 8), Image.BOX), np.float32).ravel() for im, _, _ in items])
-        tx = thumbs(rot_scored)
-        tfit = (np.vstack([tx, thumbs(rot_fit_only)]), fit[1], fit[2])
-        rec["thumb_rotation_acc"], rec["thumb_rotation_se"] = rotation_probe(*tfit, tx, sy, sg)
-        rec["thumb_upright_acc"], rec["thumb_upright_se"] = rotation_probe(*tfit, tx, sy, sg, classes=(0, 2))
+        tx = np.stack([np.asarray(im.resize((8, 8), Image.BOX), np.float32).ravel() for im, _, _ in rot_items])
+        rec["thumb_rotation_acc"], rec["thumb_rotation_se"], _ = rotation_probe(tx, sy, sg)
+        rec["thumb_upright_acc"], rec["thumb_upright_se"], _ = rotation_probe(tx, sy, sg, classes=(0, 2))
     rec["cpu_s"] = round(time.process_time() - t0, 1)
     return rec
 
@@ -364,9 +357,8 @@ def main(argv=None) -> int:
         photos = held_out_images(args.quick)
         rng = random.Random(7)
         queries = [(augmented(im, rng), i) for i, im in enumerate(photos) for _ in range(QUERIES)]
-        rot_scored, rot_fit_only = rotation_sets(photos)
-        images = {"photos": len(photos), "queries": len(queries), "rotation_scored": len(rot_scored),
-                  "rotation_fit_views": len(rot_fit_only)}
+        rot_items = rotation_set(photos)
+        images = {"photos": len(photos), "queries": len(queries), "rotation_items": len(rot_items)}
         mine = json.loads(own.read_text()) if own.exists() else {}
         if mine.get("weights") != omni.WEIGHTS_SHA256 or mine.get("protocol") != PROTOCOL:
             mine = {"weights": omni.WEIGHTS_SHA256, "protocol": PROTOCOL, "points": []}
@@ -375,7 +367,7 @@ def main(argv=None) -> int:
         for k, (path, rate) in enumerate(points_plan()):
             if k % n_shards != shard or (path, rate) in have:
                 continue
-            rec = run_point(path, rate, photos, queries, rot_scored, rot_fit_only)
+            rec = run_point(path, rate, photos, queries, rot_items)
             print(json.dumps(rec), flush=True)
             mine["points"].append(rec)
             done["points"].append(rec)
@@ -398,6 +390,32 @@ def _curves(by: dict, rk: str, ak: str, anchor: str):
     return [(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in by.get("omni", [])]
 
 
+BOOTSTRAP = 500
+
+
+def bd_interval(anchor_pts: list[dict], omni_pts: list[dict], rk: str, ak: str) -> tuple[float, float, float] | None:
+    """(5th, 95th percentile of the BD-rate, fraction of resamples with an overlap) under a
+    paired bootstrap over photos: every point's accuracy recomputed on the same resample
+    (each photo has the same number of items, so the mean of per-photo accuracies is the
+    accuracy); bits held fixed."""
+    key = ak.rsplit("_", 1)[0] + "_photos"
+    if not all(key in p for p in anchor_pts + omni_pts):
+        return None
+    rng = np.random.default_rng(13)
+    a_acc = np.array([p[key] for p in anchor_pts])  # (points, photos)
+    o_acc = np.array([p[key] for p in omni_pts])
+    n, out = a_acc.shape[1], []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, n, n)
+        bd, _ = bd_rate_accuracy([(p[rk], a) for p, a in zip(anchor_pts, a_acc[:, pick].mean(1))],
+                                 [(p[rk], a) for p, a in zip(omni_pts, o_acc[:, pick].mean(1))])
+        if bd is not None:
+            out.append(bd)
+    if not out:
+        return None
+    return float(np.percentile(out, 5)), float(np.percentile(out, 95)), len(out) / BOOTSTRAP
+
+
 def report(done: dict) -> str:
     pts = done["points"]
     by = {}
@@ -414,8 +432,8 @@ def report(done: dict) -> str:
              "on one thread.", "",
              f"Images: {im.get('photos')} held-out photos (the train-images split the codec never trained on, plus "
              f"Kodak-24); retrieval: {im.get('photos')} gallery + {im.get('queries')} queries; orientation: "
-             f"{im.get('rotation_scored')} scored centre squares (4 rotations of each photo), fit on the other folds' "
-             f"squares plus {im.get('rotation_fit_views')} extra views ({ROT_FOLDS}-fold by photo). "
+             f"{im.get('rotation_items')} squares (each photo's centre square and {ROT_VIEWS} views, 4 rotations of "
+             f"each), {ROT_FOLDS}-fold by photo: each fold scored by a probe fit on the other folds' photos only. "
              "bpp = payload bits / the scored images' pixels.", "",
              "Uncoded pixels through the same network: retrieval top-1 "
              f"{ref.get('retrieval_top1', nan):.3f}; orientation 4-way {ref.get('rotation_acc', nan):.3f} "
@@ -449,6 +467,17 @@ def report(done: dict) -> str:
             cells.append("no overlap" if bd is None else f"{bd:+.1f} %")
             cells.append("-" if rng is None else f"{rng[0]:.3f}..{rng[1]:.3f}")
         lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
+    best = by["webp (best size)"]
+    if best and by.get("omni"):
+        lines += ["", f"Paired bootstrap over photos ({BOOTSTRAP} resamples) of the BD-rate against the best-size WebP: "
+                  "5th..95th percentile, and how often the resampled curves overlap at all:", "",
+                  "| task | BD-rate | 90 % interval | resamples with an overlap |", "|---|---:|---|---:|"]
+        for _, title, rk, ak, _ in TASKS:
+            bd, _ = bd_rate_accuracy(*_curves(by, rk, ak, "webp (best size)"))
+            iv = bd_interval(best, by["omni"], rk, ak)
+            lines.append(f"| {title} | {'no overlap' if bd is None else f'{bd:+.1f} %'} | "
+                         f"{'-' if iv is None else f'{iv[0]:+.1f} .. {iv[1]:+.1f} %'} | "
+                         f"{'-' if iv is None else f'{100 * iv[2]:.0f} %'} |")
     lines += ["", "omni's bits as a fraction of each anchor's at the highest accuracy both reach (log-linear "
               "interpolation on Pareto points; \"at most\": omni's cheapest point already reaches that accuracy, so "
               "its true cost there is lower still). The acceptance is <= 70 % against WebP on both tasks:", "",
