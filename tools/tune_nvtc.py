@@ -104,9 +104,10 @@ def load_shipped(rate: int) -> Tunable:
     return Tunable(net, TablePriors(tensors, cfg))
 
 
-def rd_forward(net: NVTC, priors: TablePriors, x: torch.Tensor, lmbda: float) -> dict:
+def rd_forward(net: NVTC, priors: TablePriors, x: torch.Tensor, lmbda: float, record: dict | None = None) -> dict:
     """The coder's own loop (codec._run) with gradients: ECVQ under the table rows, straight-
-    through codewords; -> distortion terms and the rate (bits per dimension) of the indices."""
+    through codewords; -> distortion terms and the rate (bits per dimension) of the indices.
+    record, if given, receives (context keys, indices) of every conditional layer."""
     cfg = net.cfg
     b = cfg.block
     B, _, H, W = x.shape
@@ -127,9 +128,12 @@ def rd_forward(net: NVTC, priors: TablePriors, x: torch.Tensor, lmbda: float) ->
             if prev is None:
                 bits = table.unsqueeze(0).expand(r.shape[0], -1, -1)  # row = block position
             else:
-                bits = table[priors.key_level(s, l)[net.context_keys(s, prev, idx[prev], B, hw)]]
+                keys = net.context_keys(s, prev, idx[prev], B, hw)
+                bits = table[priors.key_level(s, l)[keys]]
             index = vq.quantize(r.detach(), bits.detach(), lmbda)
             idx[(s, l)] = index
+            if record is not None and prev is not None:
+                record.setdefault((s, l), []).append((keys.reshape(-1), index.reshape(-1)))
             r_hat = vq.lookup(index)
             vq_dist = vq_dist + ((r - r_hat) ** 2).sum() / numel
             rate = rate + bits.gather(-1, index.unsqueeze(-1)).sum() / numel
@@ -180,6 +184,12 @@ def train(args) -> None:
     imgs = load_images(args.crop)
     print(f"{len(imgs)} training images; lambda {args.lmin}..{args.lmax}", flush=True)
     budget_s = args.budget_min * 60 if args.budget_min else float("inf")
+    refit_imgs: list = []
+
+    def imgs_refit():  # the full-size crops the refit codes (loaded once, when first needed)
+        if not refit_imgs:
+            refit_imgs.extend(load_images(args.crop_final))
+        return refit_imgs
 
     def progress() -> float:  # the schedules follow steps or CPU budget, whichever runs out first
         return min(1.0, max(meta["step"] / args.steps, meta["cpu_s"] / budget_s))
@@ -191,6 +201,16 @@ def train(args) -> None:
     while progress() < 1.0:
         t = meta["step"]
         frac = progress()
+        due = [r for r in args.refit_at if frac >= r and str(r) not in meta.setdefault("refits", {})]
+        if due:  # the key -> row map is re-fitted on the EMA weights, and the live priors follow
+            meta["refits"][str(due[0])] = {"step": t, "bits": refit_keys(model, imgs_refit(), args)}
+            for name, row in model.ema["priors"].rows.items():
+                model.priors.rows[name].data.copy_(row)
+                opt.state.pop(model.priors.rows[name], None)  # stale moments of the old rows
+            for name, buf in model.ema["priors"].named_buffers():
+                getattr(model.priors, name).copy_(buf)
+            print("refit", json.dumps(meta["refits"][str(due[0])]), flush=True)
+            save_ckpt(run, model, opt, meta)
         frozen = frac >= 1 - args.freeze_frac
         for n, p in model.named_parameters():
             if not n.startswith("ema."):
@@ -230,12 +250,58 @@ def train(args) -> None:
     print(f"done {run}: {meta['step']} steps, {meta['elapsed_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU", flush=True)
 
 
+@torch.no_grad()
+def refit_keys(model: Tunable, imgs, args, rounds: int = 2, prior_weight: float = 64.0, min_count: int = 8) -> dict:
+    """Re-assign each context key of a conditional layer to the table row that codes the
+    indices seen under it most cheaply, then re-estimate the rows from the counts of their
+    keys (shrunk towards the trained row by prior_weight pseudo-counts): entropy-constrained
+    k-means, the discrete step gradient descent cannot take.  Counts come from --refit-crops
+    training crops coded at lambdas drawn over the band; keys seen fewer than min_count times
+    keep their row (a handful of indices would pick a row by chance).
+    Returns per layer the ideal bits of those indices before and after."""
+    net, priors = model.ema["net"], model.ema["priors"]
+    rng = random.Random(args.seed + 1)
+    gen = augmented_batches(imgs, args.batch, rng, lambda: args.crop_final)
+    record: dict = {}
+    for _ in range(max(1, args.refit_crops // args.batch)):
+        lmbda = math.exp(rng.uniform(math.log(args.lmin), math.log(args.lmax)))
+        rd_forward(net, priors, next(gen), lmbda, record)
+    report = {}
+    for (s, l), pairs in record.items():
+        keys = torch.cat([k for k, _ in pairs]).long()
+        index = torch.cat([i for _, i in pairs]).long()
+        rows = priors.rows[f"{s}_{l}"]
+        K = rows.shape[1]
+        n_keys = priors.key_level(s, l).numel()
+        counts = torch.bincount(keys * K + index, minlength=n_keys * K).view(n_keys, K).double()
+        seen = counts.sum(1) >= min_count
+        level = priors.key_level(s, l).clone()
+        logp = F.log_softmax(rows.double(), -1)
+        before = -(counts * logp[level]).sum() / LN2
+        for _ in range(rounds):
+            cost = -(counts[seen] @ logp.T)  # (seen keys, rows): nats of each key's indices under each row
+            level[seen] = cost.argmin(1)
+            per_row = torch.zeros_like(logp).index_add_(0, level[seen], counts[seen])
+            logp = torch.log((per_row + prior_weight * logp.exp()) / (per_row.sum(1, keepdim=True) + prior_weight))
+        after = -(counts * logp[level]).sum() / LN2
+        if after < before:  # the rows and the map change together, or not at all
+            rows.copy_(logp.float())
+            priors.key_level(s, l).copy_(level)
+        report[f"{s}.{l}"] = [round(float(before)), round(float(min(before, after)))]
+    return report
+
+
 def export(args) -> None:
     from aigif_codecs.nvtc.export import export_tuned
 
     run = Path(args.runs) / args.name
     model = load_shipped(args.init)
     meta = load_ckpt(run, model)
+    args.lmin, args.lmax = meta["lmin"], meta["lmax"]
+    refit = None
+    if args.refit_crops:
+        refit = refit_keys(model, load_images(args.crop_final), args)
+        print("refit (ideal bits before, after):", json.dumps(refit), flush=True)
     net, priors = model.ema["net"], model.ema["priors"]
     cfg = net.cfg
     logits = {(s, l): priors.rows[f"{s}_{l}"].detach() for s, l in cfg.coding_order()}
@@ -244,7 +310,8 @@ def export(args) -> None:
     lmbda = math.sqrt(meta["lmin"] * meta["lmax"])
     digest = export_tuned(net, logits, key_level, lmbda, args.rate, out, train_info={
         "init": f"nvtc-{meta['init']}", "steps": meta["step"], "elapsed_s": round(meta["elapsed_s"]),
-        "cpu_s": round(meta["cpu_s"]), "lambda_band": [meta["lmin"], meta["lmax"]]})
+        "cpu_s": round(meta["cpu_s"]), "lambda_band": [meta["lmin"], meta["lmax"]],
+        "refit_crops": args.refit_crops})
     print(f"{out} sha256 {digest}")
 
 
@@ -271,6 +338,10 @@ def main(argv=None) -> int:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--rate", type=int, help="export: the zoo number the weights are written as")
+    ap.add_argument("--refit-crops", type=int, default=128,
+                    help="re-assign context keys to table rows on this many training crops (export: 0 = off)")
+    ap.add_argument("--refit-at", type=lambda v: [float(x) for x in v.split(",") if x], default=[0.4, 0.8],
+                    help="train: fractions of the schedule at which the key -> row map is re-fitted")
     ap.add_argument("--out", help="export: write here instead of codecs/weights/nvtc-RATE.safetensors")
     args = ap.parse_args(argv)
     (train if args.phase == "train" else export)(args)
