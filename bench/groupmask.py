@@ -17,6 +17,9 @@ Reported per setting and Q:
 
   OMP_NUM_THREADS=1 nice -n 19 python bench/groupmask.py --qs 50,60,70 --images 12 \\
       --out /tmp/groupmask.json --md bench/RESULTS-groupmask.md
+or in parts (one process per core), then the tables:
+  python bench/groupmask.py --only 1,3,5 --jsonl /tmp/gm.jsonl &  python bench/groupmask.py --only 2,4,6 --jsonl /tmp/gm.jsonl
+  python bench/groupmask.py --summarise --jsonl /tmp/gm.jsonl --images 6 --md bench/RESULTS-groupmask.md
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import math
 import os
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,18 +53,89 @@ def db(m: float) -> float:
     return round(10 * math.log10(255**2 / m), 3)
 
 
-def main() -> int:
-    import torch
-
+def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[dict]:
+    """One image: a record per (Q, setting) with the raw sums the tables are built from."""
     import aigif_codecs
     from aigif_codecs import groupmask, maskcoder
     from aigif_codecs.segment import builtin_groups
+
+    img = Image.open(DATA / "kodak" / f"kodim{i:02d}.png").convert("RGB")
+    ref = np.asarray(img)
+    labels = builtin_groups(img, n_groups)
+    index = np.searchsorted(np.unique(labels), labels).astype(np.uint8)
+    band = groupmask.boundary_band(index)
+    full = np.ones(band.shape, bool)
+    recs = [{"image": i, "kind": "mask", "zlib": len(groupmask._zlib_rows(index)),
+             "runs": len(maskcoder.encode(index, int(index.max()) + 1)), "band_fraction": float(band.mean())}]
+    for q in qs:
+        _, nv = aigif_codecs.encode(img, f"nvtc:{q}")
+        out = {"nvtc": (nv, np.asarray(aigif_codecs.decode(16, nv, max_pixels=1 << 26)))}
+        for name, version, margin, bw in chosen:
+            data = groupmask.encode(img, labels, str(q), version=version, margin=margin, band_weight=bw)
+            out[name] = (data, np.asarray(groupmask.decode(data, max_pixels=1 << 26)[0]))
+        for name, (data, im) in out.items():
+            r = {"image": i, "kind": "coded", "q": q, "setting": name, "bytes": len(data), "px": int(index.size),
+                 "psnr": db(mse(im, ref, full)), "band_mse": mse(im, ref, band), "int_mse": mse(im, ref, ~band),
+                 "read_area": [], "subset_ok": 0, "subset_n": 0}
+            if name != "nvtc":
+                p = groupmask.parse(data, max_pixels=1 << 26)
+                counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
+                for gi, e in enumerate(p.entries):
+                    r["read_area"].append([(p.header_bytes + e[5]) / len(data), float(counts[gi] / p.index.size)])
+                    if p.version == 2:
+                        sub, read = groupmask.decode(data, max_pixels=1 << 26, groups=[e[0]])
+                        inside = p.index == gi
+                        r["subset_n"] += 1
+                        r["subset_ok"] += int(read == p.header_bytes + e[5]
+                                              and np.array_equal(np.asarray(sub)[..., :3][inside], im[inside]))
+            recs.append(r)
+    return recs
+
+
+def summarise(recs: list[dict], n_images: int, qs: list[int], n_groups: int, cpu_s: float) -> dict:
     from kodak import bd_rate
+
+    recs = [r for r in recs if r["image"] <= n_images]
+    names = list(dict.fromkeys(r["setting"] for r in recs if r["kind"] == "coded"))
+    rows = {}
+    for name in names:
+        for q in qs:
+            rs = [r for r in recs if r["kind"] == "coded" and r["setting"] == name and r["q"] == q]
+            assert len(rs) == n_images, f"{name} Q{q}: {len(rs)} of {n_images} images"
+            ro = np.array([x for r in rs for x in r["read_area"]]).reshape(-1, 2)
+            excess = ro[:, 0] - ro[:, 1]
+            band_db = db(float(np.mean([r["band_mse"] for r in rs])))
+            int_db = db(float(np.mean([r["int_mse"] for r in rs])))
+            sn = sum(r["subset_n"] for r in rs)
+            rows.setdefault(name, []).append({
+                "q": q, "bpp": round(8 * sum(r["bytes"] for r in rs) / sum(r["px"] for r in rs), 4),
+                "psnr": round(float(np.mean([r["psnr"] for r in rs])), 3),
+                "band_psnr": band_db, "interior_psnr": int_db, "band_gap_db": round(int_db - band_db, 3),
+                "groups": len(ro), "read_minus_area_max": round(float(excess.max()), 4) if len(ro) else None,
+                "read_minus_area_mean": round(float(excess.mean()), 4) if len(ro) else None,
+                "groups_over_area_plus_5pct": int((excess > 0.05).sum()),
+                "subset_exact": f"{sum(r['subset_ok'] for r in rs)}/{sn}" if sn else None})
+    nvr = rows["nvtc"]
+    bd = {n: bd_rate([(x["bpp"], x["psnr"]) for x in nvr], [(x["bpp"], x["psnr"]) for x in rows[n]])
+          for n in names if n != "nvtc"}
+    masks = [r for r in recs if r["kind"] == "mask"]
+    return {"rows": rows, "bd_rate_vs_nvtc_psnr": {n: None if v is None else round(v, 2) for n, v in bd.items()},
+            "mask_bytes": {"zlib": sum(r["zlib"] for r in masks), "runs": sum(r["runs"] for r in masks),
+                           "images": len(masks)},
+            "band_fraction": round(float(np.mean([r["band_fraction"] for r in masks])), 4),
+            "cpu_s": round(cpu_s, 1), "images": n_images, "builtin_groups": n_groups, "qs": qs}
+
+
+def main() -> int:
+    import torch
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--qs", default="50,60,70")
     ap.add_argument("--groups", type=int, default=4)
-    ap.add_argument("--images", type=int, default=12)
+    ap.add_argument("--images", type=int, default=12, help="tables over Kodak images 1..N")
+    ap.add_argument("--only", help="measure only these images (e.g. 1,3,5), appending to --jsonl; no tables")
+    ap.add_argument("--jsonl", type=Path, help="per-image records: appended by a measuring run, read by --summarise")
+    ap.add_argument("--summarise", action="store_true", help="tables from --jsonl (all files given) only")
     ap.add_argument("--settings", default=",".join(s[0] for s in SETTINGS))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--md", type=Path, help="write the tables as Markdown here")
@@ -71,65 +144,26 @@ def main() -> int:
     qs = [int(q) for q in args.qs.split(",")]
     chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
     t0 = time.process_time()
-    names = ["nvtc"] + [s[0] for s in chosen]
-    res = {(n, q): {"bytes": 0, "px": 0, "psnr": 0.0, "band": [], "int": [], "ro": [], "subset_ok": 0, "subset_n": 0}
-           for n in names for q in qs}
-    masks = {"zlib": 0, "runs": 0, "images": 0}
-    for i in range(1, args.images + 1):
-        img = Image.open(DATA / "kodak" / f"kodim{i:02d}.png").convert("RGB")
-        ref = np.asarray(img)
-        labels = builtin_groups(img, args.groups)
-        index = np.searchsorted(np.unique(labels), labels).astype(np.uint8)
-        g = int(index.max()) + 1
-        band = groupmask.boundary_band(index)
-        full = np.ones(band.shape, bool)
-        masks["zlib"] += len(groupmask._zlib_rows(index))
-        masks["runs"] += len(maskcoder.encode(index, g))
-        masks["images"] += 1
-        for q in qs:
-            _, nv = aigif_codecs.encode(img, f"nvtc:{q}")
-            out = {"nvtc": (nv, np.asarray(aigif_codecs.decode(16, nv, max_pixels=1 << 26)))}
-            for name, version, margin, bw in chosen:
-                data = groupmask.encode(img, labels, str(q), version=version, margin=margin, band_weight=bw)
-                out[name] = (data, np.asarray(groupmask.decode(data, max_pixels=1 << 26)[0]))
-            for name, (data, im) in out.items():
-                r = res[(name, q)]
-                r["bytes"] += len(data)
-                r["px"] += index.size
-                r["psnr"] += db(mse(im, ref, full))
-                r["band"].append(mse(im, ref, band))
-                r["int"].append(mse(im, ref, ~band))
-                if name == "nvtc":
-                    continue
-                p = groupmask.parse(data, max_pixels=1 << 26)
-                counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
-                for gi, e in enumerate(p.entries):
-                    r["ro"].append(((p.header_bytes + e[5]) / len(data), counts[gi] / p.index.size))
-                    if p.version == 2:
-                        sub, read = groupmask.decode(data, max_pixels=1 << 26, groups=[e[0]])
-                        inside = p.index == gi
-                        r["subset_n"] += 1
-                        r["subset_ok"] += int(read == p.header_bytes + e[5]
-                                              and np.array_equal(np.asarray(sub)[..., :3][inside], im[inside]))
-        print(i, round(time.process_time() - t0), flush=True)
-    rows = {}
-    for (name, q), r in res.items():
-        ro = np.array(r["ro"]) if r["ro"] else np.zeros((0, 2))
-        excess = ro[:, 0] - ro[:, 1] if len(ro) else np.zeros(0)
-        band_db, int_db = db(float(np.mean(r["band"]))), db(float(np.mean(r["int"])))
-        rows.setdefault(name, []).append({
-            "q": q, "bpp": round(8 * r["bytes"] / r["px"], 4), "psnr": round(r["psnr"] / args.images, 3),
-            "band_psnr": band_db, "interior_psnr": int_db, "band_gap_db": round(int_db - band_db, 3),
-            "groups": len(ro), "read_minus_area_max": round(float(excess.max()), 4) if len(ro) else None,
-            "read_minus_area_mean": round(float(excess.mean()), 4) if len(ro) else None,
-            "groups_over_area_plus_5pct": int((excess > 0.05).sum()),
-            "subset_exact": f"{r['subset_ok']}/{r['subset_n']}" if r["subset_n"] else None})
-    nvr = rows["nvtc"]
-    bd = {n: bd_rate([(x["bpp"], x["psnr"]) for x in nvr], [(x["bpp"], x["psnr"]) for x in rows[n]])
-          for n in names if n != "nvtc"}
-    out = {"rows": rows, "bd_rate_vs_nvtc_psnr": {n: None if v is None else round(v, 2) for n, v in bd.items()},
-           "mask_bytes": masks, "cpu_s": round(time.process_time() - t0, 1), "images": args.images,
-           "builtin_groups": args.groups, "qs": qs}
+    recs: list[dict] = []
+    if args.summarise:
+        for line in args.jsonl.read_text().splitlines():
+            recs.append(json.loads(line))
+        cpu = sum(r.get("cpu_s", 0) for r in recs if r["kind"] == "mask")
+    else:
+        images = [int(v) for v in args.only.split(",")] if args.only else range(1, args.images + 1)
+        for i in images:
+            t = time.process_time()
+            got = measure_image(i, qs, chosen, args.groups)
+            got[0]["cpu_s"] = round(time.process_time() - t, 1)
+            recs += got
+            if args.jsonl:
+                with args.jsonl.open("a") as f:
+                    f.write("".join(json.dumps(r) + "\n" for r in got))
+            print(i, round(time.process_time() - t0), flush=True)
+        cpu = time.process_time() - t0
+        if args.only:
+            return 0
+    out = summarise(recs, args.images, qs, args.groups, cpu)
     print(json.dumps(out, indent=1))
     if args.out:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
@@ -144,7 +178,9 @@ def markdown(out: dict, args) -> str:
         "# Group-mask coding (codec 17): version 2 against version 1 and plain NVTC",
         "",
         f"`OMP_NUM_THREADS=1 nice -n 19 python bench/groupmask.py --qs {args.qs} --images {n} --md bench/RESULTS-groupmask.md`"
-        f" (Kodak images 1-{n}, built-in split into {args.groups} groups, {out['cpu_s']} s CPU). "
+        f" (or measured in parts with `--only ... --jsonl F` and tabled with `--summarise --jsonl F`; "
+        f"Kodak images 1-{n}, built-in split into {args.groups} groups, {out['cpu_s']} s CPU; "
+        f"the 8-px band holds {100 * out['band_fraction']:.1f} % of the pixels). "
         "M = margin in pixels (version 2 codes the NVTC symbols whose cell dilated by M meets the group); "
         "B = ECVQ distortion weight of the group's pixels in the 8-px boundary band (encoder only). "
         "Band = pixels within 8 px (Chebyshev) of another group; band and interior PSNR pool the MSE over the images.",
