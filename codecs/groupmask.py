@@ -54,6 +54,11 @@ ZLIB_ROWS, RUNS = 0, 1  # version 2's mask methods
 # version 2's margin: measured on Kodak 1-12 (bench/RESULTS-groupmask.md), M = 8 keeps the
 # band PSNR of M = 16 at fewer bytes, M = 0 loses >1 dB along the boundaries
 DEFAULT_MARGIN = 8
+# encoder-only ECVQ distortion weights (bench/RESULTS-groupmask.md): the filled pixels outside
+# the group count O (their reconstruction matters only through the synthesis), the group's
+# pixels in the 8-px boundary band count B (the band is where grouping loses PSNR)
+DEFAULT_OUTSIDE_WEIGHT = 0.25
+DEFAULT_BAND_WEIGHT = 2.0
 MAX_GROUPS = 255
 # the groups' bounding boxes may cover at most this many times the image: decode work is
 # one NVTC decode per box, so this bounds it by the pixel limit (spec/codecs.md §6.1)
@@ -121,15 +126,21 @@ BAND = 8  # the boundary band of the acceptance measure (bench/groupmask.py): pi
 
 
 def boundary_band(index: np.ndarray, width: int = BAND) -> np.ndarray:
-    """Pixels with a pixel of another group within `width` (Chebyshev distance)."""
-    h, w = index.shape
-    band = np.zeros((h, w), bool)
-    for dy in range(-width, width + 1):
-        for dx in range(-width, width + 1):
-            ys, yd = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
-            xs, xd = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
-            band[yd, xd] |= index[ys, xs] != index[yd, xd]
-    return band
+    """Pixels with a pixel of another group within `width` (Chebyshev distance): those whose
+    (2 width + 1)^2 window (clipped to the image) has a minimum or maximum label not theirs."""
+    def window(a, op):
+        for axis in (0, 1):
+            pad = [(0, 0), (0, 0)]
+            pad[axis] = (width, width)
+            p = np.pad(a, pad, mode="edge")  # edge copies are pixels of the clipped window
+            n = a.shape[axis]
+            out = p.take(range(0, n), axis=axis)
+            for k in range(1, 2 * width + 1):
+                out = op(out, p.take(range(k, k + n), axis=axis))
+            a = out
+        return a
+
+    return (window(index, np.maximum) != index) | (window(index, np.minimum) != index)
 
 
 def _zlib_rows(index: np.ndarray) -> bytes:
@@ -139,9 +150,10 @@ def _zlib_rows(index: np.ndarray) -> bytes:
 
 
 def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: int = VERSION,
-           margin: int = DEFAULT_MARGIN, outside_weight: float = 1.0, band_weight: float = 1.0) -> bytes:
+           margin: int = DEFAULT_MARGIN, outside_weight: float = DEFAULT_OUTSIDE_WEIGHT,
+           band_weight: float = DEFAULT_BAND_WEIGHT) -> bytes:
     """labels: (H, W) integers 0..254, one group per distinct value.  version 1 (every
-    symbol of each box coded, zlib mask) is kept for comparison and old readers."""
+    symbol of each box coded, zlib mask, no weights) is kept for comparison and old readers."""
     from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
 
     if has_alpha(image):
@@ -171,7 +183,7 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
         x1, y1 = x0 + bw, y0 + bh
         inside = index[y0:y1, x0:x1] == g
         box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside), "RGB")
-        if version == 1:
+        if version == 1:  # as written before version 2: no weights
             data = nvtc_codec.encode(box, **kw)
             table += ENTRY.pack(int(label), int(x0), int(y0), int(bw), int(bh), len(data))
         else:
