@@ -176,6 +176,17 @@ def test_cli_pack_mask_info_and_unpack_groups(tmp_path, capsys):
     assert main(["info", str(f)]) == 0
     out = capsys.readouterr().out
     assert "group 0" in out and "group 3" in out and "shared header+mask" in out
+    import re
+
+    import aigif
+    from aigif_codecs import groupmask
+
+    (payload,) = [p for p in aigif.decode(f.read_bytes()).payloads if p.codec_id == 17]
+    parsed = groupmask.parse(payload.data, max_pixels=BIG)
+    assert parsed.version == 2
+    printed = {int(a): int(b) for a, b in re.findall(r"group (\d+)\s+(\d+) B", out)}
+    assert printed == {e[0]: e[5] for e in parsed.entries}
+    assert f"shared header+mask {parsed.header_bytes} B" in out
     assert main(["unpack", str(f), "--groups", "3", "-o", str(tmp_path / "sub.png")]) == 0
     sub = np.asarray(Image.open(tmp_path / "sub.png"))
     assert sub.shape == (48, 64, 4) and (sub[:, 40:, 3] == 255).all() and (sub[:, :40, 3] == 0).all()
