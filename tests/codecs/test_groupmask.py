@@ -245,6 +245,10 @@ def test_region_coding_with_every_pixel_is_plain_nvtc():
         codec.decode(part, max_pixels=BIG, region=region[:, :60], margin=0)
     with pytest.raises(CodecError):
         codec.decode(part, max_pixels=BIG, region=region, margin=65)
+    for bad in ({"region": region, "margin": 65}, {"region": np.zeros((48, 64), bool)}, {"region": region[1:]},
+                {"weight": np.zeros((48, 64))}, {"weight": np.ones((48, 63))}):
+        with pytest.raises(InvalidSyntax):
+            codec.encode(im, 1, q=50, **bad)
 
 
 def test_coded_maps_match_the_spec_rule():
