@@ -42,9 +42,10 @@ sys.path.insert(0, str(REPO / "bench"))
 DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data"))
 # (name, version, margin M, band weight B, outside weight O, check subset decoding); the
 # reference encoder writes the last (codecs/groupmask.py defaults)
-SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False), ("v2 M=8", 2, 8, 1.0, 1.0, True),
-            ("v2 M=16", 2, 16, 1.0, 1.0, False), ("v2 M=8 O=.25", 2, 8, 1.0, 0.25, False),
-            ("v2 M=8 O=.25 B=2", 2, 8, 2.0, 0.25, False), ("v2 M=8 O=.25 B=4", 2, 8, 4.0, 0.25, True)]
+SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False), ("v2 M=4", 2, 4, 1.0, 1.0, True),
+            ("v2 M=8", 2, 8, 1.0, 1.0, False), ("v2 M=16", 2, 16, 1.0, 1.0, False),
+            ("v2 M=4 O=.25", 2, 4, 1.0, 0.25, False), ("v2 M=4 O=.25 B=2", 2, 4, 2.0, 0.25, True),
+            ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False)]
 
 
 def mse(a, b, sel):

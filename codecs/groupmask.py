@@ -51,9 +51,9 @@ ENTRY = struct.Struct(">BHHHHI")  # version 1
 HEAD_V2 = struct.Struct(">BHHBBBI")  # then the CRC
 ENTRY_V2 = struct.Struct(">BI")
 ZLIB_ROWS, RUNS = 0, 1  # version 2's mask methods
-# version 2's margin: measured on Kodak 1-12 (bench/RESULTS-groupmask.md), M = 8 keeps the
-# band PSNR of M = 16 at fewer bytes, M = 0 loses >1 dB along the boundaries
-DEFAULT_MARGIN = 8
+# version 2's margin (bench/RESULTS-groupmask.md): M = 0 loses up to 0.4 dB in the boundary
+# band, M = 8 and 16 code more symbols twice (by both groups along a boundary) for no more PSNR
+DEFAULT_MARGIN = 4
 # encoder-only ECVQ distortion weights (bench/RESULTS-groupmask.md): the filled pixels outside
 # the group count O (their reconstruction matters only through the synthesis), the group's
 # pixels in the 8-px boundary band count B (the band is where grouping loses PSNR)

@@ -26,7 +26,8 @@ Region coding (for codec 17, spec/codecs.md §6.3; plain codec-16 payloads never
 encode/decode given a region (a boolean per pixel, known to both sides) and a margin M
 code only the symbols whose cell - the d_s x d_s pixels of the padded image a stage-s
 symbol covers - dilated by M pixels meets the region; the others take a fixed index
-(entropy.fill_index) and are not in the bitstream.
+(entropy.fill_index) and are not in the bitstream; in the reconstruction they add their
+static row's expected codeword.
 """
 
 from __future__ import annotations
@@ -99,11 +100,31 @@ def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
     return -(-w // m) * m, -(-h // m) * m
 
 
-def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = None):
+def _expected_where_skipped(ld: _Loaded, s: int, l: int, r_hat, keep: np.ndarray, level, n_blocks: int):
+    """r_hat (N, P, d) with each symbol that is not coded (keep False) replaced by its static
+    row's expected codeword sum_k pmf_r(k) c_{p,k}.  Its index (the row's most probable) still
+    keys the next layer; measured on kodim05 at Q 60, margin 0: +0.18 dB overall and +0.5 dB in
+    the boundary band against that index's own codeword, whose speckle leaks into the group."""
+    import torch
+
+    f = torch.from_numpy(ld.freq[(s, l)])
+    pmf = f / f.sum(-1, keepdim=True)
+    cb = ld.model.vq[s][l].codebook  # (P, K, d)
+    table = torch.einsum("rk,pkd->rpd", pmf.to(cb.dtype), cb)  # (R, P, d)
+    skip = torch.from_numpy(~keep)
+    rows = torch.from_numpy(_static_rows(ld, s, l, level, n_blocks))[skip]
+    pos = torch.arange(cb.shape[0]).repeat(n_blocks)[skip]
+    flat = r_hat.reshape(-1, r_hat.shape[-1]).clone()
+    flat[skip] = table[rows, pos]
+    return flat.view_as(r_hat)
+
+
+def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = None, coded=None):
     """The coarse-to-fine loop shared by encoder and decoder: same order, same contexts.
 
     Only the first n_coded layers in coding order are coded; a later layer adds its
-    expected codeword instead (mean_codeword), and its synthesis VT units still run."""
+    expected codeword instead (mean_codeword), and its synthesis VT units still run.
+    coded: region coding's maps (coded_maps); a symbol not coded adds its expected codeword."""
     from .model import combine, partition  # lazy: model.py imports torch, which only NVTC coding needs
 
     m, cfg = ld.model, ld.model.cfg
@@ -130,6 +151,8 @@ def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = No
             index = choose(s, l, base, level, n_blocks)
             idx[(s, l)] = index
             r_hat = m.vq[s][l].lookup(index)
+            if coded is not None:
+                r_hat = _expected_where_skipped(ld, s, l, r_hat, coded[s], level, n_blocks)
             x_hat = base + m.proj_out[s][l](m.from_vectors(r_hat))
             x_hat = m.vt_dec[s][l](x_hat)
         x_hat = m.up[s](combine(x_hat, b, hw))
@@ -277,7 +300,7 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
             masks.append(keep)
             return index
 
-        _run(ld, 1, Hp, Wp, choose, n_layers(ld) - drop)
+        _run(ld, 1, Hp, Wp, choose, n_layers(ld) - drop, maps)
     enc = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
     for (layer, sym, rows, mix), keep in zip(coded, masks):
@@ -400,5 +423,5 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
         return torch.from_numpy(out).view(n_blocks, -1)
 
     with torch.no_grad(), one_thread(torch):
-        x_hat = _run(ld, 1, Hp, Wp, choose, n_coded)
+        x_hat = _run(ld, 1, Hp, Wp, choose, n_coded, maps)
     return _to_image(x_hat, w, h)
