@@ -57,10 +57,39 @@ def db(m: float) -> float:
     return round(10 * math.log10(255**2 / m), 3)
 
 
+def bits_per_pixel(trace: list, q: int, size: tuple[int, int]) -> np.ndarray:
+    """(H, W): plain NVTC's ideal code length of every symbol spread evenly over its cell -
+    where in the image a codec without groups spends its bits (the content's share)."""
+    from aigif_codecs.nvtc import codec as nvtc_codec
+    from aigif_codecs.nvtc import entropy
+    from aigif_codecs.nvtc import parse_rate
+
+    ld = nvtc_codec.load(parse_rate(str(q))["model"])
+    cfg = ld.model.cfg
+    w, h = size
+    Wp, Hp = -(-w // cfg.pad_multiple) * cfg.pad_multiple, -(-h // cfg.pad_multiple) * cfg.pad_multiple
+    total = np.zeros((Hp, Wp))
+    b = cfg.block
+    for (s, l), sym, rows, mix in trace:
+        lm = entropy.LayerModel(ld.freq[(s, l)], rows, b * b, *entropy.unpack_mix(mix))
+        bits = np.empty(len(sym))
+        for a, e in lm.symbol_ranges():
+            f = lm.rows_for(a, e).astype(np.float64)
+            bits[a:e] = -np.log2(f[np.arange(e - a), sym[a:e]] / f.sum(1))
+            lm.update(a, e, sym[a:e])
+        d = cfg.downscale[s]
+        gh, gw = Hp // d, Wp // d
+        grid = bits.reshape(gh // b, gw // b, b, b).transpose(0, 2, 1, 3).reshape(gh, gw)
+        total += np.kron(grid, np.ones((d, d))) / (d * d)
+    return total[:h, :w]
+
+
 def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[dict]:
     """One image: a record per (Q, setting) with the raw sums the tables are built from."""
     import aigif_codecs
     from aigif_codecs import groupmask, maskcoder
+    from aigif_codecs.nvtc import codec as nvtc_codec
+    from aigif_codecs.nvtc import parse_rate
     from aigif_codecs.segment import builtin_groups
 
     img = Image.open(DATA / "kodak" / f"kodim{i:02d}.png").convert("RGB")
@@ -72,8 +101,11 @@ def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[di
     recs = [{"image": i, "kind": "mask", "zlib": len(groupmask._zlib_rows(index)),
              "runs": len(maskcoder.encode(index, int(index.max()) + 1)), "band_fraction": float(band.mean())}]
     for q in qs:
-        _, nv = aigif_codecs.encode(img, f"nvtc:{q}")
+        trace: list = []
+        nv = nvtc_codec.encode(img, **parse_rate(str(q)), trace=trace)  # what aigif_codecs.encode("nvtc:Q") writes
         out = {"nvtc": (nv, np.asarray(aigif_codecs.decode(16, nv, max_pixels=1 << 26)))}
+        share = np.bincount(index.reshape(-1), weights=bits_per_pixel(trace, q, img.size).reshape(-1))
+        share = share / share.sum()
         check = {}
         for name, version, margin, bw, ow, subset in chosen:
             data = groupmask.encode(img, labels, str(q), version=version, margin=margin, band_weight=bw,
@@ -88,7 +120,8 @@ def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[di
                 p = groupmask.parse(data, max_pixels=1 << 26)
                 counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
                 for gi, e in enumerate(p.entries):
-                    r["read_area"].append([(p.header_bytes + e[5]) / len(data), float(counts[gi] / p.index.size)])
+                    r["read_area"].append([(p.header_bytes + e[5]) / len(data), float(counts[gi] / p.index.size),
+                                           float(share[gi])])
                     if check[name]:  # decoding the group alone (the other settings use the same decoder)
                         sub, read = groupmask.decode(data, max_pixels=1 << 26, groups=[e[0]])
                         inside = p.index == gi
@@ -109,8 +142,9 @@ def summarise(recs: list[dict], n_images: int, qs: list[int], n_groups: int, cpu
         for q in qs:
             rs = [r for r in recs if r["kind"] == "coded" and r["setting"] == name and r["q"] == q]
             assert len(rs) == n_images, f"{name} Q{q}: {len(rs)} of {n_images} images"
-            ro = np.array([x for r in rs for x in r["read_area"]]).reshape(-1, 2)
+            ro = np.array([x for r in rs for x in r["read_area"]]).reshape(-1, 3)
             excess = ro[:, 0] - ro[:, 1]
+            over_content = ro[:, 0] - ro[:, 2]  # read fraction against the group's share of plain nvtc's bits
             band_db = db(float(np.mean([r["band_mse"] for r in rs])))
             int_db = db(float(np.mean([r["int_mse"] for r in rs])))
             sn = sum(r["subset_n"] for r in rs)
@@ -121,6 +155,9 @@ def summarise(recs: list[dict], n_images: int, qs: list[int], n_groups: int, cpu
                 "groups": len(ro), "read_minus_area_max": round(float(excess.max()), 4) if len(ro) else None,
                 "read_minus_area_mean": round(float(excess.mean()), 4) if len(ro) else None,
                 "groups_over_area_plus_5pct": int((excess > 0.05).sum()),
+                "read_minus_content_max": round(float(over_content.max()), 4) if len(ro) else None,
+                "content_minus_area_max": round(float((ro[:, 2] - ro[:, 1]).max()), 4) if len(ro) else None,
+                "groups_content_over_area_plus_5pct": int((ro[:, 2] - ro[:, 1] > 0.05).sum()),
                 "subset_exact": f"{sum(r['subset_ok'] for r in rs)}/{sn}" if sn else None})
     nvr = rows["nvtc"]
     bd = {n: bd_rate([(x["bpp"], x["psnr"]) for x in nvr], [(x["bpp"], x["psnr"]) for x in rows[n]])
@@ -210,13 +247,21 @@ def markdown(out: dict, args) -> str:
                      + " / ".join(f"{r['groups_over_area_plus_5pct']} of {r['groups']}" for r in rs) + " | "
                      + f"{100 * max(r['read_minus_area_max'] for r in rs):+.1f} | "
                      + ", ".join(r["subset_exact"] or "-" for r in rs) + " |")
-    lines += ["", "## Per Q", "", "| setting | Q | bpp | PSNR | band PSNR | interior PSNR | mean read - area, points |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "## Per Q", "",
+              "Content share = the group's share of plain nvtc's bits (each symbol's ideal code length spread over "
+              "its cell): what a group would read with no structure cost at all. Worst (content share - area) says "
+              "how far content alone puts a group past its area.", "",
+              "| setting | Q | bpp | PSNR | band PSNR | interior PSNR | mean read - area, points | "
+              "worst read - content share, points | worst content share - area, points (groups over + 5) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, rs in out["rows"].items():
         for r in rs:
             mean = "-" if r["read_minus_area_mean"] is None else f"{100 * r['read_minus_area_mean']:+.2f}"
+            rc = "-" if r["read_minus_content_max"] is None else f"{100 * r['read_minus_content_max']:+.1f}"
+            ca = ("-" if r["content_minus_area_max"] is None else
+                  f"{100 * r['content_minus_area_max']:+.1f} ({r['groups_content_over_area_plus_5pct']})")
             lines.append(f"| {name} | {r['q']} | {r['bpp']:.4f} | {r['psnr']:.3f} | {r['band_psnr']:.3f} | "
-                         f"{r['interior_psnr']:.3f} | {mean} |")
+                         f"{r['interior_psnr']:.3f} | {mean} | {rc} | {ca} |")
     m = out["mask_bytes"]
     lines += ["", "## Mask stream", "",
               f"Built-in masks of the {m['images']} images: zlib row differences (version 1, method 0) {m['zlib']} B, "
