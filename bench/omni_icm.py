@@ -44,9 +44,10 @@ Every path ends in the same network: pixels -> preprocess (downscale to at most 
 backbone -> filter -> head (omni: the decoded integers * step -> head; pixels: the
 unquantised features -> head).  Pixel codecs are the product's own (aigif_codecs.encode,
 Pillow WebP/JPEG); "@256" rows code the image downscaled to the network's input size
-first (what a pixel system built for this backbone would store), "@128", "@64" and "@32"
-rows code it at 1/2, 1/4 or 1/8 of that size and upscale the decoded pixels to it
-(Lanczos) before the network (the pixel path's lowest rates), the plain rows code the
+first (what a pixel system built for this backbone would store), "@128" ... "@8" rows
+code it at 1/2 ... 1/32 of that size and upscale the decoded pixels to it (Lanczos)
+before the network (the pixel path's lowest rates; @16 and @8 are thumbnails, added
+because orientation needs little more than the coarse layout), the plain rows code the
 original.  "webp (best size)" is the Pareto front over every WebP size: the strongest
 WebP anchor.  bpp is payload bits over the scored images' own pixels (retrieval: gallery
 and queries; orientation: every square), for every row.
@@ -90,12 +91,14 @@ from aigif_codecs.omni.preprocess import network_input, working_size  # noqa: E4
 KODAK = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "kodak"
 CACHE = Path("/tmp/omni-bench-v2.json")
 OUT = REPO / "bench" / "RESULTS-omni.md"
-PROTOCOL = 2  # cache entries of another protocol are not mixed in
 QUERIES = 2
-ROT_VIEWS = 2  # extra fit views of each photo (each in all four rotations); 4 or 8 gained < 0.03 on uncoded pixels
+# extra views of each photo (each in all four rotations): 2, 4 or 8 gained < 0.03 on uncoded pixels
+# in the exploration and would double to triple the run's CPU
+ROT_VIEWS = 0
 ROT_FOLDS = 4
 ROT_ALPHA = 1000.0
 ROT_GRID = 2  # the head's output pooled over ROT_GRID x ROT_GRID cells
+PROTOCOL = [2, ROT_VIEWS, ROT_FOLDS, ROT_ALPHA, ROT_GRID]  # cache entries of another protocol are not mixed in
 ROTATIONS = (None, Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270)
 OMNI_Q = sorted(STEP_64)
 WEBP_Q = (0, 5, 10, 20, 40, 70, 90)
@@ -104,7 +107,8 @@ JPEG_Q = (5, 10, 20, 40, 70, 90)
 TASKS = (("retrieval", "retrieval top-1", "retrieval_bpp", "retrieval_top1", None),
          ("rotation", "orientation, 4-way", "rotation_bpp", "rotation_acc", "rotation_se"),
          ("upright", "upright vs upside down", "upright_bpp", "upright_acc", "upright_se"))
-ANCHORS = ("webp", "webp@256", "webp@128", "webp@64", "webp@32", "webp (best size)", "jpeg", "jpeg@256")
+WEBP_SIZES = ("webp", "webp@256", "webp@128", "webp@64", "webp@32", "webp@16", "webp@8")
+ANCHORS = WEBP_SIZES + ("webp (best size)", "jpeg", "jpeg@256")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -318,7 +322,9 @@ def points_plan() -> list[tuple[str, int | None]]:
     plan += [("omni", q) for q in OMNI_Q]
     # the WebP sizes that bound omni's bits first, JPEG last: a run cut short still has the WebP envelope
     for path, qs in (("webp@64", WEBP_Q), ("webp@128", WEBP_Q), ("webp@32", WEBP_Q), ("webp@256", WEBP_Q), ("webp", WEBP_Q),
-                     ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q)):
+                     ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q),
+                     # thumbnails: orientation needs little more than the coarse colour layout (see the report)
+                     ("webp@16", (0, 20, 90)), ("webp@8", (0, 90))):
         plan += [(path, q) for q in qs]
     return plan
 
@@ -346,6 +352,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--shard", default="0/1", help="I/N: run every N-th rate point starting at I (own cache file)")
+    ap.add_argument("--only", default="", help="comma-separated paths: run only these (e.g. webp@16,webp@8)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -365,7 +372,7 @@ def main(argv=None) -> int:
         mine["images"] = done["images"] = images
         have = {(p["path"], p["rate"]) for p in done["points"]}
         for k, (path, rate) in enumerate(points_plan()):
-            if k % n_shards != shard or (path, rate) in have:
+            if k % n_shards != shard or (path, rate) in have or (args.only and path not in args.only.split(",")):
                 continue
             rec = run_point(path, rate, photos, queries, rot_items)
             print(json.dumps(rec), flush=True)
@@ -432,8 +439,8 @@ def report(done: dict) -> str:
              "on one thread.", "",
              f"Images: {im.get('photos')} held-out photos (the train-images split the codec never trained on, plus "
              f"Kodak-24); retrieval: {im.get('photos')} gallery + {im.get('queries')} queries; orientation: "
-             f"{im.get('rotation_items')} squares (each photo's centre square and {ROT_VIEWS} views, 4 rotations of "
-             f"each), {ROT_FOLDS}-fold by photo: each fold scored by a probe fit on the other folds' photos only. "
+             f"{im.get('rotation_items')} squares (each photo's centre square"
+             f"{f' and {ROT_VIEWS} views' if ROT_VIEWS else ''} in 4 rotations), {ROT_FOLDS}-fold by photo: each fold scored by a probe fit on the other folds' photos only. "
              "bpp = payload bits / the scored images' pixels.", "",
              "Uncoded pixels through the same network: retrieval top-1 "
              f"{ref.get('retrieval_top1', nan):.3f}; orientation 4-way {ref.get('rotation_acc', nan):.3f} "
@@ -454,7 +461,7 @@ def report(done: dict) -> str:
             lines.append(f"| {path}:{p['rate']} | {p['retrieval_bpp']:.4f} | {p['retrieval_top1']:.3f} | "
                          f"{p['rotation_bpp']:.4f} | {p['rotation_acc']:.3f} ± {p['rotation_se']:.3f} | "
                          f"{p['upright_acc']:.3f} ± {p['upright_se']:.3f} | {p['cpu_s']} |")
-    by["webp (best size)"] = [p for k in ("webp", "webp@256", "webp@128", "webp@64", "webp@32") for p in by.get(k, [])]
+    by["webp (best size)"] = [p for k in WEBP_SIZES for p in by.get(k, [])]
     anchors = [a for a in ANCHORS if by.get(a)]
     lines += ["", "BD-rate of omni against each pixel path (accuracy-rate; negative = omni needs fewer bits at equal "
               "accuracy; the acceptance is <= -30 % against WebP on both tasks):", "",
@@ -500,7 +507,7 @@ def plot(done: dict, path: Path) -> None:
             by.setdefault(p["path"], []).append(p)
     ref = next((p for p in done["points"] if p["path"] == "pixels"), {})
     colours = {"omni": (214, 39, 40), "webp": (31, 119, 180), "webp@256": (23, 190, 207), "webp@128": (44, 160, 44),
-               "webp@64": (148, 103, 189), "webp@32": (140, 86, 75),
+               "webp@64": (148, 103, 189), "webp@32": (140, 86, 75), "webp@16": (227, 119, 194), "webp@8": (255, 127, 14),
                "jpeg": (127, 127, 127), "jpeg@256": (188, 189, 34)}
     PW, H, L, R, T, B = 520, 420, 60, 15, 40, 50
     im = Image.new("RGB", (len(TASKS) * PW, H), "white")
@@ -535,8 +542,9 @@ def plot(done: dict, path: Path) -> None:
             for b, a in pts:
                 x, y = xy(b, a)
                 d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
-            d.line([x0 + L + 10, H - B - 130 + 15 * k, x0 + L + 35, H - B - 130 + 15 * k], fill=c, width=3)
-            d.text((x0 + L + 40, H - B - 136 + 15 * k), name, fill="black")
+            y_key = H - B - 8 - 15 * (len(by) - k)
+            d.line([x0 + L + 10, y_key, x0 + L + 35, y_key], fill=c, width=3)
+            d.text((x0 + L + 40, y_key - 6), name, fill="black")
     tmp = path.with_suffix(".tmp.png")
     im.save(tmp)
     os.replace(tmp, path)
