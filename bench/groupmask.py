@@ -132,10 +132,11 @@ def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[di
     return recs
 
 
-def summarise(recs: list[dict], n_images: int, qs: list[int], n_groups: int, cpu_s: float) -> dict:
+def summarise(recs: list[dict], images: list[int], qs: list[int], n_groups: int, cpu_s: float) -> dict:
     from kodak import bd_rate
 
-    recs = [r for r in recs if r["image"] <= n_images]
+    n_images = len(images)
+    recs = [r for r in recs if r["image"] in images]
     names = list(dict.fromkeys(r["setting"] for r in recs if r["kind"] == "coded"))
     rows = {}
     for name in names:
@@ -167,7 +168,7 @@ def summarise(recs: list[dict], n_images: int, qs: list[int], n_groups: int, cpu
             "mask_bytes": {"zlib": sum(r["zlib"] for r in masks), "runs": sum(r["runs"] for r in masks),
                            "images": len(masks)},
             "band_fraction": round(float(np.mean([r["band_fraction"] for r in masks])), 4),
-            "cpu_s": round(cpu_s, 1), "images": n_images, "builtin_groups": n_groups, "qs": qs}
+            "cpu_s": round(cpu_s, 1), "images": images, "builtin_groups": n_groups, "qs": qs}
 
 
 def main() -> int:
@@ -177,7 +178,8 @@ def main() -> int:
     ap.add_argument("--qs", default="50,60,70")
     ap.add_argument("--groups", type=int, default=4)
     ap.add_argument("--images", type=int, default=12, help="tables over Kodak images 1..N")
-    ap.add_argument("--only", help="measure only these images (e.g. 1,3,5), appending to --jsonl; no tables")
+    ap.add_argument("--only", help="measure only these images (e.g. 1,3,5), appending to --jsonl, no tables; "
+                    "with --summarise: table these images")
     ap.add_argument("--jsonl", type=Path, help="per-image records: appended by a measuring run, read by --summarise")
     ap.add_argument("--summarise", action="store_true", help="tables from --jsonl (all files given) only")
     ap.add_argument("--settings", default=",".join(s[0] for s in SETTINGS))
@@ -189,12 +191,12 @@ def main() -> int:
     chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
     t0 = time.process_time()
     recs: list[dict] = []
+    images = [int(v) for v in args.only.split(",")] if args.only else list(range(1, args.images + 1))
     if args.summarise:
         for line in args.jsonl.read_text().splitlines():
             recs.append(json.loads(line))
-        cpu = sum(r.get("cpu_s", 0) for r in recs if r["kind"] == "mask")
+        cpu = sum(r.get("cpu_s", 0) for r in recs if r["kind"] == "mask" and r["image"] in images)
     else:
-        images = [int(v) for v in args.only.split(",")] if args.only else range(1, args.images + 1)
         for i in images:
             t = time.process_time()
             got = measure_image(i, qs, chosen, args.groups)
@@ -207,7 +209,7 @@ def main() -> int:
         cpu = time.process_time() - t0
         if args.only:
             return 0
-    out = summarise(recs, args.images, qs, args.groups, cpu)
+    out = summarise(recs, images, qs, args.groups, cpu)
     print(json.dumps(out, indent=1))
     if args.out:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
@@ -217,13 +219,16 @@ def main() -> int:
 
 
 def markdown(out: dict, args) -> str:
-    n = out["images"]
+    imgs = out["images"]
+    n = len(imgs)
+    which = f"1-{n}" if imgs == list(range(1, n + 1)) else ", ".join(map(str, imgs))
     lines = [
         "# Group-mask coding (codec 17): version 2 against version 1 and plain NVTC",
         "",
         f"`OMP_NUM_THREADS=1 nice -n 19 python bench/groupmask.py --qs {args.qs} --images {n} --md bench/RESULTS-groupmask.md`"
-        f" (or measured in parts with `--only ... --jsonl F` and tabled with `--summarise --jsonl F`; "
-        f"Kodak images 1-{n}, built-in split into {args.groups} groups, {out['cpu_s']} s CPU; "
+        f" (here measured in parts, one process per core, with `--only LIST --jsonl F` and tabled with "
+        f"`--summarise --jsonl F --only LIST`; "
+        f"Kodak images {which}, built-in split into {args.groups} groups, {out['cpu_s']} s CPU; "
         f"the 8-px band holds {100 * out['band_fraction']:.1f} % of the pixels). "
         "M = margin in pixels (version 2 codes the NVTC symbols whose cell dilated by M meets the group); "
         "B = ECVQ distortion weight of the group's pixels in the 8-px boundary band, O = that of the filled pixels "

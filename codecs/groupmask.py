@@ -11,7 +11,10 @@ and mask and that group's stream only, and keeps only the group's pixels.
 
 Version 2 (written today) codes only the NVTC symbols whose cell, dilated by a margin M,
 meets the group (NVTC region coding, nvtc/codec.py): the filled pixels and the box's
-padding cost (almost) nothing.  Its mask is run-coded (maskcoder.py) when that is smaller.
+padding cost (almost) nothing; a symbol left out takes its static row's most probable
+index (the next layer's context) and adds its expected codeword.  The encoder also weighs
+ECVQ's distortion per pixel (outside the group O, in the group's boundary band B).  The
+mask is run-coded (maskcoder.py) when that is smaller than zlib.
 
 Bitstream (spec/codecs.md §6), big-endian.  Version 2:
   u8  version (2), u16 width, u16 height, u8 G (1..255)
