@@ -474,6 +474,26 @@ def report(done: dict) -> str:
             cells.append("no overlap" if bd is None else f"{bd:+.1f} %")
             cells.append("-" if rng is None else f"{rng[0]:.3f}..{rng[1]:.3f}")
         lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
+    lines += ["", "Cheapest point of each family within one standard error (over photos) of the uncoded ceiling "
+              "(a flat curve, where even the cheapest point is there, cannot show a saving):", "",
+              "| family | " + " | ".join(t[1] for t in TASKS) + " |", "|---|" + "---|" * len(TASKS)]
+    families = {"omni": by.get("omni", []), "webp (any size)": by["webp (best size)"],
+                "jpeg (any size)": by.get("jpeg", []) + by.get("jpeg@256", [])}
+    for fam, rows in families.items():
+        if not rows:
+            continue
+        cells = []
+        for _, _, rk, ak, _ in TASKS:
+            key = ak.rsplit("_", 1)[0] + "_photos"
+            ceiling = ref.get(ak)
+            if ceiling is None or key not in ref:
+                cells.append("-")
+                continue
+            se = float(np.std(ref[key], ddof=1) / math.sqrt(len(ref[key])))
+            near = sorted((p for p in rows if p[ak] >= ceiling - se), key=lambda p: p[rk])
+            cells.append("none" if not near else f"{near[0]['path']}:{near[0]['rate']}, {near[0][rk]:.4f} bpp "
+                         f"({near[0][ak]:.3f}; ceiling {ceiling:.3f} ± {se:.3f})")
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     best = by["webp (best size)"]
     if best and by.get("omni"):
         lines += ["", f"Paired bootstrap over photos ({BOOTSTRAP} resamples) of the BD-rate against the best-size WebP: "
