@@ -454,7 +454,8 @@ def report(done: dict) -> str:
              "figures built on them, are within noise; gaps in bits of factors of 2 or more are not.", "",
              "| path:rate | retrieval bpp | retrieval top-1 | orientation bpp | 4-way acc | up/down acc | CPU s |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    for path, rows in by.items():
+    order = {path: k for k, (path, _) in enumerate(points_plan())}
+    for path, rows in sorted(by.items(), key=lambda kv: order.get(kv[0], len(order))):
         if path == "pixels":
             continue
         for p in sorted(rows, key=lambda r: r["retrieval_bpp"]):
