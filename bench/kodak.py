@@ -311,7 +311,7 @@ def report(summaries: dict[str, dict], commands: list[str]) -> str:
         eq = equal_quality_table(t)
         if eq:
             lines += ["", "NVTC against the rate each classical codec needs for the same mean PSNR "
-                      "(PCHIP interpolation of log-rate over PSNR; 'Nx' = NVTC spends N times the bits):", ""] + eq
+                      "(PCHIP interpolation of log-rate over PSNR; 'Nx' = NVTC spends N times the bits, under 1 = fewer):", ""] + eq
         lines.append("")
     lines += ["## Commands", "", "```"] + commands + ["```", ""]
     return "\n".join(lines)
@@ -340,7 +340,7 @@ def equal_quality_table(table: dict, codec: str = "nvtc") -> list[str]:
                 cells.append("above range")
             else:
                 r = math.exp(float(PchipInterpolator([p for p, _ in pts], [v for _, v in pts])(q)))
-                cells.append(f"{r:.3f} ({b / r:.1f}x fewer)" if r > b else f"{r:.3f} ({b / r:.1f}x)")
+                cells.append(f"{r:.3f} ({b / r:.2f}x)")
         lines.append(f"| {spec} | {b:.3f} | {q:.2f} | " + " | ".join(cells) + " |")
     return lines
 

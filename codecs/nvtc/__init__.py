@@ -19,10 +19,11 @@ def _missing() -> str:
     return ""
 
 
-# "nvtc:Q" codes at ECVQ lambda 2**((Q + 10) / 10) with the fine-tune whose band holds Q.
-# One model over every Q was measured (BENCHMARKS.md, NVTC lambda knob) and loses: model 3
-# at Q 40 spends 70 % more bits than model 1 at equal PSNR, model 1 saturates at 30.4 dB.
-Q_BANDS = ((10, 69, 1), (70, 89, 2), (90, 100, 3))  # (first Q, last Q, model)
+# "nvtc:Q" codes at ECVQ lambda 2**((Q + 10) / 10) with the model tuned over the band that
+# holds Q: model 4 over lambda 32..256 (Q 40..70), model 5 over 256..2048 (Q 70..100)
+# (tools/tune_nvtc.py; BENCHMARKS.md, NVTC tuning).  Models 1-3 (one lambda each) are kept
+# so that their files decode; nvtc:1..3 still name them.
+Q_BANDS = ((10, 69, 4), (70, 100, 5))  # (first Q, last Q, model)
 Q_RANGE = "10..100"
 MAX_DROP = 3  # "nvtc:Q/D": the last D layers (stage 0's, the finest) are not coded
 
@@ -34,11 +35,12 @@ def info() -> CodecInfo:
     rates = models + ([Q_RANGE, f"{Q_RANGE}/0..{MAX_DROP}"] if bands else [])
     return CodecInfo(
         NVTC, "nvtc", False, rates,
-        "NVTC learned vector-quantisation codec (Feng et al. CVPR 2023), CPU-scaled; RATE = fine-tune 1 (low) .. 3 "
-        f"(high), or Q {Q_RANGE} (ECVQ lambda 2**((Q+10)/10); fine-tune 1 for Q<70, 2 for Q<90, else 3), "
+        "NVTC learned vector-quantisation codec (Feng et al. CVPR 2023), CPU-scaled; RATE = model 1..5 at its own "
+        f"lambda (4, 5: tuned over a band; 1-3: the first fine-tunes), or Q {Q_RANGE} (ECVQ lambda 2**((Q+10)/10); "
+        "model 4 for Q<70, else 5), "
         "optionally /D = finest layers left "
         f"uncoded (0..{MAX_DROP}, faster decode, lower rate and quality)",
-        available=not reason, reason=reason, default_rate="2" if "2" in models else (models[0] if models else None),
+        available=not reason, reason=reason, default_rate="5" if "5" in models else (models[0] if models else None),
     )
 
 

@@ -14,6 +14,9 @@ WEIGHTS: dict[int, tuple[str, str]] = {
     1: ("nvtc-1.safetensors", "a855b799a301a816a6822a88833d7b283e521807733cf8561c551d68cd05515e"),
     2: ("nvtc-2.safetensors", "0af86b32f6e8104ab2cfdba4284b26b0b438273e6b41fe3335fb28a489201540"),
     3: ("nvtc-3.safetensors", "545270491acd4b95ccb9a39805fdf85544614d102b8aab801272aeace8a7bda4"),
+    # 4, 5: tuned from 1 and 2 over a band of lambdas each (tools/tune_nvtc.py); 1-3 stay for their files
+    4: ("nvtc-4.safetensors", "345a99ab13991dfcd2447604861616840db66113d96c7a2d84d89b4f423d056c"),
+    5: ("nvtc-5.safetensors", "e9f9c925293fe2009ca436bcdbe842e5c2becca9c4542ed0c7510191f9661983"),
 }
 
 

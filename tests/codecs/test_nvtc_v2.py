@@ -92,9 +92,28 @@ def test_quality_knob_orders_sizes_and_is_recorded(codec):
     payloads = {q: aigif_codecs.encode(im, f"nvtc:{q}")[1] for q in (20, 60, 100)}
     assert len(payloads[20]) < len(payloads[60]) < len(payloads[100])
     for q, d in payloads.items():
-        assert d[1] == {20: 1, 60: 1, 100: 3}[q] and d[10] == q  # the band's fine-tune, Q in the header
+        assert d[1] == {20: 4, 60: 4, 100: 5}[q] and d[10] == q  # the band's model, Q in the header
         assert codec.decode(d, max_pixels=BIG).size == (64, 64)
     assert codec.q_lambda(60) == 128 and codec.q_lambda(100) == 2048
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3, 4, 5])
+def test_every_rate_point_codes_and_decodes(codec, rate):
+    """Rate points are never removed (spec §4.5): 1-3 still decode though nvtc:Q chooses 4-5."""
+    im = perturbed_image(smooth_image(48, 40, seed=40 + rate), seed=41)
+    data = aigif_codecs.encode(im, f"nvtc:{rate}")[1]
+    assert data[1] == rate and data[10] == 0  # its own lambda: no Q
+    out = codec.decode(data, max_pixels=BIG)
+    err = np.asarray(out, np.float64) - np.asarray(im, np.float64)
+    assert out.size == (48, 40) and 10 * np.log10(255**2 / (err**2).mean()) > 15
+
+
+def test_band_tuned_weights_share_the_architecture(codec):
+    import json
+
+    configs = {r: json.dumps(codec.load(r).model.cfg.to_dict(), sort_keys=True) for r in (1, 2, 3, 4, 5)}
+    assert len(set(configs.values())) == 1
+    assert codec.load(4).lmbda == pytest.approx((32 * 256) ** 0.5) and codec.load(5).lmbda == pytest.approx((256 * 2048) ** 0.5)
 
 
 def test_layer_knob(codec, textured):
