@@ -111,6 +111,7 @@ def main(argv=None) -> int:
 
     ensure_codecs_importable()
     import tune_nvtc
+    from aigif_codecs.nvtc.export import export_tuned
 
     torch.set_num_threads(1)
     images = [] if args.report_only else [Image.open(DATA / "kodak" / f"kodim{n}.png").convert("RGB") for n in args.images.split(",")]
@@ -132,12 +133,7 @@ def main(argv=None) -> int:
                     model = tune_nvtc.load_shipped(int(init))
                     meta = load_ckpt(snap, model)
                     w = Path(tmp) / f"{snap.name}.safetensors"
-                    ema = model.ema
-                    logits = {k: ema["priors"].rows[f"{k[0]}_{k[1]}"].detach() for k in ema["net"].cfg.coding_order()}
-                    key_level = {k: ema["priors"].key_level(*k) for k in logits if ema["net"].previous(*k)}
-                    from aigif_codecs.nvtc.export import export_tuned
-
-                    export_tuned(ema["net"], logits, key_level, 512.0, number, w, train_info={})
+                    export_tuned(*tune_nvtc.exported_parts(model), 512.0, number, w, train_info={})
                     register(w, number)
                     rows.append((meta["step"], meta["cpu_s"], measure(number, qs, images)))
                     number += 1

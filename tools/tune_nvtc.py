@@ -184,12 +184,7 @@ def train(args) -> None:
     imgs = load_images(args.crop)
     print(f"{len(imgs)} training images; lambda {args.lmin}..{args.lmax}", flush=True)
     budget_s = args.budget_min * 60 if args.budget_min else float("inf")
-    refit_imgs: list = []
-
-    def imgs_refit():  # the full-size crops the refit codes (loaded once, when first needed)
-        if not refit_imgs:
-            refit_imgs.extend(load_images(args.crop_final))
-        return refit_imgs
+    refit_imgs = [a for a in imgs if min(a.shape[:2]) >= args.crop_final]  # = load_images(crop_final)
 
     def progress() -> float:  # the schedules follow steps or CPU budget, whichever runs out first
         return min(1.0, max(meta["step"] / args.steps, meta["cpu_s"] / budget_s))
@@ -203,7 +198,7 @@ def train(args) -> None:
         frac = progress()
         due = [r for r in args.refit_at if frac >= r and str(r) not in meta.setdefault("refits", {})]
         if due:  # the key -> row map is re-fitted on the EMA weights, and the live priors follow
-            meta["refits"][str(due[0])] = {"step": t, "bits": refit_keys(model, imgs_refit(), args)}
+            meta["refits"][str(due[0])] = {"step": t, "bits": refit_keys(model, refit_imgs, args)}
             for name, row in model.ema["priors"].rows.items():
                 model.priors.rows[name].data.copy_(row)
                 opt.state.pop(model.priors.rows[name], None)  # stale moments of the old rows
@@ -291,6 +286,16 @@ def refit_keys(model: Tunable, imgs, args, rounds: int = 2, prior_weight: float 
     return report
 
 
+def exported_parts(model: Tunable) -> tuple[NVTC, dict, dict]:
+    """What export_tuned writes of a run: the EMA transforms, each layer's table rows, the
+    key -> row maps of the conditional layers."""
+    net, priors = model.ema["net"], model.ema["priors"]
+    order = net.cfg.coding_order()
+    logits = {(s, l): priors.rows[f"{s}_{l}"].detach() for s, l in order}
+    key_level = {(s, l): priors.key_level(s, l) for s, l in order if net.previous(s, l)}
+    return net, logits, key_level
+
+
 def export(args) -> None:
     from aigif_codecs.nvtc.export import export_tuned
 
@@ -298,14 +303,10 @@ def export(args) -> None:
     model = load_shipped(args.init)
     meta = load_ckpt(run, model)
     args.lmin, args.lmax = meta["lmin"], meta["lmax"]
-    refit = None
     if args.refit_crops:
         refit = refit_keys(model, load_images(args.crop_final), args)
         print("refit (ideal bits before, after):", json.dumps(refit), flush=True)
-    net, priors = model.ema["net"], model.ema["priors"]
-    cfg = net.cfg
-    logits = {(s, l): priors.rows[f"{s}_{l}"].detach() for s, l in cfg.coding_order()}
-    key_level = {(s, l): priors.key_level(s, l) for s, l in cfg.coding_order() if net.previous(s, l)}
+    net, logits, key_level = exported_parts(model)
     out = Path(args.out) if args.out else REPO / "codecs" / "weights" / f"nvtc-{args.rate}.safetensors"
     lmbda = math.sqrt(meta["lmin"] * meta["lmax"])
     digest = export_tuned(net, logits, key_level, lmbda, args.rate, out, train_info={

@@ -59,28 +59,29 @@ def coding_tables(model: NVTC) -> dict[str, torch.Tensor]:
     return out
 
 
-def export_weights(model: NVTC, lmbda: float, rate: int, path: Path, *, train_info: dict) -> str:
+def _write(model: NVTC, tables: dict, lmbda: float, rate: int, path: Path, train_info: dict) -> str:
+    """fp16 transforms (the training-only priors left out) + integer `tables`, with the metadata of §4.5."""
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
                if not any(part in TRAINING_ONLY for part in k.split("."))}
-    tensors.update(coding_tables(model))
+    tensors.update(tables)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
             "lmbda": repr(float(lmbda)), "rate_point": str(rate), "freq_bits": str(FREQ_BITS),
             "train": json.dumps(train_info)}
     return write_weights(path, tensors, meta)
+
+
+def export_weights(model: NVTC, lmbda: float, rate: int, path: Path, *, train_info: dict) -> str:
+    return _write(model, coding_tables(model), lmbda, rate, path, train_info)
 
 
 def export_tuned(model: NVTC, logits: dict, key_level: dict, lmbda: float, rate: int, path: Path, *,
                  train_info: dict) -> str:
     """Weights tuned with table priors (tools/tune_nvtc.py): the prior is one logit row per
     table row, so each row's softmax is quantised directly; key_level is kept as given."""
-    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
-               if not any(part in TRAINING_ONLY for part in k.split("."))}
+    tables = {}
     for (s, l), rows in logits.items():
         pmf = torch.softmax(rows.double(), dim=-1).numpy()
-        tensors[f"tables.{s}.{l}.freq"] = torch.from_numpy(quantize_pmf(pmf))
+        tables[f"tables.{s}.{l}.freq"] = torch.from_numpy(quantize_pmf(pmf))
         if (s, l) in key_level:
-            tensors[f"tables.{s}.{l}.key_level"] = key_level[(s, l)].to(torch.int32).contiguous()
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
-            "lmbda": repr(float(lmbda)), "rate_point": str(rate), "freq_bits": str(FREQ_BITS),
-            "train": json.dumps(train_info)}
-    return write_weights(path, tensors, meta)
+            tables[f"tables.{s}.{l}.key_level"] = key_level[(s, l)].to(torch.int32).contiguous()
+    return _write(model, tables, lmbda, rate, path, train_info)
