@@ -37,15 +37,13 @@ import re
 import sys
 import threading
 from array import array
-from bisect import bisect_left, bisect_right
 
-from aigif import limits
 from aigif.errors import InvalidText, LimitExceeded, UnknownTextCodec
 
 from ..frames import utf8
 
-from .codec3 import context_keys as _context_keys
-from .model import BOS, BYTE_END, BYTE_START_CTX, EOS, OOV, get_model, load_data_file
+from . import chain
+from .model import BOS, EOS, OOV, get_model, load_data_file
 from .rangecoder import PayloadBoundExceeded, RangeDecoder, RangeEncoder
 
 PRIMER_FILE = "prompt-primer-v1.bin"
@@ -201,54 +199,10 @@ class _State:
             counts.append(1)
 
 
-def _advance(keys: list[tuple[int, int]], n_vocab: int, sym: int) -> list[tuple[int, int]]:
-    """The static context keys after `sym` (what codec3.context_keys gives for the history
-    with `sym` appended), from the keys before it: the order-k key is the order-(k-1) key
-    times V plus sym, so nothing is recomputed from the whole history."""
-    n = len(keys)
-    new = [(n, keys[1][1] * n_vocab + sym) if n > 1 else (1, sym)]
-    for i in range(2, n):
-        new.append((n - i + 1, keys[i][1] * n_vocab + sym))
-    if n > 1:
-        new.append((1, sym))
-    return new
-
-
 def _static_knows(context, keys) -> bool:
-    """Whether model v1 has the order-STATIC_GATE context (keys: _context_keys, highest order first)."""
+    """Whether model v1 has the order-STATIC_GATE context (keys: chain.Keys, highest order first)."""
     k, key = keys[len(keys) - STATIC_GATE]
     return context(k, key) is not None
-
-
-_exclusion_cache: dict[tuple, tuple] = {}
-
-
-def _exclusions(ctx, escaped):
-    """What codec3._reduced computes (indices of ctx's symbols that the escaped contexts
-    hold, ascending, and their mass), found by bisection in ctx's sorted symbols: a cold
-    decoder then never builds the symbol set and index of a big low-order context, which
-    is most of codec 3's cold-start time. Cached per chain of contexts like codec 3's."""
-    key = (ctx, *escaped)
-    hit = _exclusion_cache.get(key)
-    if hit is not None:
-        return hit
-    syms = ctx.syms
-    n = len(syms)
-    found = set()
-    for other in escaped:
-        for s in other.syms:
-            i = bisect_left(syms, s)
-            if i < n and syms[i] == s:
-                found.add(i)
-    idx = sorted(found)
-    cum = ctx.cum
-    removed = 0
-    for i in idx:
-        removed += cum[i + 1] - cum[i]
-    if len(_exclusion_cache) >= limits.MAX_PROMPT_EXCLUSIONS_CACHED:
-        _exclusion_cache.clear()
-    hit = _exclusion_cache[key] = (idx, removed)
-    return hit
 
 
 def encode(text: str) -> bytes:
@@ -260,12 +214,10 @@ def encode(text: str) -> bytes:
     n_vocab = model.n_vocab
     n_known0 = n_vocab + len(primer.extra)  # this text's spelled pieces are numbered from here
     context = model.context
-    order0 = model.order0
-    byte_ctx = model.bytes_ctx
     enc = RangeEncoder()
     code = enc.encode
     # the static context keys (orders N..1) of the static history, where known pieces are OOV
-    keys = _context_keys([BOS] * model.max_order, n_vocab)
+    keys = chain.initial_keys(model)
     prev2 = prev1 = BOS  # full symbols
     state = _State(primer)
     known_counts = state.known_counts
@@ -300,7 +252,7 @@ def encode(text: str) -> bytes:
                 weights[1] += 1
         if not coded:
             ssym = sym if 0 <= sym < n_vocab else OOV
-            _static_encode(code, context, order0, keys, ssym)
+            chain.encode_symbol(code, model, keys, ssym)
             if ssym == OOV:
                 j = sym - n_vocab
                 group = NEW if sym < 0 else (EXTRA if j < n_extra else SPELLED)
@@ -315,11 +267,7 @@ def encode(text: str) -> bytes:
                 elif group == SPELLED:
                     code(sum(known_counts[n_extra:j]), known_counts[j], sum(known_counts[n_extra:]))
                 if sym < 0:
-                    prev = BYTE_START_CTX
-                    for byte in [*piece.encode("utf-8"), BYTE_END]:
-                        cum = byte_ctx[prev].cum
-                        code(cum[byte], cum[byte + 1] - cum[byte], cum[-1])
-                        prev = byte
+                    chain.encode_spelling(code, model, piece.encode("utf-8"))
                     if state.n_spelled < MAX_LOCAL_PIECES:
                         sym = spelled_ids[piece] = n_known0 + state.n_spelled
                         state.n_spelled += 1
@@ -329,85 +277,9 @@ def encode(text: str) -> bytes:
         if sym >= n_vocab:
             known_counts[sym - n_vocab] += 1
         state.learn((prev2, prev1), sym)
-        keys = _advance(keys, n_vocab, sym if sym < n_vocab else OOV)
+        keys = chain.advance(keys, n_vocab, sym if sym < n_vocab else OOV)
         prev2, prev1 = prev1, sym
     return enc.finish()
-
-
-def _static_encode(code, context, order0, keys, sym) -> None:
-    """Codec 3's static chain for one symbol (spec/prompt-coder.md §6, in reverse)."""
-    escaped = []
-    for k, key in keys:
-        ctx = context(k, key)
-        if ctx is None:
-            continue
-        cum = ctx.cum
-        mass = cum[-1]
-        if escaped:
-            idx, removed = _exclusions(ctx, escaped)
-            mass -= removed
-            if mass == 0:
-                continue
-        else:
-            idx = ()
-        total = mass + ctx.esc
-        syms = ctx.syms
-        i = bisect_left(syms, sym)
-        if i < len(syms) and syms[i] == sym:
-            start = cum[i]
-            for j in idx:
-                if j >= i:
-                    break
-                start -= cum[j + 1] - cum[j]
-            code(start, cum[i + 1] - cum[i], total)
-            return
-        code(mass, ctx.esc, total)
-        if k > 1:
-            escaped.append(ctx)
-    cum = order0.cum
-    code(cum[sym], cum[sym + 1] - cum[sym], cum[-1])
-
-
-def _static_decode(target, consume, context, order0, keys) -> int:
-    escaped = []
-    for k, key in keys:
-        ctx = context(k, key)
-        if ctx is None:
-            continue
-        cum = ctx.cum
-        mass = cum[-1]
-        if escaped:
-            idx, removed = _exclusions(ctx, escaped)
-            mass -= removed
-            if mass == 0:
-                continue
-        else:
-            idx = ()
-        v = target(mass + ctx.esc)
-        if v >= mass:
-            consume(mass, ctx.esc)
-            if k > 1:
-                escaped.append(ctx)
-            continue
-        pos = v
-        for j in idx:
-            if cum[j] <= pos:
-                pos += cum[j + 1] - cum[j]
-            else:
-                break
-        i = bisect_right(cum, pos) - 1
-        start = cum[i]
-        for j in idx:
-            if j >= i:
-                break
-            start -= cum[j + 1] - cum[j]
-        consume(start, cum[i + 1] - cum[i])
-        return ctx.syms[i]
-    cum = order0.cum
-    v = target(cum[-1])
-    sym = bisect_right(cum, v) - 1
-    consume(cum[sym], cum[sym + 1] - cum[sym])
-    return sym
 
 
 def _pick(target, consume, counts) -> int:
@@ -430,13 +302,11 @@ def decode(data: bytes, max_bytes: int) -> str:
     n_extra = len(primer.extra)
     extra = primer.extra
     context = model.context
-    order0 = model.order0
-    byte_ctx = model.bytes_ctx
     dec = RangeDecoder(bytes(data))
     target = dec.target
     consume = dec.consume
     out = bytearray()
-    keys = _context_keys([BOS] * model.max_order, n_vocab)
+    keys = chain.initial_keys(model)
     prev2 = prev1 = BOS
     state = _State(primer)
     known_counts = state.known_counts
@@ -463,7 +333,7 @@ def decode(data: bytes, max_bytes: int) -> str:
                     weights[1] += 1
             spelled_now = False
             if sym < 0:
-                sym = _static_decode(target, consume, context, order0, keys)
+                sym = chain.decode_symbol(target, consume, model, keys)
                 if sym == OOV:
                     present = state.present_groups()
                     group = present[_pick(target, consume, [groups[g] for g in present])] if len(present) > 1 else NEW
@@ -474,21 +344,9 @@ def decode(data: bytes, max_bytes: int) -> str:
                         sym = n_vocab + n_extra + _pick(target, consume, known_counts[n_extra:])
                     else:
                         spelled_now = True
-                        spelled = bytearray()
-                        prev = BYTE_START_CTX
-                        while True:
-                            cum = byte_ctx[prev].cum
-                            v = target(cum[-1])
-                            byte = bisect_right(cum, v) - 1
-                            consume(cum[byte], cum[byte + 1] - cum[byte])
-                            if byte == BYTE_END:
-                                if prev == BYTE_START_CTX:
-                                    raise InvalidText("codec-5 text payload is corrupt (empty spelled piece)")
-                                break
-                            spelled.append(byte)
-                            if len(out) + len(spelled) > max_bytes:
-                                raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
-                            prev = byte
+                        spelled = chain.decode_spelling(target, consume, model, len(out), max_bytes)
+                        if not spelled:
+                            raise InvalidText("codec-5 text payload is corrupt (empty spelled piece)")
                         out += spelled
                         if state.n_spelled < MAX_LOCAL_PIECES:
                             sym = n_vocab + n_extra + state.n_spelled
@@ -507,7 +365,7 @@ def decode(data: bytes, max_bytes: int) -> str:
             if len(out) > max_bytes:
                 raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
             state.learn((prev2, prev1), sym)
-            keys = _advance(keys, n_vocab, sym if sym < n_vocab else OOV)
+            keys = chain.advance(keys, n_vocab, sym if sym < n_vocab else OOV)
             prev2, prev1 = prev1, sym
     except PayloadBoundExceeded as exc:
         raise InvalidText(f"codec-5 text payload is corrupt ({exc})") from None

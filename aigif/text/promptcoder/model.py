@@ -42,6 +42,10 @@ class Context:
         self._symset = None
 
     @property
+    def has_symset(self) -> bool:
+        return self._symset is not None
+
+    @property
     def symset(self) -> frozenset[int]:
         if self._symset is None:
             self._symset = frozenset(self.syms)
