@@ -35,7 +35,7 @@ def writes_syntax(s: Syntax) -> bool:
     It is left out only for a pixels file whose SYNTAX would say nothing at all: a
     field that is set (steps, a negative prompt, a size...) is always written.
     """
-    has_critical_pixels = any(p.kind == "pixels" and p.critical for p in s.payloads)
+    has_critical_pixels = s.critical_pixels() is not None
     has_residual = any(p.kind == "residual" for p in s.payloads)  # a residual needs a SYNTAX (§3.4)
     return not (has_critical_pixels and not has_generation_content(s) and not has_residual)
 

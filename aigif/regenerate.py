@@ -100,7 +100,7 @@ def preflight_file(path_or_bytes, *, trust_inline_model: bool = False, reference
     errors are left to unpack_image, which reports them (or falls back to kept pixels)."""
     data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else read_bytes(path_or_bytes)
     syntax = decode(bytes(data))
-    if any(p.kind == "pixels" and p.critical for p in syntax.payloads):
+    if syntax.critical_pixels() is not None:
         return False
     try:
         resolved = preflight(syntax, trust_inline_model=trust_inline_model)
@@ -255,7 +255,7 @@ def platform_difference(recorded: Platform | None, now: Platform | None) -> str:
 def unpack_image(path_or_bytes, **options) -> UnpackResult:
     data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else read_bytes(path_or_bytes)
     syntax = decode(bytes(data))
-    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    stored = syntax.critical_pixels()
     if stored is not None:
         image = pixels.decode_pixels(stored.codec_id, stored.data)
         return UnpackResult(image, syntax, "pixels", _status(syntax, image))

@@ -166,6 +166,14 @@ class Syntax:
     # False for a pixels-only file: it has no SYNTAX segment, so nothing to regenerate or export
     has_syntax: bool = True
 
+    def critical_pixels(self) -> Payload | None:
+        """The critical PIXELS payload (spec §7.4): the file *is* these pixels, not a regeneration."""
+        return next((p for p in self.payloads if p.kind == "pixels" and p.critical), None)
+
+    def stored_pixels(self) -> Payload | None:
+        """The critical PIXELS payload, else the first ancillary one (a kept original)."""
+        return self.critical_pixels() or next((p for p in self.payloads if p.kind == "pixels"), None)
+
 
 # The SYNTAX segment's fields besides the prompt (spec §5.1); None = absent.
 SYNTAX_FIELDS = ("model", "model_fingerprint", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler")

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def read_features(path: str):
     """The decoded features of the file's critical pixels payload (CodecError if it has none of codec 18)."""
     syntax = decode(read_bytes(path))
-    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    stored = syntax.critical_pixels()
     if stored is None:
         raise CodecError(f"{path} stores no Omni-ICM features (no pixels payload; pack --image X --codec omni:Q writes one)")
     if stored.codec_id != OMNI_ID:

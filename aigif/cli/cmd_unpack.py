@@ -204,7 +204,7 @@ def _regenerate_or_kept(path: Path, warn, **options) -> UnpackResult:
         return unpack_image(path, **options)
     except CANNOT_REGENERATE as e:
         syntax = decode(read_bytes(path))
-        kept = next((p for p in syntax.payloads if p.kind == "pixels"), None)
+        kept = syntax.stored_pixels()
         if kept is None:
             raise
         warn(f"cannot regenerate ({e}); wrote the original image the file keeps instead")
@@ -217,8 +217,7 @@ def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
     original), and the stored file's bytes when they can be written as they are (a
     verbatim payload in the output's format)."""
     syntax = decode(read_bytes(path))
-    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None) or \
-        next((p for p in syntax.payloads if p.kind == "pixels"), None)
+    stored = syntax.stored_pixels()
     if stored is None:
         raise InvalidSyntax(f"{path} stores no pixels (only `pack --image` and `import --keep-pixels` do): unpack it without --pixels")
     image = pixels.decode_pixels(stored.codec_id, stored.data)
@@ -234,7 +233,7 @@ def grouped_pixels(path: Path, groups: str) -> UnpackResult:
     except ValueError:
         raise InvalidSyntax(f"--groups takes labels like 1,3, not {groups!r}") from None
     syntax = decode(read_bytes(path))
-    stored = next((p for p in syntax.payloads if p.kind == "pixels" and p.critical), None)
+    stored = syntax.critical_pixels()
     if stored is None or stored.codec_id != 17:
         raise InvalidSyntax(f"{path} stores no group-mask pixels (pack --image X --codec groupmask): --groups needs them")
     image = pixels.decode_pixels(stored.codec_id, stored.data, groups=labels)
@@ -272,7 +271,7 @@ def _what_matched(result) -> str:
     if result.status != "bit-exact":
         return ""
     if result.source in ("pixels", "kept original"):
-        p = next((p for p in result.syntax.payloads if p.kind == "pixels" and (p.critical or result.source != "pixels")), None)
+        p = result.syntax.critical_pixels() if result.source == "pixels" else result.syntax.stored_pixels()
         if p is not None and pixels.payload_is_lossless(p.codec_id, p.data) is not True:
             return f"; the hash matched is that of the stored {pixels.describe_payload(p.codec_id, p.data)} image, not of the original"
     elif result.source == "regenerated+residual":

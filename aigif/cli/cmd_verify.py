@@ -34,7 +34,7 @@ def verify_one(path: Path, args, folders: dict, reporter: StepReporter):
     """-> UnpackResult; raises NothingToVerify before the model runs when there is no FIDELITY."""
     data = read_bytes(path)
     syntax = decode(data)
-    regenerates = not any(p.kind == "pixels" and p.critical for p in syntax.payloads)
+    regenerates = syntax.critical_pixels() is None
     if regenerates:
         # what is wrong with the file itself (its model, its size) first, then what verify needs
         preflight(syntax, trust_inline_model=args.trust_inline_model)
