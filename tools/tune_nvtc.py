@@ -52,7 +52,7 @@ from codec_training import ensure_codecs_importable, load_ckpt, save_ckpt  # noq
 
 ensure_codecs_importable()
 from aigif_codecs.learned_weights import build_model, read_checked  # noqa: E402
-from aigif_codecs.nvtc.model import LN2, NVTC, NVTCConfig, combine, partition  # noqa: E402
+from aigif_codecs.nvtc.model import LN2, NVTC, NVTCConfig  # noqa: E402
 from aigif_codecs.nvtc.zoo import WEIGHTS, weights_path  # noqa: E402
 from train_nvtc import RUNS, load_images, psnr  # noqa: E402
 
@@ -108,39 +108,33 @@ def rd_forward(net: NVTC, priors: TablePriors, x: torch.Tensor, lmbda: float, re
     """The coder's own loop (codec._run) with gradients: ECVQ under the table rows, straight-
     through codewords; -> distortion terms and the rate (bits per dimension) of the indices.
     record, if given, receives (context keys, indices) of every conditional layer."""
-    cfg = net.cfg
-    b = cfg.block
     B, _, H, W = x.shape
     numel = x.numel()
     vectors = net.analysis(x)
-    x_hat, idx = None, {}
-    rate = vq_dist = 0.0
-    for s in reversed(range(cfg.n_stage)):
-        hw = (H // cfg.downscale[s], W // cfg.downscale[s])
-        if x_hat is not None:
-            x_hat = partition(x_hat, b)
-        for l in reversed(range(cfg.n_layer[s])):
-            vq = net.vq[s][l]
-            base = 0 if x_hat is None else x_hat
-            r = net._to_vectors(net.proj_in[s][l](vectors[s][l] - base))
-            table = priors.bits(s, l)
-            prev = net.previous(s, l)
-            if prev is None:
-                bits = table.unsqueeze(0).expand(r.shape[0], -1, -1)  # row = block position
-            else:
-                keys = net.context_keys(s, prev, idx[prev], B, hw)
-                bits = table[priors.key_level(s, l)[keys]]
-            index = vq.quantize(r.detach(), bits.detach(), lmbda)
-            idx[(s, l)] = index
-            if record is not None and prev is not None:
-                record.setdefault((s, l), []).append((keys.reshape(-1), index.reshape(-1)))
-            r_hat = vq.lookup(index)
-            vq_dist = vq_dist + ((r - r_hat) ** 2).sum() / numel
-            rate = rate + bits.gather(-1, index.unsqueeze(-1)).sum() / numel
-            r_hat = r + (r_hat - r).detach()
-            x_hat = net.vt_dec[s][l](base + net.proj_out[s][l](net.from_vectors(r_hat)))
-        x_hat = net.up[s](combine(x_hat, b, hw))
-    return {"x_hat": x_hat, "mse": ((x - x_hat) ** 2).mean(), "vq_dist": vq_dist, "rate_bpd": rate}
+    idx = {}
+    acc = {"rate": 0.0, "vq_dist": 0.0}
+
+    def layer(s, l, base, hw):
+        vq = net.vq[s][l]
+        r = net._to_vectors(net.proj_in[s][l](vectors[s][l] - base))
+        table = priors.bits(s, l)
+        prev = net.previous(s, l)
+        if prev is None:
+            bits = table.unsqueeze(0).expand(r.shape[0], -1, -1)  # row = block position
+        else:
+            keys = net.context_keys(s, prev, idx[prev], B, hw)
+            bits = table[priors.key_level(s, l)[keys]]
+        index = vq.quantize(r.detach(), bits.detach(), lmbda)
+        idx[(s, l)] = index
+        if record is not None and prev is not None:
+            record.setdefault((s, l), []).append((keys.reshape(-1), index.reshape(-1)))
+        r_hat = vq.lookup(index)
+        acc["vq_dist"] = acc["vq_dist"] + ((r - r_hat) ** 2).sum() / numel
+        acc["rate"] = acc["rate"] + bits.gather(-1, index.unsqueeze(-1)).sum() / numel
+        return r + (r_hat - r).detach()  # straight-through codewords
+
+    x_hat = net.coarse_to_fine(H, W, layer)
+    return {"x_hat": x_hat, "mse": ((x - x_hat) ** 2).mean(), "vq_dist": acc["vq_dist"], "rate_bpd": acc["rate"]}
 
 
 def augmented_batches(imgs, batch: int, rng: random.Random, crop_of_step):

@@ -125,38 +125,27 @@ def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = No
     Only the first n_coded layers in coding order are coded; a later layer adds its
     expected codeword instead (mean_codeword), and its synthesis VT units still run.
     coded: region coding's maps (coded_maps); a symbol not coded adds its expected codeword."""
-    from .model import combine, partition  # lazy: model.py imports torch, which only NVTC coding needs
-
     m, cfg = ld.model, ld.model.cfg
     b = cfg.block
-    x_hat, idx = None, {}
+    idx = {}
     n_coded = len(cfg.coding_order()) if n_coded is None else n_coded
-    done = 0
-    for s in reversed(range(cfg.n_stage)):
-        hw = (Hp // cfg.downscale[s], Wp // cfg.downscale[s])
-        if x_hat is not None:
-            x_hat = partition(x_hat, b)
-        for l in reversed(range(cfg.n_layer[s])):
-            base = 0 if x_hat is None else x_hat
-            if done >= n_coded:
-                x_hat = base + m.proj_out[s][l](m.from_vectors(mean_codeword(ld, s, l, B * (hw[0] // b) * (hw[1] // b))))
-                x_hat = m.vt_dec[s][l](x_hat)
-                continue
-            done += 1
-            prev = m.previous(s, l)
-            level = None
-            if prev is not None:
-                level = ld.key_level[(s, l)][m.context_keys(s, prev, idx[prev], B, hw)]
-            n_blocks = B * (hw[0] // b) * (hw[1] // b)
-            index = choose(s, l, base, level, n_blocks)
-            idx[(s, l)] = index
-            r_hat = m.vq[s][l].lookup(index)
-            if coded is not None:
-                r_hat = _expected_where_skipped(ld, s, l, r_hat, coded[s], level, n_blocks)
-            x_hat = base + m.proj_out[s][l](m.from_vectors(r_hat))
-            x_hat = m.vt_dec[s][l](x_hat)
-        x_hat = m.up[s](combine(x_hat, b, hw))
-    return x_hat
+
+    def layer(s, l, base, hw):
+        n_blocks = B * (hw[0] // b) * (hw[1] // b)
+        if len(idx) >= n_coded:
+            return mean_codeword(ld, s, l, n_blocks)
+        prev = m.previous(s, l)
+        level = None
+        if prev is not None:
+            level = ld.key_level[(s, l)][m.context_keys(s, prev, idx[prev], B, hw)]
+        index = choose(s, l, base, level, n_blocks)
+        idx[(s, l)] = index
+        r_hat = m.vq[s][l].lookup(index)
+        if coded is not None:
+            r_hat = _expected_where_skipped(ld, s, l, r_hat, coded[s], level, n_blocks)
+        return r_hat
+
+    return m.coarse_to_fine(Hp, Wp, layer)
 
 
 def mean_codeword(ld: _Loaded, s: int, l: int, n_blocks: int):

@@ -295,60 +295,76 @@ class NVTC(nn.Module):
         b = self.cfg.block
         return v.transpose(1, 2).reshape(v.shape[0], v.shape[2], b, b)
 
-    def forward(self, x: torch.Tensor, lmbda: float, *, active: tuple, rate_constrain: bool,
-                conditional: bool) -> dict:
-        """Training pass. active[s] = whether stage s is quantised (progressive schedule)."""
+    def coarse_to_fine(self, H: int, W: int, layer) -> torch.Tensor | None:
+        """The synthesis loop that training, tuning and the codec share: stages from the
+        coarsest, layers from the last; per layer x_hat = vt_dec(base + proj_out(codewords)).
+
+        layer(s, l, base, hw) -> the layer's codewords (N, P, d), or None where the layer adds
+        nothing (an inactive stage of the progressive schedule); base is the reconstruction
+        so far in blocks (0 before the first), hw the stage's size.  None when no layer added."""
         cfg = self.cfg
-        B, _, H, W = x.shape
-        numel = x.numel()
-        vectors = self.analysis(x)
         b = cfg.block
         x_hat = None
-        index_of: dict = {}
-        vq_dist = rate_u = rate_cond = rate_plain = snap = 0.0
         for s in reversed(range(cfg.n_stage)):
             hw = (H // cfg.downscale[s], W // cfg.downscale[s])
             if x_hat is not None:
                 x_hat = partition(x_hat, b)
             for l in reversed(range(cfg.n_layer[s])):
-                vq = self.vq[s][l]
-                if active[s]:
-                    base = 0 if x_hat is None else x_hat
-                    r = self._to_vectors(self.proj_in[s][l](vectors[s][l] - base))
-                    bits_u = vq.uncond_bits()
-                    prev = self.previous(s, l)
-                    bits = bits_u
-                    cond_bits = None
-                    if conditional and prev is not None and prev in index_of:
-                        keys = self.context_keys(s, prev, index_of[prev], B, hw)
-                        # only the keys present in the batch: a fraction of all keys, same gradients
-                        used, inverse = torch.unique(keys, return_inverse=True)
-                        params, _, snap_loss = vq.snap_keys(used)
-                        cond_bits = vq.table_bits(params)[inverse]  # (N, P, K)
-                        bits = cond_bits
-                        snap = snap + snap_loss
-                    index = vq.quantize(r.detach(), bits.detach() if rate_constrain else None, lmbda)
-                    index_of[(s, l)] = index
-                    r_hat = vq.lookup(index)
-                    vq_dist = vq_dist + ((r - r_hat) ** 2).sum() / numel
-                    bu = bits_u.unsqueeze(0).expand(index.shape[0], -1, -1).gather(-1, index.unsqueeze(-1)).sum()
-                    rate_u = rate_u + bu / numel
-                    if cond_bits is not None:
-                        rate_cond = rate_cond + cond_bits.gather(-1, index.unsqueeze(-1)).sum() / numel
-                    else:
-                        rate_plain = rate_plain + bu / numel
-                    r_hat = r + (r_hat - r).detach()
+                base = 0 if x_hat is None else x_hat
+                r_hat = layer(s, l, base, hw)
+                if r_hat is not None:
                     x_hat = base + self.proj_out[s][l](self.from_vectors(r_hat))
                 if x_hat is not None:
                     x_hat = self.vt_dec[s][l](x_hat)
             if x_hat is not None:
                 x_hat = self.up[s](combine(x_hat, b, hw))
+        return x_hat
+
+    def forward(self, x: torch.Tensor, lmbda: float, *, active: tuple, rate_constrain: bool,
+                conditional: bool) -> dict:
+        """Training pass. active[s] = whether stage s is quantised (progressive schedule)."""
+        B, _, H, W = x.shape
+        numel = x.numel()
+        vectors = self.analysis(x)
+        index_of: dict = {}
+        acc = {"vq_dist": 0.0, "rate_u": 0.0, "rate_cond": 0.0, "rate_plain": 0.0, "snap": 0.0}
+
+        def layer(s, l, base, hw):
+            if not active[s]:
+                return None
+            vq = self.vq[s][l]
+            r = self._to_vectors(self.proj_in[s][l](vectors[s][l] - base))
+            bits_u = vq.uncond_bits()
+            prev = self.previous(s, l)
+            bits = bits_u
+            cond_bits = None
+            if conditional and prev is not None and prev in index_of:
+                keys = self.context_keys(s, prev, index_of[prev], B, hw)
+                # only the keys present in the batch: a fraction of all keys, same gradients
+                used, inverse = torch.unique(keys, return_inverse=True)
+                params, _, snap_loss = vq.snap_keys(used)
+                cond_bits = vq.table_bits(params)[inverse]  # (N, P, K)
+                bits = cond_bits
+                acc["snap"] = acc["snap"] + snap_loss
+            index = vq.quantize(r.detach(), bits.detach() if rate_constrain else None, lmbda)
+            index_of[(s, l)] = index
+            r_hat = vq.lookup(index)
+            acc["vq_dist"] = acc["vq_dist"] + ((r - r_hat) ** 2).sum() / numel
+            bu = bits_u.unsqueeze(0).expand(index.shape[0], -1, -1).gather(-1, index.unsqueeze(-1)).sum()
+            acc["rate_u"] = acc["rate_u"] + bu / numel
+            if cond_bits is not None:
+                acc["rate_cond"] = acc["rate_cond"] + cond_bits.gather(-1, index.unsqueeze(-1)).sum() / numel
+            else:
+                acc["rate_plain"] = acc["rate_plain"] + bu / numel
+            return r + (r_hat - r).detach()
+
+        x_hat = self.coarse_to_fine(H, W, layer)
         if x_hat is None:
             x_hat = torch.zeros_like(x)
         mse = ((x - x_hat) ** 2).mean()
-        rate = rate_plain + rate_cond  # bits per dimension the coder spends
+        rate = acc["rate_plain"] + acc["rate_cond"]  # bits per dimension the coder spends
         # rate_u always trains the unconditional logits: they pick dead codewords
-        loss = rate_u + rate_cond + lmbda * mse + lmbda * vq_dist + snap
+        loss = acc["rate_u"] + acc["rate_cond"] + lmbda * mse + lmbda * acc["vq_dist"] + acc["snap"]
         return {"x_hat": x_hat, "rate_bpd": rate, "mse": mse, "loss": loss}
 
     def reactivate(self, active: tuple) -> int:
