@@ -244,6 +244,9 @@ def valid_vectors() -> dict[str, bytes]:
         syntax_seg({"model": {"name": "my-finetune", "fingerprint": "5a1f0c3e9b27d481"}, "prompt": "a fox", "seed": 3,
                     "steps": 25, "guidance": 5, "width": 768, "height": 768, "scheduler": "euler"}, 0) + b"\x00"
     )
+    # NVTC bitstream version 3 (spec/codecs.md §4.4.1): v40's payload as version 3, whose
+    # pixels are exact on every machine; tests/codecs/test_nvtc_intsynth.py checks their sha256
+    v["v47-nvtc-v3-pixels"] = crc_file(seg(0x05, leb128(16) + (HERE / "reference" / "nvtc-v3-48x40.bin").read_bytes()) + b"\x00")
     v["v37-adaptive-prompt-model-midjourney"] = crc_file(
         syntax_seg({"prompt": "a lighthouse in a storm, oil painting --ar 16:9 --v 7 --stylize 400", "seed": 42}, textcodec.ADAPTIVE_MODEL) + b"\x00"
     )

@@ -295,15 +295,18 @@ class NVTC(nn.Module):
         b = self.cfg.block
         return v.transpose(1, 2).reshape(v.shape[0], v.shape[2], b, b)
 
-    def coarse_to_fine(self, H: int, W: int, layer) -> torch.Tensor | None:
+    def coarse_to_fine(self, H: int, W: int, layer, synthesis=None) -> torch.Tensor | None:
         """The synthesis loop that training, tuning and the codec share: stages from the
         coarsest, layers from the last; per layer x_hat = vt_dec(base + proj_out(codewords)).
 
         layer(s, l, base, hw) -> the layer's codewords (N, P, d), or None where the layer adds
         nothing (an inactive stage of the progressive schedule); base is the reconstruction
-        so far in blocks (0 before the first), hw the stage's size.  None when no layer added."""
+        so far in blocks (0 before the first), hw the stage's size.  None when no layer added.
+        synthesis: the transforms to run (default this model's float ones; the codec's
+        version 3 passes intsynth.IntSynthesis, the same parts in integer arithmetic)."""
         cfg = self.cfg
         b = cfg.block
+        syn = self if synthesis is None else synthesis
         x_hat = None
         for s in reversed(range(cfg.n_stage)):
             hw = (H // cfg.downscale[s], W // cfg.downscale[s])
@@ -313,11 +316,11 @@ class NVTC(nn.Module):
                 base = 0 if x_hat is None else x_hat
                 r_hat = layer(s, l, base, hw)
                 if r_hat is not None:
-                    x_hat = base + self.proj_out[s][l](self.from_vectors(r_hat))
+                    x_hat = base + syn.proj_out[s][l](syn.from_vectors(r_hat))
                 if x_hat is not None:
-                    x_hat = self.vt_dec[s][l](x_hat)
+                    x_hat = syn.vt_dec[s][l](x_hat)
             if x_hat is not None:
-                x_hat = self.up[s](combine(x_hat, b, hw))
+                x_hat = syn.up[s](combine(x_hat, b, hw))
         return x_hat
 
     def forward(self, x: torch.Tensor, lmbda: float, *, active: tuple, rate_constrain: bool,

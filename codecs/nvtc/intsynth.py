@@ -1,0 +1,255 @@
+"""NVTC's synthesis in integer arithmetic: bitstream version 3 (spec/codecs.md §4.4.1).
+
+Versions 1 and 2 run the synthesis transforms in float32, so two machines (or two BLAS
+builds) may reconstruct an image a few least-significant bits apart.  Version 3 fixes
+every number of the synthesis on a binary fixed-point grid and specifies each operation
+on integers, so the pixels are the same on every machine:
+
+* an activation x is the integer round(x * 2**A), A = 16, clamped to |x| < 2**8 after
+  every operation that can grow it (it never reaches 4 on Kodak: the clamp is there so
+  that the bound below holds for any payload);
+* a weight w is round(w * 2**A) (the fp16 weights times 2**16 are exact in binary64;
+  round half to even), a bias round(b * 2**(2A)); |w| < 4 is checked when the model loads;
+* a linear map (1x1 convolution, channel or block-position matrix, each tap of a 3x3
+  convolution) sums integer products, adds the bias and rescales by
+  floor((sum + 2**(A-1)) / 2**A);
+* GELU is a table of round(gelu(i / 2**G) * 2**A) for |i| <= 8 * 2**G (G = 10), linearly
+  interpolated between its entries in integers; x <= -8 gives 0, x >= 8 gives x.
+
+The integers are held in binary64 tensors and the sums run through ordinary matrix
+products: every product and every partial sum is an integer below 2**51 in magnitude
+(activations < 2**25, weights < 2**18, at most 432 terms), so binary64 represents each
+exactly and the result does not depend on the order of the additions, the BLAS library
+or the number of threads.  tests/codecs/test_nvtc_intsynth.py checks the float64 path
+against the same operations in int64.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from aigif.errors import CodecError
+
+A = 16  # fractional bits of activations and weights
+ONE_INT = 1 << A
+HALF_INT = 1 << (A - 1)
+LIMIT_INT = (1 << (A + 8)) - 1  # |x| < 2**8 as an integer of the grid
+WEIGHT_LIMIT = 4.0
+G = 10  # GELU table step 2**-G
+GELU_SPAN = 8  # the table covers -8..8
+# sha256 of the GELU table as little-endian int64: a machine whose erf would give another
+# table refuses to decode version 3 rather than reconstruct other pixels.
+GELU_TABLE_SHA256 = "331cbe97111a67ad4ba1b21743a50f03092ccd596e688c1b2f178b27577af059"
+
+
+@lru_cache(maxsize=1)
+def gelu_table() -> np.ndarray:
+    n = GELU_SPAN << G
+    x = [i / (1 << G) for i in range(-n, n + 1)]
+    t = np.array([round(v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) * (1 << A)) for v in x], dtype=np.int64)
+    if hashlib.sha256(t.astype("<i8").tobytes()).hexdigest() != GELU_TABLE_SHA256:
+        raise CodecError("this machine's erf gives another GELU table than spec/codecs.md §4.4.1: "
+                         "nvtc version-3 payloads cannot be decoded exactly here")
+    return t
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _floor_div(a, b: int):
+    return _torch().div(a, b, rounding_mode="floor")
+
+
+def rescale(acc):
+    """floor((acc + 2**(A-1)) / 2**A), clamped to the activation range."""
+    return _floor_div(acc + HALF_INT, ONE_INT).clamp_(-LIMIT_INT, LIMIT_INT)
+
+
+def grid(t, bits: int, dtype):
+    """round(t * 2**bits) as integers held in `dtype` (round half to even)."""
+    torch = _torch()
+    return torch.round(t.detach().to(torch.float64) * float(1 << bits)).to(dtype)
+
+
+def _weight(t, name: str, dtype):
+    if float(t.detach().abs().max()) >= WEIGHT_LIMIT:
+        raise CodecError(f"nvtc weights {name} exceed |w| < {WEIGHT_LIMIT}: no integer synthesis for them")
+    return grid(t, A, dtype)
+
+
+class Gelu:
+    """The table GELU of spec/codecs.md §4.4.1 on grid integers."""
+
+    def __init__(self, dtype):
+        self.table = _torch().from_numpy(gelu_table()).to(dtype)
+
+    def __call__(self, x):
+        torch = _torch()
+        n = GELU_SPAN << G
+        step = 1 << (A - G)
+        lo = torch.clamp(x, -n * step, n * step)
+        q = _floor_div(lo, step)  # table index - n
+        frac = lo - q * step  # 0 <= frac < 2**(A-G)
+        i = (q + n).long()
+        j = torch.clamp(i + 1, max=2 * n)
+        y0, y1 = self.table[i], self.table[j]
+        y = y0 + _floor_div((y1 - y0) * frac, step)
+        y = torch.where(x >= n * step, x, y)
+        return torch.where(x <= -n * step, torch.zeros_like(x), y)
+
+
+class Conv:
+    """A 1x1 or 3x3 (padding 1) convolution on (N, C, H, W) grid integers."""
+
+    def __init__(self, conv, name: str, dtype):
+        k = conv.kernel_size[0]
+        if conv.kernel_size != (k, k) or k not in (1, 3) or conv.stride != (1, 1) or conv.groups != 1 \
+                or conv.padding != (k // 2, k // 2):
+            raise CodecError(f"nvtc integer synthesis has no form for {name} ({conv})")
+        self.k = k
+        w = _weight(conv.weight, name, dtype)  # (O, I, k, k)
+        self.taps = [w[:, :, dy, dx].t().contiguous() for dy in range(k) for dx in range(k)]  # (I, O) each
+        self.b = grid(conv.bias, 2 * A, dtype) if conv.bias is not None else None
+
+    def __call__(self, x):
+        torch = _torch()
+        N, C, H, W = x.shape
+        # channels last, so that each tap is one matrix product over the channels
+        xl = x.permute(0, 2, 3, 1)
+        if self.k == 1:
+            acc = xl @ self.taps[0]
+        else:
+            xp = torch.nn.functional.pad(xl, (0, 0, 1, 1, 1, 1))
+            acc = None
+            for t, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3)):
+                term = xp[:, dy:dy + H, dx:dx + W, :] @ self.taps[t]
+                acc = term if acc is None else acc.add_(term)
+        if self.b is not None:
+            acc = acc + self.b
+        return rescale(acc).permute(0, 3, 1, 2)
+
+
+class BlockFC:
+    """DepthwiseBlockFC: per channel, a matrix over the b*b positions of a block."""
+
+    def __init__(self, m, name: str, dtype):
+        self.w = _weight(m.weight, name, dtype)  # (C, n, n)
+        self.b = grid(m.bias, 2 * A, dtype)  # (C, n)
+
+    def __call__(self, x):
+        torch = _torch()
+        shape = x.shape
+        flat = x.flatten(start_dim=-2)
+        acc = torch.einsum("bcn,cnm->bcm", flat, self.w) + self.b
+        return rescale(acc).reshape(shape)
+
+
+def build(module, name: str, dtype):
+    """The integer form of a synthesis module of codecs/nvtc/model.py (CodecError for others)."""
+    import torch.nn as nn
+
+    from .model import ChannelFC, ResBlock, ResBlocks, VTUnit
+
+    if isinstance(module, nn.Sequential):
+        parts = [build(m, f"{name}.{i}", dtype) for i, m in enumerate(module)]
+
+        def seq(x):
+            for p in parts:
+                x = p(x)
+            return x
+        return seq
+    if isinstance(module, VTUnit):
+        intra, inter = build(module.intra, f"{name}.intra", dtype), BlockFC(module.inter, f"{name}.inter", dtype)
+
+        def vt(x):
+            x = (x + intra(x)).clamp_(-LIMIT_INT, LIMIT_INT)
+            return (x + inter(x)).clamp_(-LIMIT_INT, LIMIT_INT)
+        return vt
+    if isinstance(module, ChannelFC):
+        fc1, fc2, act = Conv(module.fc1, f"{name}.fc1", dtype), Conv(module.fc2, f"{name}.fc2", dtype), Gelu(dtype)
+        return lambda x: fc2(act(fc1(x)))
+    if isinstance(module, (ResBlock, ResBlocks)):
+        inner = build(module.m, f"{name}.m", dtype)
+        return lambda x: (x + inner(x)).clamp_(-LIMIT_INT, LIMIT_INT)
+    if isinstance(module, nn.Conv2d):
+        return Conv(module, name, dtype)
+    if isinstance(module, nn.GELU):
+        if module.approximate != "none":
+            raise CodecError(f"nvtc integer synthesis has the erf GELU only, not {name}")
+        return Gelu(dtype)
+    if isinstance(module, nn.PixelShuffle):
+        f = module.upscale_factor
+        return lambda x: torch_pixel_shuffle(x, f)
+    raise CodecError(f"nvtc integer synthesis has no form for {name} ({type(module).__name__})")
+
+
+def torch_pixel_shuffle(x, f: int):
+    return _torch().nn.functional.pixel_shuffle(x, f)  # a permutation: exact
+
+
+def round_div(a: np.ndarray, b) -> np.ndarray:
+    """round(a / b) for int64 a, positive int64 b, halves up: floor((2a + b) / 2b)."""
+    return (2 * a + b) // (2 * b)
+
+
+class IntSynthesis:
+    """The integer synthesis of one NVTC model: the parts NVTC.coarse_to_fine drives
+    (proj_out, vt_dec, up, from_vectors) and the codewords it adds."""
+
+    def __init__(self, model, freq: dict, dtype=None):
+        """dtype: what holds the integers, torch.float64 (the decoder: BLAS products) or
+        torch.int64 (tests: the same operations in integer arithmetic)."""
+        torch = _torch()
+        dtype = torch.float64 if dtype is None else dtype
+        self.dtype = dtype
+        cfg = model.cfg
+        self.cfg = cfg
+        self.from_vectors = model.from_vectors  # a reshape
+        self.proj_out = [[build(m, f"proj_out.{s}.{l}", dtype) for l, m in enumerate(ms)] for s, ms in enumerate(model.proj_out)]
+        self.vt_dec = [[build(m, f"vt_dec.{s}.{l}", dtype) for l, m in enumerate(ms)] for s, ms in enumerate(model.vt_dec)]
+        self.up = [build(m, f"up.{s}", dtype) for s, m in enumerate(model.up)]
+        self.codebook = {}
+        self.expected = {}  # (s, l) -> (R, P, d) int64: each table row's expected codeword per position
+        for s, l in cfg.coding_order():
+            cb = _weight(model.vq[s][l].codebook, f"vq.{s}.{l}.codebook", dtype)  # (P, K, d)
+            self.codebook[(s, l)] = cb
+            f = np.asarray(freq[(s, l)], dtype=np.int64)  # (R, K) integer rows
+            c = cb.to(torch.int64).numpy()
+            # sum_k F[r][k] c[p][k] < 2**24 * 2**18 * 512 = 2**51: exact in int64
+            num = np.einsum("rk,pkd->rpd", f, c)
+            self.expected[(s, l)] = round_div(num, f.sum(-1)[:, None, None])
+
+    def lookup(self, s: int, l: int, index):
+        torch = _torch()
+        cb = self.codebook[(s, l)]
+        pos = torch.arange(cb.shape[0]).unsqueeze(0)
+        return cb[pos, index]
+
+    def mean_codeword(self, s: int, l: int, keyed: bool, n_blocks: int):
+        """An uncoded layer's codewords: row p's expected codeword at position p, or, for a
+        layer keyed on the previous one, the rounded mean over its rows."""
+        torch = _torch()
+        e = self.expected[(s, l)]  # (R, P, d)
+        if keyed:
+            m = round_div(e.sum(0), e.shape[0])
+        else:
+            P = e.shape[1]
+            m = e[np.arange(P), np.arange(P)]
+        return torch.from_numpy(m).to(self.dtype).unsqueeze(0).expand(n_blocks, -1, -1)
+
+    def expected_rows(self, s: int, l: int, rows: np.ndarray, pos: np.ndarray):
+        torch = _torch()
+        return torch.from_numpy(self.expected[(s, l)][rows, pos]).to(self.dtype)
+
+    def to_pixels(self, x_hat, w: int, h: int) -> np.ndarray:
+        """(H, W, 3) uint8: round(clamp(x, 0, 1) * 255) on the grid, halves up."""
+        a = x_hat[0, :, :h, :w]
+        px = _floor_div(a * 255 + HALF_INT, ONE_INT).clamp_(0, 255)
+        return px.permute(1, 2, 0).contiguous().numpy().astype(np.uint8)
