@@ -35,7 +35,6 @@ import numpy as np
 from aigif.errors import CodecError
 
 A = 16  # fractional bits of activations and weights
-ONE_INT = 1 << A
 HALF_INT = 1 << (A - 1)
 LIMIT_INT = (1 << (A + 8)) - 1  # |x| < 2**8 as an integer of the grid
 WEIGHT_LIMIT = 4.0
@@ -63,13 +62,17 @@ def _torch():
     return torch
 
 
-def _floor_div(a, b: int):
-    return _torch().div(a, b, rounding_mode="floor")
+def _shift_down(a, bits: int):
+    """floor(a / 2**bits) of integers: exact either way (a power-of-two scaling, then floor,
+    of an integer below 2**53 in binary64; an arithmetic shift in int64)."""
+    if a.is_floating_point():
+        return (a * (2.0 ** -bits)).floor_()
+    return a >> bits
 
 
 def rescale(acc):
     """floor((acc + 2**(A-1)) / 2**A), clamped to the activation range."""
-    return _floor_div(acc + HALF_INT, ONE_INT).clamp_(-LIMIT_INT, LIMIT_INT)
+    return _shift_down(acc + HALF_INT, A).clamp_(-LIMIT_INT, LIMIT_INT)
 
 
 def grid(t, bits: int, dtype):
@@ -95,12 +98,12 @@ class Gelu:
         n = GELU_SPAN << G
         step = 1 << (A - G)
         lo = torch.clamp(x, -n * step, n * step)
-        q = _floor_div(lo, step)  # table index - n
+        q = _shift_down(lo, A - G)  # table index - n
         frac = lo - q * step  # 0 <= frac < 2**(A-G)
         i = (q + n).long()
         j = torch.clamp(i + 1, max=2 * n)
         y0, y1 = self.table[i], self.table[j]
-        y = y0 + _floor_div((y1 - y0) * frac, step)
+        y = y0 + _shift_down((y1 - y0) * frac, A - G)
         y = torch.where(x >= n * step, x, y)
         return torch.where(x <= -n * step, torch.zeros_like(x), y)
 
@@ -115,7 +118,8 @@ class Conv:
             raise CodecError(f"nvtc integer synthesis has no form for {name} ({conv})")
         self.k = k
         w = _weight(conv.weight, name, dtype)  # (O, I, k, k)
-        self.taps = [w[:, :, dy, dx].t().contiguous() for dy in range(k) for dx in range(k)]  # (I, O) each
+        # (k*k*I, O): tap-major rows, matching the column order of __call__
+        self.w_mat = w.permute(2, 3, 1, 0).reshape(k * k * w.shape[1], w.shape[0]).contiguous()
         self.b = grid(conv.bias, 2 * A, dtype) if conv.bias is not None else None
 
     def __call__(self, x):
@@ -124,13 +128,23 @@ class Conv:
         # channels last, so that each tap is one matrix product over the channels
         xl = x.permute(0, 2, 3, 1)
         if self.k == 1:
-            acc = xl @ self.taps[0]
+            acc = xl @ self.w_mat
         else:
-            xp = torch.nn.functional.pad(xl, (0, 0, 1, 1, 1, 1))
-            acc = None
+            # Output on the padded width W + 2 (its last 2 columns dropped): tap (dy, dx) of
+            # every output is then one contiguous run of the flattened padded input, at
+            # offset dy (W + 2) + dx, so each tap is a plain product, accumulated in place.
+            Wq = W + 2
+            L = H * Wq
+            flat = torch.nn.functional.pad(xl, (0, 0, 1, 1, 1, 1)).reshape(N, (H + 2) * Wq, C)
+            flat = torch.nn.functional.pad(flat, (0, 0, 0, 2))  # the last taps run 2 past the end
+            O = self.w_mat.shape[1]
+            acc = x.new_zeros((N, L, O))
             for t, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3)):
-                term = xp[:, dy:dy + H, dx:dx + W, :] @ self.taps[t]
-                acc = term if acc is None else acc.add_(term)
+                off = dy * Wq + dx
+                tap = self.w_mat[t * C:(t + 1) * C]
+                for n in range(N):
+                    acc[n].addmm_(flat[n, off:off + L], tap)
+            acc = acc.view(N, H, Wq, O)[:, :, :W, :]
         if self.b is not None:
             acc = acc + self.b
         return rescale(acc).permute(0, 3, 1, 2)
@@ -251,5 +265,5 @@ class IntSynthesis:
     def to_pixels(self, x_hat, w: int, h: int) -> np.ndarray:
         """(H, W, 3) uint8: round(clamp(x, 0, 1) * 255) on the grid, halves up."""
         a = x_hat[0, :, :h, :w]
-        px = _floor_div(a * 255 + HALF_INT, ONE_INT).clamp_(0, 255)
+        px = _shift_down(a * 255 + HALF_INT, A).clamp_(0, 255)
         return px.permute(1, 2, 0).contiguous().numpy().astype(np.uint8)
