@@ -84,13 +84,18 @@ def sample_euler(denoise: Denoiser, x, sigmas, *, noise_sampler=None, callback=N
 
 @torch.no_grad()
 def sample_euler_ancestral(denoise: Denoiser, x, sigmas, *, noise_sampler=None, callback=None,
-                           eta=1.0, s_noise=1.0):
+                           eta=1.0, s_noise=1.0, denoised_last: bool = False):
+    """denoised_last: a step down to sigma 0 returns the denoised estimate itself, as ComfyUI's
+    copy of k-diffusion does, instead of x + d * (0 - sigma) (the same in exact arithmetic)."""
     noise_sampler = _need_noise(noise_sampler, "Euler a")
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i] * s_in)
         sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta=eta)
         _report(callback, x, i, sigmas[i], sigmas[i], denoised)
+        if denoised_last and sigma_down == 0:
+            x = denoised
+            continue
         d = to_d(x, sigmas[i], denoised)
         x = x + d * (sigma_down - sigmas[i])
         if sigmas[i + 1] > 0:
@@ -218,7 +223,9 @@ def linear_multistep_coeff(order: int, t, i: int, j: int, float32_basis: bool = 
 
 @torch.no_grad()
 def sample_lms(denoise: Denoiser, x, sigmas, *, noise_sampler=None, callback=None, order=4,
-               float32_basis: bool = False):
+               float32_basis: bool = False, denoised_last: bool = False):
+    """float32_basis: the Lagrange basis in float32, as k-diffusion evaluates it under NumPy >= 2;
+    denoised_last: as in sample_euler_ancestral (ComfyUI's form)."""
     s_in = x.new_ones([x.shape[0]])
     sigmas_cpu = sigmas.detach().cpu().numpy()
     ds = []
@@ -228,6 +235,9 @@ def sample_lms(denoise: Denoiser, x, sigmas, *, noise_sampler=None, callback=Non
         if len(ds) > order:
             ds.pop(0)
         _report(callback, x, i, sigmas[i], sigmas[i], denoised)
+        if denoised_last and sigmas[i + 1] == 0:
+            x = denoised
+            continue
         cur_order = min(i + 1, order)
         coeffs = [linear_multistep_coeff(cur_order, sigmas_cpu, i, j, float32_basis) for j in range(cur_order)]
         x = x + sum(coeff * d for coeff, d in zip(coeffs, reversed(ds)))

@@ -7,8 +7,8 @@ function is used, otherwise the ComfyUI form is written here:
 
 - same as v0.0.16: euler, heun, dpm_2, dpm_2_ancestral, dpmpp_2s_ancestral, dpmpp_2m, lcm
   (ComfyUI's noise_scaling(sigma, noise, x) = noise * sigma + x, the same float32 numbers);
-- euler_ancestral, lms: the last step (to sigma 0) returns the denoised estimate itself
-  instead of x + d * (0 - sigma);
+- euler_ancestral, lms: the shared functions with denoised_last (the last step, to sigma 0,
+  returns the denoised estimate itself instead of x + d * (0 - sigma));
 - dpmpp_sde, dpmpp_2m_sde(_heun), dpmpp_3m_sde: rewritten over half-log-SNR with explicit
   alpha_t = sigma * exp(lambda) factors (1 only in exact arithmetic), the final step returns
   the denoised estimate, the first stage's noise is queried at (sigma, sigma_s);
@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from aigif.diffusion.kdiffusion import samplers as kd
-from aigif.diffusion.kdiffusion.samplers import get_ancestral_step, linear_multistep_coeff, to_d
+from aigif.diffusion.kdiffusion.samplers import get_ancestral_step, to_d
 
 from .noise import brownian_noise_sampler, default_noise_sampler
 from .unipc import sample_unipc, sample_unipc_bh2
@@ -49,47 +49,6 @@ def _brownian_noise(noise_sampler, x, sigmas, seed, cpu):
     if seed is None:
         raise ValueError("the SDE samplers need the seed (ComfyUI would draw a random one)")
     return brownian_noise_sampler(x, sigmas, seed, cpu=cpu)
-
-
-@torch.no_grad()
-def sample_euler_ancestral(model: Denoiser, x, sigmas, *, seed=None, noise_sampler=None, callback=None,
-                           eta=1.0, s_noise=1.0):
-    noise_sampler = _default_noise(noise_sampler, x, seed)
-    s_in = x.new_ones([x.shape[0]])
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in)
-        sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta=eta)
-        _report(callback, x, i, sigmas[i], sigmas[i], denoised)
-        if sigma_down == 0:
-            x = denoised
-        else:
-            d = to_d(x, sigmas[i], denoised)
-            dt = sigma_down - sigmas[i]
-            x = x + d * dt + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
-    return x
-
-
-@torch.no_grad()
-def sample_lms(model: Denoiser, x, sigmas, *, seed=None, noise_sampler=None, callback=None, order=4,
-               float32_basis=True):
-    """float32_basis: the Lagrange basis in float32, as ComfyUI's code evaluates it under
-    NumPy >= 2 (its float32 sigma array no longer promotes Python floats)."""
-    s_in = x.new_ones([x.shape[0]])
-    sigmas_cpu = sigmas.detach().cpu().numpy()
-    ds = []
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in)
-        ds.append(to_d(x, sigmas[i], denoised))
-        if len(ds) > order:
-            ds.pop(0)
-        _report(callback, x, i, sigmas[i], sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
-            x = denoised
-        else:
-            cur_order = min(i + 1, order)
-            coeffs = [linear_multistep_coeff(cur_order, sigmas_cpu, i, j, float32_basis) for j in range(cur_order)]
-            x = x + sum(coeff * d for coeff, d in zip(coeffs, reversed(ds)))
-    return x
 
 
 # --- the SDE samplers over half-log-SNR lambda = -log(sigma) (eps / v models) --------------
@@ -261,6 +220,14 @@ def sample_res_multistep(model: Denoiser, x, sigmas, *, seed=None, noise_sampler
 
 # --- the shared k-diffusion algorithms, with ComfyUI's seeding -----------------------------
 
+def _with(fn, **fixed):
+    def run(model, x, sigmas, **options):
+        return fn(model, x, sigmas, **fixed, **options)
+
+    run.__name__ = fn.__name__
+    return run
+
+
 def _shared(fn, stochastic: bool):
     def run(model: Denoiser, x, sigmas, *, seed=None, noise_sampler=None, callback=None, **options):
         if stochastic:
@@ -268,25 +235,22 @@ def _shared(fn, stochastic: bool):
         return fn(model, x, sigmas, noise_sampler=noise_sampler, callback=callback, **options)
 
     run.__name__ = fn.__name__
-    run.__doc__ = f"k-diffusion's {fn.__name__} (v0.0.16 arithmetic, unchanged in ComfyUI)."
+    run.__doc__ = f"k-diffusion's {fn.__name__} (aigif.diffusion.kdiffusion.samplers) with ComfyUI's seeding."
     return run
 
 
 sample_euler = _shared(kd.sample_euler, stochastic=False)
+# the last step (to sigma 0) returns the denoised estimate; LMS's basis in float32, as
+# ComfyUI's code evaluates it under NumPy >= 2 (its float32 sigma array no longer promotes
+# Python floats)
+sample_euler_ancestral = _shared(_with(kd.sample_euler_ancestral, denoised_last=True), stochastic=True)
+sample_lms = _shared(_with(kd.sample_lms, float32_basis=True, denoised_last=True), stochastic=False)
 sample_heun = _shared(kd.sample_heun, stochastic=False)
 sample_dpm_2 = _shared(kd.sample_dpm_2, stochastic=False)
 sample_dpm_2_ancestral = _shared(kd.sample_dpm_2_ancestral, stochastic=True)
 sample_dpmpp_2s_ancestral = _shared(kd.sample_dpmpp_2s_ancestral, stochastic=True)
 sample_dpmpp_2m = _shared(kd.sample_dpmpp_2m, stochastic=False)
 sample_lcm = _shared(kd.sample_lcm, stochastic=True)
-
-
-def _with(fn, **fixed):
-    def run(model, x, sigmas, **options):
-        return fn(model, x, sigmas, **fixed, **options)
-
-    run.__name__ = fn.__name__
-    return run
 
 
 # KSampler sampler_name -> function(model, x, sigmas, *, seed, noise_sampler, callback)
