@@ -177,44 +177,13 @@ def decode5(data, limit=1<<20):
         p2,p1=p1,sym
     return out.decode("utf-8")
 def decode(data, limit=1<<20):
+    """Text codec 3 (§6): the static chain until EOS."""
     rd=RD(data); hist=[1]*N; out=bytearray()
     while True:
-        excluded=set(); symbol=None
-        for k in range(N,0,-1):
-            key=0
-            for s_ in hist[N-k:]: key=key*V+s_
-            ctx=tables[k].get(key)
-            if ctx is None: continue
-            syms,freqs,esc=ctx; cum=cumt(freqs)
-            X=sorted(i for i,s_ in enumerate(syms) if s_ in excluded)
-            removed=sum(freqs[i] for i in X); mass=cum[-1]-removed
-            if mass==0: continue
-            v=rd.target(mass+esc)
-            if v>=mass:
-                rd.consume(mass,esc)
-                if k>1: excluded|=set(syms)
-                continue
-            pos=v
-            for i in X:
-                if cum[i]<=pos: pos+=freqs[i]
-                else: break
-            i=bisect.bisect_right(cum,pos)-1
-            rd.consume(cum[i]-sum(freqs[j] for j in X if j<i), freqs[i])
-            symbol=syms[i]; break
-        if symbol is None:
-            cum=cumt(order0); v=rd.target(cum[V]); symbol=bisect.bisect_right(cum,v)-1
-            rd.consume(cum[symbol],order0[symbol])
+        symbol=static_symbol(rd,hist)
         if symbol==0: break
-        if symbol==2:
-            c=256; count=0
-            while True:
-                row=bytefreq[257*c:257*c+257]; cum=cumt(row); v=rd.target(cum[257]); b=bisect.bisect_right(cum,v)-1
-                rd.consume(cum[b],row[b])
-                if b==256:
-                    assert count>0; break
-                out.append(b); count+=1; c=b
-        else:
-            out+=pieces[symbol]
+        out+=spell(rd) if symbol==2 else pieces[symbol]
+        if len(out)>limit: raise ValueError("over the limit")
         hist=hist[1:]+[symbol]
     return out.decode("utf-8")
 if __name__ == "__main__":
