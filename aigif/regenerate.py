@@ -258,7 +258,7 @@ def unpack_image(path_or_bytes, **options) -> UnpackResult:
     stored = syntax.critical_pixels()
     if stored is not None:
         image = pixels.decode_pixels(stored.codec_id, stored.data)
-        return UnpackResult(image, syntax, "pixels", _status(syntax, image))
+        return UnpackResult(image, syntax, "pixels", fidelity_status(syntax, image))
     threads = recorded_threads(syntax, options)
     if threads is not None:
         options = {**options, "threads": threads}
@@ -268,10 +268,11 @@ def unpack_image(path_or_bytes, **options) -> UnpackResult:
     if residual is not None:
         image = pixels.apply_residual(residual.codec_id, residual.data, image)
         source = "regenerated+residual"
-    return UnpackResult(image, syntax, source, _status(syntax, image), platform, platform_difference(syntax.platform, platform))
+    return UnpackResult(image, syntax, source, fidelity_status(syntax, image), platform, platform_difference(syntax.platform, platform))
 
 
-def _status(syntax: Syntax, image) -> str:
+def fidelity_status(syntax: Syntax, image) -> str:
+    """'bit-exact', 'differs' or 'unverified': the image against the file's FIDELITY hash."""
     if syntax.fidelity is None:
         return "unverified"
     try:

@@ -17,7 +17,7 @@ from ..jsonform import syntax_from_dict
 from ..regenerate import pack_image, portable_syntax, preflight
 from ..registry import get_registry, typed_model_key
 from ..syntax import Payload, Syntax
-from .engine_folders import add_folder_flags, folder_options
+from .engine_folders import add_generation_flags, folder_options
 from .imageio import metadata_of, open_image, save_image
 from .progress import StepReporter
 
@@ -66,13 +66,8 @@ def add_parser(sub) -> None:
     p.add_argument("--mask", metavar="LABELS.png",
                    help="--codec groupmask: one integer label 0..254 per pixel (default: a built-in region split)")
     p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
-    p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights")
-    p.add_argument("--trust-inline-model", action="store_true",
-                   help="with --syntax FILE.json naming a model folder or hub repo inline: load it (--model on this command line is trusted already)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_folder_flags(p)
+    add_generation_flags(p, trust_help="with --syntax FILE.json naming a model folder or hub repo inline: load it "
+                                       "(--model on this command line is trusted already)", threads_help=None)
     p.set_defaults(run=run)
 
 

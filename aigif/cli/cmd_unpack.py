@@ -23,11 +23,10 @@ from ..errors import (
     UnsupportedFeature,
     VerificationFailed,
 )
-from ..fidelity import matches
 from ..fileio import read_bytes, write_atomic
 from ..format import decode
-from ..regenerate import UnpackResult, preflight_file, unpack_image
-from .engine_folders import add_folder_flags, folder_options
+from ..regenerate import UnpackResult, fidelity_status, preflight_file, unpack_image
+from .engine_folders import add_generation_flags, folder_options
 from .progress import StepReporter
 from ..exporters.embed import MetadataTooLong
 from .imageio import DEFAULT_QUALITY, FORMAT_SUFFIX, OUTPUT_FORMATS, format_for, metadata_of, open_image, save_image
@@ -53,13 +52,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pixels", action="store_true",
                    help="extract the pixels the file stores (pack --image, import --keep-pixels) instead of regenerating")
     p.add_argument("--reference", metavar="PNG", help="original image: report PSNR and LPIPS")
-    p.add_argument("--allow-download", action="store_true", help="let diffusers download pinned weights (or AIGIF_ALLOW_DOWNLOAD=1)")
-    p.add_argument("--trust-inline-model", action="store_true",
-                   help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the count the file's PLATFORM records)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_folder_flags(p)
+    add_generation_flags(p)
     p.set_defaults(run=run)
 
 
@@ -209,7 +202,7 @@ def _regenerate_or_kept(path: Path, warn, **options) -> UnpackResult:
             raise
         warn(f"cannot regenerate ({e}); wrote the original image the file keeps instead")
         image = pixels.decode_pixels(kept.codec_id, kept.data)
-        return UnpackResult(image, syntax, "kept original", _status(syntax, image))
+        return UnpackResult(image, syntax, "kept original", fidelity_status(syntax, image))
 
 
 def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
@@ -221,7 +214,7 @@ def stored_pixels(path: Path, fmt: str) -> tuple[UnpackResult, bytes | None]:
     if stored is None:
         raise InvalidSyntax(f"{path} stores no pixels (only `pack --image` and `import --keep-pixels` do): unpack it without --pixels")
     image = pixels.decode_pixels(stored.codec_id, stored.data)
-    result = UnpackResult(image, syntax, "pixels" if stored.critical else "kept original", _status(syntax, image))
+    result = UnpackResult(image, syntax, "pixels" if stored.critical else "kept original", fidelity_status(syntax, image))
     raw = bytes(stored.data) if stored.codec_id == pixels.VERBATIM_ID and exporters.image_format(stored.data) == fmt else None
     return result, raw
 
@@ -238,15 +231,6 @@ def grouped_pixels(path: Path, groups: str) -> UnpackResult:
         raise InvalidSyntax(f"{path} stores no group-mask pixels (pack --image X --codec groupmask): --groups needs them")
     image = pixels.decode_pixels(stored.codec_id, stored.data, groups=labels)
     return UnpackResult(image, syntax, f"groups {','.join(map(str, labels))}", "unverified")
-
-
-def _status(syntax, image) -> str:
-    if syntax.fidelity is None:
-        return "unverified"
-    try:
-        return "bit-exact" if matches(syntax.fidelity, image) else "differs"
-    except ValueError:
-        return "unverified"
 
 
 def _report(path, target, result, reference) -> str:

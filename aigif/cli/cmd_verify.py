@@ -13,20 +13,14 @@ from ..fileio import read_bytes
 from ..format import decode
 from ..regenerate import preflight, unpack_image
 from .cmd_unpack import Progress, expand_inputs
-from .engine_folders import add_folder_flags, folder_options
+from .engine_folders import add_generation_flags, folder_options
 from .progress import StepReporter
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="regenerate and check the fidelity hash", description=__doc__)
     p.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
-    p.add_argument("--allow-download", action="store_true")
-    p.add_argument("--trust-inline-model", action="store_true",
-                   help="load weights from a local folder or hub repo that the file names inline (not a registry entry); only for files you trust")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the count the file's PLATFORM records)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_folder_flags(p)
+    add_generation_flags(p)
     p.set_defaults(run=run)
 
 

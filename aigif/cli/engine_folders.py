@@ -14,6 +14,23 @@ _HELP = {"lora_dir": "LoRA files for <lora:name:weight> tags",
          "vae_dir": "VAE files a file names"}
 
 
+TRUST_INLINE_HELP = ("load weights from a local folder or hub repo that the file names inline (not a registry entry); "
+                     "only for files you trust")
+
+
+def add_generation_flags(parser, *, trust_help: str = TRUST_INLINE_HELP, threads_help: str | None =
+                         "intra-op threads (default: the count the file's PLATFORM records)") -> None:
+    """The flags of every command that runs a model (pack, unpack, verify): downloads, inline
+    models, device, threads, progress, then the engine folders."""
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let diffusers download pinned weights (or AIGIF_ALLOW_DOWNLOAD=1)")
+    parser.add_argument("--trust-inline-model", action="store_true", help=trust_help)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help=threads_help)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_folder_flags(parser)
+
+
 def add_folder_flags(parser) -> None:
     group = parser.add_argument_group("engine folders (files under a1111 semantics)")
     for option in FOLDER_OPTIONS:
