@@ -38,6 +38,7 @@ A = 16  # fractional bits of activations and weights
 HALF_INT = 1 << (A - 1)
 LIMIT_INT = (1 << (A + 8)) - 1  # |x| < 2**8 as an integer of the grid
 WEIGHT_LIMIT = 4.0
+BIAS_LIMIT = 256.0  # |B| < 2**40 on the 2**-32 grid: the sums' bound still holds
 G = 10  # GELU table step 2**-G
 GELU_SPAN = 8  # the table covers -8..8
 # sha256 of the GELU table as little-endian int64: a machine whose erf would give another
@@ -87,6 +88,12 @@ def _weight(t, name: str, dtype):
     return grid(t, A, dtype)
 
 
+def _bias(t, name: str, dtype):
+    if float(t.detach().abs().max()) >= BIAS_LIMIT:
+        raise CodecError(f"nvtc biases {name} exceed |b| < {BIAS_LIMIT}: no integer synthesis for them")
+    return grid(t, 2 * A, dtype)
+
+
 class Gelu:
     """The table GELU of spec/codecs.md §4.4.1 on grid integers."""
 
@@ -120,7 +127,7 @@ class Conv:
         w = _weight(conv.weight, name, dtype)  # (O, I, k, k)
         # (k*k*I, O): tap-major rows, matching the column order of __call__
         self.w_mat = w.permute(2, 3, 1, 0).reshape(k * k * w.shape[1], w.shape[0]).contiguous()
-        self.b = grid(conv.bias, 2 * A, dtype) if conv.bias is not None else None
+        self.b = _bias(conv.bias, name, dtype) if conv.bias is not None else None
 
     def __call__(self, x):
         torch = _torch()
@@ -155,7 +162,7 @@ class BlockFC:
 
     def __init__(self, m, name: str, dtype):
         self.w = _weight(m.weight, name, dtype)  # (C, n, n)
-        self.b = grid(m.bias, 2 * A, dtype)  # (C, n)
+        self.b = _bias(m.bias, name, dtype)  # (C, n)
 
     def __call__(self, x):
         torch = _torch()
