@@ -78,7 +78,7 @@ class _Loaded:
     def int_synthesis(self):
         """The integer synthesis of bitstream version 3 (intsynth.py), built on first use."""
         if self._int_synthesis is None:
-            from .intsynth import IntSynthesis
+            from .intsynth import IntSynthesis  # lazy: it imports torch, which only NVTC coding needs
 
             self._int_synthesis = IntSynthesis(self.model, self.freq)
         return self._int_synthesis

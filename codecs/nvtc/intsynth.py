@@ -31,8 +31,12 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 from aigif.errors import CodecError
+
+from .model import ChannelFC, ResBlock, ResBlocks, VTUnit
 
 A = 16  # fractional bits of activations and weights
 HALF_INT = 1 << (A - 1)
@@ -57,12 +61,6 @@ def gelu_table() -> np.ndarray:
     return t
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def _shift_down(a, bits: int):
     """floor(a / 2**bits) of integers: exact either way (a power-of-two scaling, then floor,
     of an integer below 2**53 in binary64; an arithmetic shift in int64)."""
@@ -78,7 +76,6 @@ def rescale(acc):
 
 def grid(t, bits: int, dtype):
     """round(t * 2**bits) as integers held in `dtype` (round half to even)."""
-    torch = _torch()
     return torch.round(t.detach().to(torch.float64) * float(1 << bits)).to(dtype)
 
 
@@ -98,10 +95,9 @@ class Gelu:
     """The table GELU of spec/codecs.md §4.4.1 on grid integers."""
 
     def __init__(self, dtype):
-        self.table = _torch().from_numpy(gelu_table()).to(dtype)
+        self.table = torch.from_numpy(gelu_table()).to(dtype)
 
     def __call__(self, x):
-        torch = _torch()
         n = GELU_SPAN << G
         step = 1 << (A - G)
         lo = torch.clamp(x, -n * step, n * step)
@@ -130,7 +126,6 @@ class Conv:
         self.b = _bias(conv.bias, name, dtype) if conv.bias is not None else None
 
     def __call__(self, x):
-        torch = _torch()
         N, C, H, W = x.shape
         # channels last, so that each tap is one matrix product over the channels
         xl = x.permute(0, 2, 3, 1)
@@ -165,7 +160,6 @@ class BlockFC:
         self.b = _bias(m.bias, name, dtype)  # (C, n)
 
     def __call__(self, x):
-        torch = _torch()
         shape = x.shape
         flat = x.flatten(start_dim=-2)
         acc = torch.einsum("bcn,cnm->bcm", flat, self.w) + self.b
@@ -174,10 +168,6 @@ class BlockFC:
 
 def build(module, name: str, dtype):
     """The integer form of a synthesis module of codecs/nvtc/model.py (CodecError for others)."""
-    import torch.nn as nn
-
-    from .model import ChannelFC, ResBlock, ResBlocks, VTUnit
-
     if isinstance(module, nn.Sequential):
         parts = [build(m, f"{name}.{i}", dtype) for i, m in enumerate(module)]
 
@@ -212,7 +202,7 @@ def build(module, name: str, dtype):
 
 
 def torch_pixel_shuffle(x, f: int):
-    return _torch().nn.functional.pixel_shuffle(x, f)  # a permutation: exact
+    return torch.nn.functional.pixel_shuffle(x, f)  # a permutation: exact
 
 
 def round_div(a: np.ndarray, b) -> np.ndarray:
@@ -227,7 +217,6 @@ class IntSynthesis:
     def __init__(self, model, freq: dict, dtype=None):
         """dtype: what holds the integers, torch.float64 (the decoder: BLAS products) or
         torch.int64 (tests: the same operations in integer arithmetic)."""
-        torch = _torch()
         dtype = torch.float64 if dtype is None else dtype
         self.dtype = dtype
         cfg = model.cfg
@@ -248,7 +237,6 @@ class IntSynthesis:
             self.expected[(s, l)] = round_div(num, f.sum(-1)[:, None, None])
 
     def lookup(self, s: int, l: int, index):
-        torch = _torch()
         cb = self.codebook[(s, l)]
         pos = torch.arange(cb.shape[0]).unsqueeze(0)
         return cb[pos, index]
@@ -256,7 +244,6 @@ class IntSynthesis:
     def mean_codeword(self, s: int, l: int, keyed: bool, n_blocks: int):
         """An uncoded layer's codewords: row p's expected codeword at position p, or, for a
         layer keyed on the previous one, the rounded mean over its rows."""
-        torch = _torch()
         e = self.expected[(s, l)]  # (R, P, d)
         if keyed:
             m = round_div(e.sum(0), e.shape[0])
@@ -266,7 +253,6 @@ class IntSynthesis:
         return torch.from_numpy(m).to(self.dtype).unsqueeze(0).expand(n_blocks, -1, -1)
 
     def expected_rows(self, s: int, l: int, rows: np.ndarray, pos: np.ndarray):
-        torch = _torch()
         return torch.from_numpy(self.expected[(s, l)][rows, pos]).to(self.dtype)
 
     def to_pixels(self, x_hat, w: int, h: int) -> np.ndarray:
