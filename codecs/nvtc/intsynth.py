@@ -52,6 +52,7 @@ GELU_TABLE_SHA256 = "331cbe97111a67ad4ba1b21743a50f03092ccd596e688c1b2f178b27577
 
 @lru_cache(maxsize=1)
 def gelu_table() -> np.ndarray:
+    """T[i + 8192] for i = -8192..8192 (spec/codecs.md §4.4.1), int64; checked against its sha256."""
     n = GELU_SPAN << G
     x = [i / (1 << G) for i in range(-n, n + 1)]
     t = np.array([round(v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) * (1 << A)) for v in x], dtype=np.int64)
@@ -95,20 +96,21 @@ class Gelu:
     """The table GELU of spec/codecs.md §4.4.1 on grid integers."""
 
     def __init__(self, dtype):
-        self.table = torch.from_numpy(gelu_table()).to(dtype)
+        t = gelu_table()
+        self.table = torch.from_numpy(t).to(dtype)
+        self.slope = torch.from_numpy(np.append(np.diff(t), 0)).to(dtype)  # T[i+1] - T[i]
 
     def __call__(self, x):
         n = GELU_SPAN << G
         step = 1 << (A - G)
-        lo = torch.clamp(x, -n * step, n * step)
+        top = n * step  # 2**19: x = 8
+        lo = torch.clamp(x, -top, top)
         q = _shift_down(lo, A - G)  # table index - n
         frac = lo - q * step  # 0 <= frac < 2**(A-G)
         i = (q + n).long()
-        j = torch.clamp(i + 1, max=2 * n)
-        y0, y1 = self.table[i], self.table[j]
-        y = y0 + _shift_down((y1 - y0) * frac, A - G)
-        y = torch.where(x >= n * step, x, y)
-        return torch.where(x <= -n * step, torch.zeros_like(x), y)
+        # x <= -8 lands on T[-8192] = 0 with frac 0: the table gives the rule's 0 itself
+        y = self.table[i] + _shift_down(self.slope[i] * frac, A - G)
+        return torch.where(x >= top, x, y)
 
 
 class Conv:

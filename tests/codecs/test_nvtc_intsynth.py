@@ -147,3 +147,26 @@ def test_weights_outside_the_grid_are_refused(codec):
         model.up[1][0].weight.mul_(0).add_(4.0)
     with pytest.raises(CodecError, match="exceed"):
         IntSynthesis(model, ld.freq)
+
+
+def test_gelu_follows_the_spec_rule_everywhere():
+    """§4.4.1's GELU, written out entry by entry, against the table code on both number holders."""
+    import torch
+
+    from aigif_codecs.nvtc import intsynth
+
+    table = intsynth.gelu_table()
+    x = np.arange(-(1 << 20), (1 << 20) + 1, 97, dtype=np.int64)
+    x = np.concatenate([x, [-(1 << 19) - 1, -(1 << 19), -(1 << 19) + 1, (1 << 19) - 1, 1 << 19, (1 << 19) + 1, -1, 0, 1]])
+    want = []
+    for v in x.tolist():
+        if v <= -(1 << 19):
+            want.append(0)
+        elif v >= 1 << 19:
+            want.append(v)
+        else:
+            q, f = v // 64, v % 64
+            want.append(int(table[q + 8192] + (int(table[q + 8193] - table[q + 8192]) * f) // 64))
+    for dtype in (torch.float64, torch.int64):
+        got = intsynth.Gelu(dtype)(torch.from_numpy(x).to(dtype)).to(torch.int64).numpy()
+        assert got.tolist() == want
