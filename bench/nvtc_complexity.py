@@ -1,7 +1,7 @@
 """NVTC's rate-distortion-complexity knob on Kodak-24: decode time against rate, one run.
 
 Settings, all with the fine-tune of Q's band at the same Q:
-  nvtc:Q        every layer, adaptive entropy model (bitstream version 2's default)
+  nvtc:Q        every layer, adaptive entropy model (the default since bitstream version 2)
   nvtc:Q/D      the last D layers (stage 0's) not coded: fewer symbols, fewer projections
   static        every layer, adaptation off (A_j = 0): the cheapest entropy decode
 

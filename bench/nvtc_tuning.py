@@ -2,7 +2,7 @@
 
 Every snapshot of a tuning run (a copy of its checkpoint taken every few minutes while it
 trained: RUN-STEP/ckpt.safetensors + state.json) is exported to temporary weights and
-coded exactly as the codec codes (bitstream version 2) on a few Kodak images at the Q
+coded exactly as the codec codes (the bitstream version it writes) on a few Kodak images at the Q
 points of its band.  Per snapshot: mean bpp, PSNR and the Lagrangian J = MSE + bits/px/3 /
 lambda (the quantity training minimises, per colour sample, x in [0, 1]), averaged over
 the Q points.  J(t) = a - b ln t is fitted to J against the CPU seconds of training (a

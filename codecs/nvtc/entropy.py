@@ -1,4 +1,4 @@
-"""NVTC bitstream version 2's entropy model: the static tables adapted to the image.
+"""NVTC's entropy model (bitstream versions 2 and 3): the static tables adapted to the image.
 
 Measured on Kodak-24 (BENCHMARKS.md, NVTC entropy model): the shipped conditional
 tables collapse the 16 block positions into 32-64 parameter levels, while each position
