@@ -18,7 +18,8 @@ on integers, so the pixels are the same on every machine:
 
 The integers are held in binary64 tensors and the sums run through ordinary matrix
 products: every product and every partial sum is an integer below 2**51 in magnitude
-(activations < 2**25, weights < 2**18, at most 432 terms), so binary64 represents each
+(432 terms of clamped activations < 2**24 and weights < 2**18 in a 3x3 convolution; the
+unclamped base + projection, < 2**25, meets only fc1's 64 terms), so binary64 represents each
 exactly and the result does not depend on the order of the additions, the BLAS library
 or the number of threads.  tests/codecs/test_nvtc_intsynth.py checks the float64 path
 against the same operations in int64.
