@@ -76,6 +76,15 @@ def rescale(acc):
     return _shift_down(acc + HALF_INT, A).clamp_(-LIMIT_INT, LIMIT_INT)
 
 
+def _rescale_in_place(acc):
+    """rescale() of a fresh sum whose 2**(A-1) is already in it (folded into the bias)."""
+    if acc.is_floating_point():
+        acc.mul_(2.0 ** -A).floor_()
+    else:
+        torch.bitwise_right_shift(acc, A, out=acc)
+    return acc.clamp_(-LIMIT_INT, LIMIT_INT)
+
+
 def grid(t, bits: int, dtype):
     """round(t * 2**bits) as integers held in `dtype` (round half to even)."""
     return torch.round(t.detach().to(torch.float64) * float(1 << bits)).to(dtype)
@@ -126,14 +135,15 @@ class Conv:
         w = _weight(conv.weight, name, dtype)  # (O, I, k, k)
         # (k*k*I, O): tap-major rows, matching the column order of __call__
         self.w_mat = w.permute(2, 3, 1, 0).reshape(k * k * w.shape[1], w.shape[0]).contiguous()
-        self.b = _bias(conv.bias, name, dtype) if conv.bias is not None else None
+        b = _bias(conv.bias, name, dtype) if conv.bias is not None else torch.zeros(w.shape[0], dtype=dtype)
+        self.b_half = b + HALF_INT  # the bias with rescale's rounding offset folded in
 
     def __call__(self, x):
         N, C, H, W = x.shape
         # channels last, so that each tap is one matrix product over the channels
         xl = x.permute(0, 2, 3, 1)
         if self.k == 1:
-            acc = xl @ self.w_mat
+            acc = torch.matmul(xl, self.w_mat).add_(self.b_half)
         else:
             # Output on the padded width W + 2 (its last 2 columns dropped): tap (dy, dx) of
             # every output is then one contiguous run of the flattened padded input, at
@@ -143,16 +153,14 @@ class Conv:
             flat = torch.nn.functional.pad(xl, (0, 0, 1, 1, 1, 1)).reshape(N, (H + 2) * Wq, C)
             flat = torch.nn.functional.pad(flat, (0, 0, 0, 2))  # the last taps run 2 past the end
             O = self.w_mat.shape[1]
-            acc = x.new_zeros((N, L, O))
+            acc = self.b_half.expand(N, L, O).clone()
             for t, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3)):
                 off = dy * Wq + dx
                 tap = self.w_mat[t * C:(t + 1) * C]
                 for n in range(N):
                     acc[n].addmm_(flat[n, off:off + L], tap)
             acc = acc.view(N, H, Wq, O)[:, :, :W, :]
-        if self.b is not None:
-            acc = acc + self.b
-        return rescale(acc).permute(0, 3, 1, 2)
+        return _rescale_in_place(acc).permute(0, 3, 1, 2)
 
 
 class BlockFC:
