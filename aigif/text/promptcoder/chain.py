@@ -85,25 +85,29 @@ def exclusions(ctx: Context, escaped: list[Context]) -> tuple[list[int], int]:
     return hit
 
 
-def _reduced_table(ctx: Context, escaped: list[Context]) -> tuple:
-    """(excluded indices, mass left) of ctx after the escapes so far; mass 0: nothing is coded."""
-    if not escaped:
-        return (), ctx.cum[-1]
-    idx, removed = exclusions(ctx, escaped)
-    return idx, ctx.cum[-1] - removed
-
-
-def encode_symbol(code, model: Model, keys: Keys, sym: int) -> None:
-    """Code `sym` through the chain; code(start, freq, total) is the range encoder's."""
+def _coding_tables(model: Model, keys: Keys, escaped: list[Context]):
+    """(order, context, excluded indices, mass left) of each context of orders N..1 in which
+    a decision is coded: present and not wholly excluded.  The caller appends to `escaped`
+    after each escape; the next context's exclusions are computed after that."""
     context = model.context
-    escaped: list[Context] = []
     for k, key in keys:
         ctx = context(k, key)
         if ctx is None:
             continue
-        idx, mass = _reduced_table(ctx, escaped)
-        if mass == 0:
-            continue
+        if escaped:
+            idx, removed = exclusions(ctx, escaped)
+            mass = ctx.cum[-1] - removed
+            if mass == 0:
+                continue
+        else:
+            idx, mass = (), ctx.cum[-1]
+        yield k, ctx, idx, mass
+
+
+def encode_symbol(code, model: Model, keys: Keys, sym: int) -> None:
+    """Code `sym` through the chain; code(start, freq, total) is the range encoder's."""
+    escaped: list[Context] = []
+    for k, ctx, idx, mass in _coding_tables(model, keys, escaped):
         cum = ctx.cum
         total = mass + ctx.esc
         syms = ctx.syms
@@ -125,15 +129,8 @@ def encode_symbol(code, model: Model, keys: Keys, sym: int) -> None:
 
 def decode_symbol(target, consume, model: Model, keys: Keys) -> int:
     """The next symbol of the chain; target/consume are the range decoder's."""
-    context = model.context
     escaped: list[Context] = []
-    for k, key in keys:
-        ctx = context(k, key)
-        if ctx is None:
-            continue
-        idx, mass = _reduced_table(ctx, escaped)
-        if mass == 0:
-            continue
+    for k, ctx, idx, mass in _coding_tables(model, keys, escaped):
         cum = ctx.cum
         v = target(mass + ctx.esc)
         if v >= mass:
