@@ -367,6 +367,17 @@ def parse_header(data: bytes) -> Header:
     return hd
 
 
+def with_version(data: bytes, version: int) -> bytes:
+    """A version-2 or -3 payload relabelled as the other (their layout and symbols are the
+    same, §4.1), CRC recomputed: the same symbols through the float or the integer
+    synthesis, for measuring one against the other (bench/nvtc_intsynth.py, tests)."""
+    hd = parse_header(data)
+    if hd.version not in (2, 3) or version not in (2, 3):
+        raise InvalidSyntax(f"only versions 2 and 3 share a layout, not {hd.version} -> {version}")
+    head = bytes([version]) + data[1:hd.size - 4]
+    return head + struct.pack(">I", zlib.crc32(head + data[hd.size:])) + data[hd.size:]
+
+
 def read_header(data: bytes) -> tuple[int, int, int, bytes]:
     """-> (model, width, height, weights tag); validates framing only."""
     hd = parse_header(data)

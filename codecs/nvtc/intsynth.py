@@ -71,13 +71,9 @@ def _shift_down(a, bits: int):
     return a >> bits
 
 
-def rescale(acc):
-    """floor((acc + 2**(A-1)) / 2**A), clamped to the activation range."""
-    return _shift_down(acc + HALF_INT, A).clamp_(-LIMIT_INT, LIMIT_INT)
-
-
 def _rescale_in_place(acc):
-    """rescale() of a fresh sum whose 2**(A-1) is already in it (folded into the bias)."""
+    """floor((acc + 2**(A-1)) / 2**A), clamped to the activation range, of a fresh sum
+    whose 2**(A-1) is already in it (every linear map folds it into its bias)."""
     if acc.is_floating_point():
         acc.mul_(2.0 ** -A).floor_()
     else:
@@ -168,13 +164,13 @@ class BlockFC:
 
     def __init__(self, m, name: str, dtype):
         self.w = _weight(m.weight, name, dtype)  # (C, n, n)
-        self.b = _bias(m.bias, name, dtype)  # (C, n)
+        self.b_half = _bias(m.bias, name, dtype) + HALF_INT  # (C, n), rescale's offset folded in
 
     def __call__(self, x):
         shape = x.shape
         flat = x.flatten(start_dim=-2)
-        acc = torch.einsum("bcn,cnm->bcm", flat, self.w) + self.b
-        return rescale(acc).reshape(shape)
+        acc = torch.einsum("bcn,cnm->bcm", flat, self.w).add_(self.b_half)
+        return _rescale_in_place(acc).reshape(shape)
 
 
 def build(module, name: str, dtype):
@@ -208,12 +204,8 @@ def build(module, name: str, dtype):
         return Gelu(dtype)
     if isinstance(module, nn.PixelShuffle):
         f = module.upscale_factor
-        return lambda x: torch_pixel_shuffle(x, f)
+        return lambda x: torch.nn.functional.pixel_shuffle(x, f)  # a permutation: exact
     raise CodecError(f"nvtc integer synthesis has no form for {name} ({type(module).__name__})")
-
-
-def torch_pixel_shuffle(x, f: int):
-    return torch.nn.functional.pixel_shuffle(x, f)  # a permutation: exact
 
 
 def round_div(a: np.ndarray, b) -> np.ndarray:
@@ -230,20 +222,18 @@ class IntSynthesis:
         torch.int64 (tests: the same operations in integer arithmetic)."""
         dtype = torch.float64 if dtype is None else dtype
         self.dtype = dtype
-        cfg = model.cfg
-        self.cfg = cfg
         self.from_vectors = model.from_vectors  # a reshape
         self.proj_out = [[build(m, f"proj_out.{s}.{l}", dtype) for l, m in enumerate(ms)] for s, ms in enumerate(model.proj_out)]
         self.vt_dec = [[build(m, f"vt_dec.{s}.{l}", dtype) for l, m in enumerate(ms)] for s, ms in enumerate(model.vt_dec)]
         self.up = [build(m, f"up.{s}", dtype) for s, m in enumerate(model.up)]
         self.codebook = {}
         self.expected = {}  # (s, l) -> (R, P, d) int64: each table row's expected codeword per position
-        for s, l in cfg.coding_order():
+        for s, l in model.cfg.coding_order():
             cb = _weight(model.vq[s][l].codebook, f"vq.{s}.{l}.codebook", dtype)  # (P, K, d)
             self.codebook[(s, l)] = cb
             f = np.asarray(freq[(s, l)], dtype=np.int64)  # (R, K) integer rows
             c = cb.to(torch.int64).numpy()
-            # sum_k F[r][k] c[p][k] < 2**24 * 2**18 * 512 = 2**51: exact in int64
+            # |sum_k F[r][k] c[p][k]| <= 2**16 (a row's sum, §4.3) * 2**18: exact in int64
             num = np.einsum("rk,pkd->rpd", f, c)
             self.expected[(s, l)] = round_div(num, f.sum(-1)[:, None, None])
 
