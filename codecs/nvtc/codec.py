@@ -73,15 +73,19 @@ class _Loaded:
     def __init__(self, model, freq, key_level, bits, lmbda, tag):
         self.model, self.freq, self.key_level, self.bits = model, freq, key_level, bits
         self.lmbda, self.tag = lmbda, tag
-        self._int_synthesis = None
+        self._synthesis = {}
 
-    def int_synthesis(self):
-        """The integer synthesis of bitstream version 3 (intsynth.py), built on first use."""
-        if self._int_synthesis is None:
-            from .intsynth import IntSynthesis  # lazy: it imports torch, which only NVTC coding needs
+    def synthesis(self, integer: bool):
+        """The reconstruction of versions 1-2 (FloatSynthesis) or of version 3 (the integer
+        one of intsynth.py), built on first use."""
+        if integer not in self._synthesis:
+            if integer:
+                from .intsynth import IntSynthesis  # lazy: it imports torch, which only NVTC coding needs
 
-            self._int_synthesis = IntSynthesis(self.model, self.freq)
-        return self._int_synthesis
+                self._synthesis[integer] = IntSynthesis(self.model, self.freq)
+            else:
+                self._synthesis[integer] = FloatSynthesis(self)
+        return self._synthesis[integer]
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +114,7 @@ def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
     return -(-w // m) * m, -(-h // m) * m
 
 
-def _expected_where_skipped(ld: _Loaded, s: int, l: int, r_hat, keep: np.ndarray, level, n_blocks: int,
-                            syn=None):
+def _expected_where_skipped(ld: _Loaded, syn, s: int, l: int, r_hat, keep: np.ndarray, level, n_blocks: int):
     """r_hat (N, P, d) with each symbol that is not coded (keep False) replaced by its static
     row's expected codeword sum_k pmf_r(k) c_{p,k}.  Its index (the row's most probable) still
     keys the next layer; measured on kodim05 at Q 60, margin 0: +0.18 dB overall and +0.5 dB in
@@ -119,18 +122,11 @@ def _expected_where_skipped(ld: _Loaded, s: int, l: int, r_hat, keep: np.ndarray
     import torch
 
     P = ld.model.cfg.block ** 2
-    skip = torch.from_numpy(~keep)
-    rows = torch.from_numpy(_static_rows(ld, s, l, level, n_blocks))[skip]
-    pos = torch.arange(P).repeat(n_blocks)[skip]
+    skip = ~keep
+    rows = _static_rows(ld, s, l, level, n_blocks)[skip]
+    pos = np.tile(np.arange(P), n_blocks)[skip]
     flat = r_hat.reshape(-1, r_hat.shape[-1]).clone()
-    if syn is not None:  # version 3: the rows' expected codewords on the integer grid
-        flat[skip] = syn.expected_rows(s, l, rows.numpy(), pos.numpy())
-        return flat.view_as(r_hat)
-    f = torch.from_numpy(ld.freq[(s, l)])
-    pmf = f / f.sum(-1, keepdim=True)
-    cb = ld.model.vq[s][l].codebook  # (P, K, d)
-    table = torch.einsum("rk,pkd->rpd", pmf.to(cb.dtype), cb)  # (R, P, d)
-    flat[skip] = table[rows, pos]
+    flat[torch.from_numpy(skip)] = syn.expected_rows(s, l, rows, pos)
     return flat.view_as(r_hat)
 
 
@@ -146,41 +142,70 @@ def _run(ld: _Loaded, B: int, Hp: int, Wp: int, choose, n_coded: int | None = No
     b = cfg.block
     idx = {}
     n_coded = len(cfg.coding_order()) if n_coded is None else n_coded
-    syn = ld.int_synthesis() if integer else None
+    syn = ld.synthesis(integer)
 
     def layer(s, l, base, hw):
         n_blocks = B * (hw[0] // b) * (hw[1] // b)
         if len(idx) >= n_coded:
-            if syn is not None:
-                return syn.mean_codeword(s, l, (s, l) in ld.key_level, n_blocks)
-            return mean_codeword(ld, s, l, n_blocks)
+            return syn.mean_codeword(s, l, (s, l) in ld.key_level, n_blocks)
         prev = m.previous(s, l)
         level = None
         if prev is not None:
             level = ld.key_level[(s, l)][m.context_keys(s, prev, idx[prev], B, hw)]
         index = choose(s, l, base, level, n_blocks)
         idx[(s, l)] = index
-        r_hat = m.vq[s][l].lookup(index) if syn is None else syn.lookup(s, l, index)
+        r_hat = syn.lookup(s, l, index)
         if coded is not None:
-            r_hat = _expected_where_skipped(ld, s, l, r_hat, coded[s], level, n_blocks, syn)
+            r_hat = _expected_where_skipped(ld, syn, s, l, r_hat, coded[s], level, n_blocks)
         return r_hat
 
-    return m.coarse_to_fine(Hp, Wp, layer, syn)
+    return m.coarse_to_fine(Hp, Wp, layer, syn.transforms)
 
 
-def mean_codeword(ld: _Loaded, s: int, l: int, n_blocks: int):
-    """(n_blocks, P, d): each position's codewords averaged with the static table's
-    probabilities (its row p for a position-keyed layer, else the mean of its rows) - what
-    an uncoded layer adds.  Measured on kodim07 at nvtc:80/1: 27.9 dB, against 15.5 dB when
-    the layer added nothing."""
-    import torch
+class FloatSynthesis:
+    """The reconstruction of versions 1 and 2: the model's own float32 transforms and the
+    codewords they add (intsynth.IntSynthesis is version 3's, with the same methods)."""
 
-    f = torch.from_numpy(ld.freq[(s, l)])
-    pmf = f / f.sum(-1, keepdim=True)
-    P = ld.model.cfg.block ** 2
-    w = pmf.mean(0).expand(P, -1) if (s, l) in ld.key_level else pmf
-    cb = ld.model.vq[s][l].codebook
-    return torch.einsum("pk,pkd->pd", w.to(cb.dtype), cb).unsqueeze(0).expand(n_blocks, -1, -1)
+    transforms = None  # NVTC.coarse_to_fine runs the model's own modules
+
+    def __init__(self, ld: _Loaded):
+        self.ld = ld
+
+    def lookup(self, s: int, l: int, index):
+        return self.ld.model.vq[s][l].lookup(index)
+
+    def _pmf(self, s: int, l: int):
+        import torch
+
+        f = torch.from_numpy(self.ld.freq[(s, l)])
+        return f / f.sum(-1, keepdim=True)
+
+    def mean_codeword(self, s: int, l: int, keyed: bool, n_blocks: int):
+        """(n_blocks, P, d): each position's codewords averaged with the static table's
+        probabilities (its row p for a position-keyed layer, else the mean of its rows) - what
+        an uncoded layer adds.  Measured on kodim07 at nvtc:80/1: 27.9 dB, against 15.5 dB when
+        the layer added nothing."""
+        import torch
+
+        pmf = self._pmf(s, l)
+        P = self.ld.model.cfg.block ** 2
+        w = pmf.mean(0).expand(P, -1) if keyed else pmf
+        cb = self.ld.model.vq[s][l].codebook
+        return torch.einsum("pk,pkd->pd", w.to(cb.dtype), cb).unsqueeze(0).expand(n_blocks, -1, -1)
+
+    def expected_rows(self, s: int, l: int, rows: np.ndarray, pos: np.ndarray):
+        """Static row rows[i]'s expected codeword at block position pos[i]."""
+        import torch
+
+        cb = self.ld.model.vq[s][l].codebook  # (P, K, d)
+        table = torch.einsum("rk,pkd->rpd", self._pmf(s, l).to(cb.dtype), cb)  # (R, P, d)
+        return table[torch.from_numpy(rows), torch.from_numpy(pos)]
+
+    def to_image(self, x_hat, w: int, h: int) -> Image.Image:
+        import torch
+
+        a = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(dtype=torch.uint8)
+        return Image.fromarray(a.permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
 def _static_rows(ld: _Loaded, s: int, l: int, level, n_blocks: int) -> np.ndarray:
@@ -234,13 +259,6 @@ def _check_region(region, margin: int, w: int, h: int, error) -> None:
         raise error("nvtc region holds no pixel")
     if not 0 <= margin <= MAX_MARGIN:
         raise error(f"nvtc region margin {margin} outside 0..{MAX_MARGIN}")
-
-
-def _to_image(x_hat, w: int, h: int) -> Image.Image:
-    import torch
-
-    a = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(dtype=torch.uint8)
-    return Image.fromarray(a.permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
 def n_layers(ld: _Loaded) -> int:
@@ -445,6 +463,4 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
     integer = hd.version >= 3
     with torch.no_grad(), one_thread(torch):
         x_hat = _run(ld, 1, Hp, Wp, choose, n_coded, maps, integer=integer)
-    if integer:
-        return Image.fromarray(ld.int_synthesis().to_pixels(x_hat, w, h), "RGB")
-    return _to_image(x_hat, w, h)
+    return ld.synthesis(integer).to_image(x_hat, w, h)

@@ -215,7 +215,8 @@ def round_div(a: np.ndarray, b) -> np.ndarray:
 
 class IntSynthesis:
     """The integer synthesis of one NVTC model: the parts NVTC.coarse_to_fine drives
-    (proj_out, vt_dec, up, from_vectors) and the codewords it adds."""
+    (proj_out, vt_dec, up, from_vectors) and the codewords it adds; the same methods as
+    codec.FloatSynthesis, the reconstruction of versions 1 and 2."""
 
     def __init__(self, model, freq: dict, dtype=None):
         """dtype: what holds the integers, torch.float64 (the decoder: BLAS products) or
@@ -256,8 +257,14 @@ class IntSynthesis:
     def expected_rows(self, s: int, l: int, rows: np.ndarray, pos: np.ndarray):
         return torch.from_numpy(self.expected[(s, l)][rows, pos]).to(self.dtype)
 
-    def to_pixels(self, x_hat, w: int, h: int) -> np.ndarray:
-        """(H, W, 3) uint8: round(clamp(x, 0, 1) * 255) on the grid, halves up."""
+    @property
+    def transforms(self):
+        return self  # proj_out, vt_dec, up and from_vectors, for NVTC.coarse_to_fine
+
+    def to_image(self, x_hat, w: int, h: int):
+        """round(clamp(x, 0, 1) * 255) on the grid, halves up, as an RGB image."""
+        from PIL import Image
+
         a = x_hat[0, :, :h, :w]
         px = _shift_down(a * 255 + HALF_INT, A).clamp_(0, 255)
-        return px.permute(1, 2, 0).contiguous().numpy().astype(np.uint8)
+        return Image.fromarray(px.permute(1, 2, 0).contiguous().numpy().astype(np.uint8), "RGB")

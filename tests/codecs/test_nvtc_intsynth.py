@@ -42,13 +42,12 @@ def with_int64(codec, model: int, fn):
     from aigif_codecs.nvtc.intsynth import IntSynthesis
 
     ld = codec.load(model)
-    ld.int_synthesis()
-    saved = ld._int_synthesis
-    ld._int_synthesis = IntSynthesis(ld.model, ld.freq, dtype=torch.int64)
+    saved = ld.synthesis(True)
+    ld._synthesis[True] = IntSynthesis(ld.model, ld.freq, dtype=torch.int64)
     try:
         return fn()
     finally:
-        ld._int_synthesis = saved
+        ld._synthesis[True] = saved
 
 
 @pytest.mark.parametrize("model,q,drop", [(4, 40, 0), (5, 90, 2)])
