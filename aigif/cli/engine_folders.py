@@ -1,5 +1,6 @@
-"""The user folders an engine reads besides the model (A1111: LoRA, textual-inversion
-embeddings, VAE), as flags of unpack, verify and pack.  Each falls back to its environment
+"""The flags of the commands that run a model (pack, unpack, verify): downloads, inline
+models, device, threads, progress, and the user folders an engine reads besides the model
+(A1111: LoRA, textual-inversion embeddings, VAE).  Each folder falls back to its environment
 variable (aigif.diffusion.dispatch.FOLDER_SOURCES), read where the folder is used."""
 
 from __future__ import annotations
