@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prompt coders on held-out prompts of every era: text codec 3 vs 5 vs the per-field choice
+"""Prompt coders on held-out prompts of every era: text codec 3 vs 5 vs 6 vs the per-field choice
 vs brotli-11, complete 2022 files, the brotli guarantee, decode speeds.
 
     nice -n 10 python bench/prompt_coder.py [--tables] [--files] [--speed] [--guarantee] [--markdown OUT.md]
@@ -64,12 +64,12 @@ def tables(max_old: int) -> list[str]:
     from aigif import text as textcodec
     from aigif.text import promptcoder as pc
 
-    lines = ["| held-out set | prompts | mean chars | codec 3 | codec 5 | per-field choice | brotli-11 | UTF-8 | choice: codec 5 / 3 / 4 / other |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| held-out set | prompts | mean chars | codec 3 | codec 5 | codec 6 | per-field choice | brotli-11 | UTF-8 | choice: codec 6 / 5 / 3 / 4 / other |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, prompts in held_out_sets(max_old).items():
         chars = sum(map(len, prompts))
-        c3 = c5 = best = br = raw = 0
-        picks = {3: 0, 4: 0, 5: 0, "other": 0}
+        c3 = c5 = c6 = best = br = raw = 0
+        picks = {3: 0, 4: 0, 5: 0, 6: 0, "other": 0}
         for p in prompts:
             d3 = pc.encode(p)
             assert pc.decode(d3, 1 << 20) == p
@@ -79,6 +79,12 @@ def tables(max_old: int) -> list[str]:
                 c5 += len(d5)
             except Exception:  # too dense for codec 5's work bound: counted at codec 3's size
                 c5 += len(d3)
+            try:
+                d6 = pc.high_order_encode(p)
+                assert pc.high_order_decode(d6, 1 << 20) == p
+                c6 += len(d6)
+            except Exception:  # too dense for codec 6's work bound: counted at codec 3's size
+                c6 += len(d3)
             c3 += len(d3)
             codec, payload = textcodec.cheapest(p, prompt_field_bits)
             assert textcodec.decode(codec, payload) == p
@@ -87,8 +93,9 @@ def tables(max_old: int) -> list[str]:
             br += len(brotli.compress(p.encode(), quality=11))
             raw += len(p.encode())
         n = len(prompts)
-        lines.append(f"| {name} | {n} | {chars / n:.0f} | {8 * c3 / chars:.3f} | {8 * c5 / chars:.3f} | {best / chars:.3f} | "
-                     f"{8 * br / chars:.3f} | {8 * raw / chars:.3f} | {picks[5]} / {picks[3]} / {picks[4]} / {picks['other']} |")
+        lines.append(f"| {name} | {n} | {chars / n:.0f} | {8 * c3 / chars:.3f} | {8 * c5 / chars:.3f} | {8 * c6 / chars:.3f} | "
+                     f"{best / chars:.3f} | {8 * br / chars:.3f} | {8 * raw / chars:.3f} | "
+                     f"{picks[6]} / {picks[5]} / {picks[3]} / {picks[4]} / {picks['other']} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -107,7 +114,7 @@ def files_2022() -> list[str]:
     dicts = [json_form(r) for r in recs]
     full = textcodec.available
     out = ["| 2022 held-out records (discord-2022-records.jsonl) | files | mean B per complete file |", "|---|---|---|"]
-    for label, codecs in (("codecs 0-3 (before)", [0, 1, 2, 3]), ("codecs 0-5 (after)", None)):
+    for label, codecs in (("codecs 0-3", [0, 1, 2, 3]), ("codecs 0-5", [0, 1, 2, 3, 4, 5]), ("codecs 0-6 (now)", None)):
         textcodec.available = (lambda c=codecs: c) if codecs else full
         sizes = []
         for d in dicts:
@@ -127,9 +134,10 @@ import json, sys, time
 t = time.process_time()
 import aigif.text.promptcoder as pc
 from aigif.text.promptcoder.model import get_model
-get_model(); load = time.process_time() - t
+from aigif.text.promptcoder.codec6 import get_extended_model
 job = json.loads(sys.stdin.buffer.read())
-dec = pc.decode if job["codec"] == 3 else pc.adaptive_decode
+get_extended_model() if job["codec"] == 6 else get_model(); load = time.process_time() - t
+dec = {3: pc.decode, 5: pc.adaptive_decode, 6: pc.high_order_decode}[job["codec"]]
 payloads = [bytes.fromhex(h) for h in job["payloads"]]
 res = [load]
 for _ in range(2):  # the first pass builds the context tables (cold), the second reuses them
@@ -149,7 +157,7 @@ def speed(max_old: int) -> list[str]:
     out = ["| held-out prompts (first 1,000) | codec | model load s | cold decode prompts/s | warm decode prompts/s |",
            "|---|---|---|---|---|"]
     for name, prompts in sets.items():
-        for codec, enc in ((3, pc.encode), (5, pc.adaptive_encode)):
+        for codec, enc in ((3, pc.encode), (5, pc.adaptive_encode), (6, pc.high_order_encode)):
             keep, payloads = [], []
             for p in prompts:
                 try:
@@ -184,13 +192,13 @@ def guarantee() -> list[str]:
     sets["civitai-2023.txt"] = trainer._lines(prompts_dir / "civitai-2023.txt")
     sets["discord-2022.txt"] = trainer._lines(prompts_dir / "discord-2022.txt")
     sets["fragments"] = [p for path in sorted((prompts_dir / "fragments").rglob("*.txt")) for p in trainer._lines(path)]
-    out = ["| set | prompts | over brotli-11 + 2 B | round-trip failures (chosen codec; codec 5) | most over brotli-11 (bytes) | chosen 5 / 3 / 4 / other | CPU s |",
+    out = ["| set | prompts | over brotli-11 + 2 B | round-trip failures (chosen codec; codecs 5, 6) | most over brotli-11 (bytes) | chosen 6 / 5 / 3 / 4 / other | CPU s |",
            "|---|---|---|---|---|---|---|"]
     for name, texts in sets.items():
         t0 = time.process_time()
-        over = bad = bad5 = 0
+        over = bad = bad5 = bad6 = 0
         worst = -1 << 30
-        picks = {5: 0, 3: 0, 4: 0, "other": 0}
+        picks = {6: 0, 5: 0, 3: 0, 4: 0, "other": 0}
         for t in dict.fromkeys(texts):
             ref = len(brotli.compress(t.encode(), quality=11))
             # textcodec.cheapest's choice, with each payload kept so that codec 5's own
@@ -206,13 +214,15 @@ def guarantee() -> list[str]:
                 bad += 1
             if codec != 5 and 5 in payloads and textcodec.decode(5, payloads[5]) != t:
                 bad5 += 1
+            if codec != 6 and 6 in payloads and textcodec.decode(6, payloads[6]) != t:
+                bad6 += 1
             picks[codec if codec in picks else "other"] += 1
             bits = prompt_field_bits(codec, payloads[codec])
             worst = max(worst, (bits + 7) // 8 - ref)
             if bits > 8 * (ref + 2):
                 over += 1
-        out.append(f"| {name} | {len(dict.fromkeys(texts))} | {over} | {bad}; {bad5} | {worst} | "
-                   f"{picks[5]} / {picks[3]} / {picks[4]} / {picks['other']} | {time.process_time() - t0:.0f} |")
+        out.append(f"| {name} | {len(dict.fromkeys(texts))} | {over} | {bad}; {bad5}, {bad6} | {worst} | "
+                   f"{picks[6]} / {picks[5]} / {picks[3]} / {picks[4]} / {picks['other']} | {time.process_time() - t0:.0f} |")
         print(out[-1], flush=True)
     return out
 

@@ -250,6 +250,12 @@ def valid_vectors() -> dict[str, bytes]:
     v["v37-adaptive-prompt-model-midjourney"] = crc_file(
         syntax_seg({"prompt": "a lighthouse in a storm, oil painting --ar 16:9 --v 7 --stylize 400", "seed": 42}, textcodec.ADAPTIVE_MODEL) + b"\x00"
     )
+    # added with version 1.3: text codec 6 (spec/prompt-coder.md §11), orders 8..5 over model v1
+    v["v48-high-order-prompt-model"] = crc_file(
+        syntax_seg({"prompt": "masterpiece, best quality, ultra detailed, 8k, highly detailed, sharp focus, 1girl, solo",
+                    "negative_prompt": "(worst quality, low quality:1.4), lowres, bad anatomy, bad hands, text, error",
+                    "seed": 7}, textcodec.HIGH_ORDER_MODEL) + b"\x00"
+    )
     return v
 
 
@@ -364,6 +370,9 @@ def invalid_vectors() -> dict[str, tuple[bytes, str]]:
     # text codec 5: a corrupt payload, and a one-byte one that reads past 16 implicit zeros
     e["e54-corrupt-adaptive-prompt-model"] = (crc_file(syntax_raw(b"\xff" * 12, 5) + b"\x00"), "E_TEXT")
     e["e55-adaptive-prompt-model-runaway"] = (crc_file(syntax_raw(b"\x01", 5) + b"\x00"), "E_TEXT")
+    # added with version 1.3: the same two for text codec 6
+    e["e56-corrupt-high-order-prompt-model"] = (crc_file(syntax_raw(b"\xff" * 12, 6) + b"\x00"), "E_TEXT")
+    e["e57-high-order-prompt-model-runaway"] = (crc_file(syntax_raw(b"\x01", 6) + b"\x00"), "E_TEXT")
     return e
 
 

@@ -8,6 +8,7 @@ added without breaking old files.
     4  brotli stream (quality 11): the floor under every field, so that no text ever
        costs more than brotli-11 of it plus the 5-bit codec ID (spec §5.5)
     5  codec 3's model under adaptive in-text models, range coded (spec/prompt-coder.md §10)
+    6  codec 3's model extended with orders 5..8, range coded  (spec/prompt-coder.md §11)
 
 The encoder tries every codec and keeps the cheapest; the decoder never trusts a
 declared size beyond `limits.MAX_TEXT_BYTES`.
@@ -20,11 +21,11 @@ from ..errors import InvalidText, LimitExceeded, UnknownTextCodec
 from . import promptcoder
 from .frames import brotli_stream_decode, from_utf8, utf8, zstd_frame_decode
 
-__all__ = ["ADAPTIVE_MODEL", "BROTLI", "NAMES", "PROMPT_MODEL", "RAW", "ZSTD", "ZSTD_DICT", "available", "cheapest", "decode", "encode", "from_utf8", "utf8"]
+__all__ = ["ADAPTIVE_MODEL", "BROTLI", "HIGH_ORDER_MODEL", "NAMES", "PROMPT_MODEL", "RAW", "ZSTD", "ZSTD_DICT", "available", "cheapest", "decode", "encode", "from_utf8", "utf8"]
 
-RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI, ADAPTIVE_MODEL = 0, 1, 2, 3, 4, 5
+RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI, ADAPTIVE_MODEL, HIGH_ORDER_MODEL = 0, 1, 2, 3, 4, 5, 6
 NAMES = {RAW: "raw", ZSTD: "zstd", ZSTD_DICT: "zstd-dict", PROMPT_MODEL: "prompt-model", BROTLI: "brotli",
-         ADAPTIVE_MODEL: "adaptive-prompt-model"}
+         ADAPTIVE_MODEL: "adaptive-prompt-model", HIGH_ORDER_MODEL: "high-order-prompt-model"}
 
 
 def _brotli_encode(raw: bytes) -> bytes:
@@ -51,6 +52,8 @@ def encode(codec: int, text: str) -> bytes:
         return _brotli_encode(raw)
     if codec == ADAPTIVE_MODEL:
         return promptcoder.adaptive_encode(text)
+    if codec == HIGH_ORDER_MODEL:
+        return promptcoder.high_order_encode(text)
     raise UnknownTextCodec(f"text codec {codec}")
 
 
@@ -78,12 +81,14 @@ def decode(codec: int, data: bytes, max_bytes: int | None = None) -> str:
         return from_utf8(brotli_stream_decode(data, max_bytes))
     if codec == ADAPTIVE_MODEL:
         return promptcoder.adaptive_decode(data, max_bytes)
+    if codec == HIGH_ORDER_MODEL:
+        return promptcoder.high_order_decode(data, max_bytes)
     raise UnknownTextCodec(f"unknown text codec {codec}")
 
 
 def available() -> list[int]:
     """The codecs the encoder tries (a seam: the conformance vectors and benchmarks pin it)."""
-    return [RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI, ADAPTIVE_MODEL]
+    return [RAW, ZSTD, ZSTD_DICT, PROMPT_MODEL, BROTLI, ADAPTIVE_MODEL, HIGH_ORDER_MODEL]
 
 
 def cheapest(text: str, cost) -> tuple[int, bytes]:

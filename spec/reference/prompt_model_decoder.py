@@ -1,4 +1,4 @@
-"""Reference decoder for text codecs 3 and 5, written from spec/prompt-coder.md alone (no
+"""Reference decoder for text codecs 3, 5 and 6, written from spec/prompt-coder.md alone (no
 aigif imports): a second implementation that the conformance test compares with the package.
 
     python spec/reference/prompt_model_decoder.py PAYLOAD_HEX [CODEC]
@@ -21,8 +21,8 @@ V, N = struct.unpack_from("<II", raw, p); p += 8
 lens = raw[p:p+V]; p += V
 pieces = []
 for n in lens: pieces.append(raw[p:p+n]); p += n
-tables = {}
-for k in range(N, 0, -1):
+def read_table(raw, p):
+    """One order table of §4 at p -> (end, {key: (syms, freqs, esc)})."""
     C, E = struct.unpack_from("<II", raw, p); p += 8
     keys = struct.unpack_from(f"<{C}Q", raw, p); p += 8*C
     end = struct.unpack_from(f"<{C}I", raw, p); p += 4*C
@@ -33,7 +33,10 @@ for k in range(N, 0, -1):
     for i, key in enumerate(keys):
         lo = end[i-1] if i else 0
         d[key] = (sym[lo:end[i]], freq[lo:end[i]], esc[i])
-    tables[k] = d
+    return p, d
+tables = {}
+for k in range(N, 0, -1):
+    p, tables[k] = read_table(raw, p)
 order0 = struct.unpack_from(f"<{V}I", raw, p); p += 4*V
 bytefreq = struct.unpack_from(f"<{257*257}H", raw, p); p += 2*257*257
 assert p == len(raw)
@@ -57,13 +60,16 @@ class RD:
             if s.pos>=len(s.d)+16: raise ValueError("reads more than 16 bytes past the end")
             b=s.d[s.pos] if s.pos<len(s.d) else 0; s.pos+=1
             s.code=s.code*256+b; s.range*=256
-def static_symbol(rd, hist):
-    """One symbol of the static chain (§6): orders N..1 with exclusion, then order 0."""
-    excluded=set()
-    for k in range(N,0,-1):
+def static_symbol(rd, hist, tabs=tables):
+    """One symbol of the static chain (§6): orders N..1 with exclusion, then order 0
+    (codec 6, §11: the same over orders 8..1, keys of orders 5..8 mod 2**32; hist holds
+    max(tabs) symbols)."""
+    excluded=set(); n=len(hist)
+    for k in range(max(tabs),0,-1):
         key=0
-        for s_ in hist[N-k:]: key=key*V+s_
-        ctx=tables[k].get(key)
+        for s_ in hist[n-k:]: key=key*V+s_
+        if k>4: key%=2**32
+        ctx=tabs[k].get(key)
         if ctx is None: continue
         syms,freqs,esc=ctx; cum=cumt(freqs)
         X=sorted(i for i,s_ in enumerate(syms) if s_ in excluded)
@@ -186,6 +192,42 @@ def decode(data, limit=1<<20):
         if len(out)>limit: raise ValueError("over the limit")
         hist=hist[1:]+[symbol]
     return out.decode("utf-8")
+ORDERS = MODEL.parent / "prompt-orders-v1.bin.zst"
+_tables6 = None
+def decode6(data, limit=1<<20):
+    """Text codec 6 (§11): the static chain over orders 8..1."""
+    global _tables6
+    if _tables6 is None:
+        r = zstandard.ZstdDecompressor().decompress(ORDERS.read_bytes(), max_output_size=1<<26)
+        assert r[:8] == b"AIGIFPH\x01"
+        assert struct.unpack_from("<III", r, 8) == (V, 5, 8)
+        q = 20; _tables6 = dict(tables)
+        for k in range(8, 4, -1):
+            C, E = struct.unpack_from("<II", r, q); q += 8
+            def planes(m):
+                nonlocal q
+                v = [r[q+i] + 256*r[q+m+i] for i in range(m)]; q += 2*m
+                return v
+            bucket = planes(65536); low = planes(C)
+            keys = []; i = 0
+            for b in range(65536):
+                for _ in range(bucket[b]): keys.append(b*65536 + low[i]); i += 1
+            cnt = r[q:q+C]; q += C
+            esc = planes(C); sym = planes(E); freq = planes(E)
+            d = {}; lo = 0
+            for i, key in enumerate(keys):
+                d[key] = (sym[lo:lo+cnt[i]], freq[lo:lo+cnt[i]], esc[i]); lo += cnt[i]
+            assert lo == E
+            _tables6[k] = d
+        assert q == len(r)
+    rd=RD(data); hist=[1]*8; out=bytearray()
+    while True:
+        symbol=static_symbol(rd,hist,_tables6)
+        if symbol==0: break
+        out+=spell(rd) if symbol==2 else pieces[symbol]
+        if len(out)>limit: raise ValueError("over the limit")
+        hist=hist[1:]+[symbol]
+    return out.decode("utf-8")
 if __name__ == "__main__":
     codec = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    print((decode5 if codec == 5 else decode)(bytes.fromhex(sys.argv[1])))
+    print({5: decode5, 6: decode6}.get(codec, decode)(bytes.fromhex(sys.argv[1])))

@@ -74,3 +74,8 @@ def test_reference_decoder_from_the_spec_agrees_with_the_package():
     texts.append(",".join(words) + "".join(", and" + w for w in words[:60]))
     for t in texts:
         assert ref.decode5(promptcoder.adaptive_encode(t)) == t
+    # codec 6 (spec/prompt-coder.md §11): the same texts plus boilerplate that orders 5..8 know
+    texts += ["masterpiece, best quality, ultra detailed, 8k, highly detailed, sharp focus, (photorealistic:1.4), raw photo",
+              "(worst quality, low quality:1.4), lowres, bad anatomy, bad hands, text, error, missing fingers, extra digit"]
+    for t in texts:
+        assert ref.decode6(promptcoder.high_order_encode(t)) == t

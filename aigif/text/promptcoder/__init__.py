@@ -1,5 +1,5 @@
-"""Prompt coders: text codec 2 (zstd + shipped dictionary), 3 (piece n-gram model) and 5
-(codec 3's model under adaptive in-text models).
+"""Prompt coders: text codec 2 (zstd + shipped dictionary), 3 (piece n-gram model), 5
+(codec 3's model under adaptive in-text models) and 6 (codec 3's model with orders 5..8).
 
 Normative description: spec/prompt-coder.md.  Importing this package is cheap: the
 model tables and zstandard load on first use.
@@ -42,6 +42,22 @@ def adaptive_decode(data: bytes, max_bytes: int) -> str:
     return _decode(data, max_bytes)
 
 
+def high_order_encode(text: str) -> bytes:
+    """Text codec 6: the shipped prompt model extended with orders 5..8."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
+    from .codec6 import encode as _encode
+
+    return _encode(text)
+
+
+def high_order_decode(data: bytes, max_bytes: int) -> str:
+    """Inverse of high_order_encode(); InvalidText when corrupt, LimitExceeded past max_bytes of UTF-8."""
+    # lazy: the model tables load on first use, so `import aigif` stays light
+    from .codec6 import decode as _decode
+
+    return _decode(data, max_bytes)
+
+
 def zstd_dict_encode(text: str) -> bytes:
     """Text codec 2: zstd with the shipped prompt dictionary."""
     # lazy: the model tables load on first use, so `import aigif` stays light
@@ -57,4 +73,5 @@ def zstd_dict_decode(data: bytes, max_bytes: int) -> str:
     return _decode(data, max_bytes)
 
 
-__all__ = ["MODEL_VERSION", "adaptive_decode", "adaptive_encode", "decode", "encode", "zstd_dict_decode", "zstd_dict_encode"]
+__all__ = ["MODEL_VERSION", "adaptive_decode", "adaptive_encode", "decode", "encode", "high_order_decode", "high_order_encode",
+           "zstd_dict_decode", "zstd_dict_encode"]

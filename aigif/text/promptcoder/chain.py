@@ -1,10 +1,11 @@
-"""Model v1's static chain, shared by text codecs 3 and 5 (spec/prompt-coder.md §6, §10.3).
+"""Model v1's static chain, shared by text codecs 3, 5 and 6 (spec/prompt-coder.md §6, §10.3, §11).
 
 One symbol is coded in the first context of orders N..1 that is present, not wholly
 excluded and holds it (escapes coded in the contexts before it, PPM exclusion from
 orders N..2), else at order 0; an OOV piece is then spelled under the order-1 byte model.
-Codec 3 is this chain alone; codec 5 runs it under its adaptive models.  Both must take
-exactly the same decisions, so they share this one implementation.
+Codec 3 is this chain alone; codec 5 runs it under its adaptive models; codec 6 is this
+chain over model v1 extended with orders 8..5.  They must take exactly the same
+decisions, so they share this one implementation.
 
 Speed notes (the cold decode of a fresh process is dominated by first uses):
 * the context keys of the next symbol come from the previous keys (`advance`), not from
@@ -25,6 +26,10 @@ from aigif.errors import LimitExceeded
 from .model import BOS, BYTE_END, BYTE_START_CTX, Context, Model
 
 Keys = list[tuple[int, int]]  # (order, key), highest order first
+# A key is the context's number in base V: exact up to order 4 (V**4 < 2**64), mod 2**32
+# above it (codec 6's orders 5..8, spec/prompt-coder.md §11.1), kept mod 2**32 from step to
+# step, which gives the same residue as the whole number would.
+KEY_MASK = (None, *[(1 << 64) - 1] * 4, *[(1 << 32) - 1] * 4)
 
 
 def initial_keys(model: Model) -> Keys:
@@ -33,7 +38,7 @@ def initial_keys(model: Model) -> Keys:
     keys = []
     key = 0
     for k in range(1, model.max_order + 1):
-        key = key * n_vocab + BOS
+        key = (key * n_vocab + BOS) & KEY_MASK[k]
         keys.append((k, key))
     keys.reverse()
     return keys
@@ -42,7 +47,8 @@ def initial_keys(model: Model) -> Keys:
 def advance(keys: Keys, n_vocab: int, sym: int) -> Keys:
     """The keys after `sym`: the order-k key is the old order-(k-1) key times V plus sym."""
     n = len(keys)
-    new = [(n - i + 1, keys[i][1] * n_vocab + sym) for i in range(1, n)]
+    mask = KEY_MASK
+    new = [(n - i + 1, (keys[i][1] * n_vocab + sym) & mask[n - i + 1]) for i in range(1, n)]
     new.append((1, sym))
     return new
 

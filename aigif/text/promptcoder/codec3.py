@@ -18,14 +18,22 @@ from aigif.errors import InvalidText, LimitExceeded
 from ..frames import utf8
 
 from . import chain
-from .model import EOS, OOV, get_model
+from .model import EOS, OOV, Model, get_model
 from .rangecoder import PayloadBoundExceeded, RangeDecoder, RangeEncoder
 from .tokenize import pieces
 
 
 def encode(text: str) -> bytes:
+    return encode_with(get_model(), text)
+
+
+def decode(data: bytes, max_bytes: int) -> str:
+    return decode_with(get_model(), data, max_bytes, "codec-3")
+
+
+def encode_with(model: Model, text: str) -> bytes:
+    """The static chain of `model` over the text's pieces (codec 3; codec 6 with its model)."""
     utf8(text)  # refuse lone surrogates before coding anything
-    model = get_model()
     ids = model.piece_ids
     n_vocab = model.n_vocab
     enc = RangeEncoder()
@@ -40,8 +48,8 @@ def encode(text: str) -> bytes:
     return enc.finish()
 
 
-def decode(data: bytes, max_bytes: int) -> str:
-    model = get_model()
+def decode_with(model: Model, data: bytes, max_bytes: int, name: str) -> str:
+    """Inverse of encode_with; `name` (e.g. "codec-3") names the codec in errors."""
     vocab = model.vocab
     n_vocab = model.n_vocab
     dec = RangeDecoder(bytes(data))
@@ -59,7 +67,7 @@ def decode(data: bytes, max_bytes: int) -> str:
                 if not spelled:
                     # The encoder never spells an empty piece; refusing it also
                     # guarantees every decoded symbol grows the output.
-                    raise InvalidText("codec-3 text payload is corrupt (empty spelled piece)")
+                    raise InvalidText(f"{name} text payload is corrupt (empty spelled piece)")
                 out += spelled
             else:
                 out += vocab[sym]
@@ -67,10 +75,10 @@ def decode(data: bytes, max_bytes: int) -> str:
                     raise LimitExceeded(f"coded text decodes to more than {max_bytes} bytes")
             keys = chain.advance(keys, n_vocab, sym)
     except PayloadBoundExceeded as exc:
-        raise InvalidText(f"codec-3 text payload is corrupt ({exc})") from None
+        raise InvalidText(f"{name} text payload is corrupt ({exc})") from None
     except ValueError:
-        raise InvalidText("codec-3 text payload is corrupt (range decoder left its interval)") from None
+        raise InvalidText(f"{name} text payload is corrupt (range decoder left its interval)") from None
     try:
         return out.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidText(f"codec-3 text payload decodes to invalid UTF-8 at byte {exc.start}") from None
+        raise InvalidText(f"{name} text payload decodes to invalid UTF-8 at byte {exc.start}") from None

@@ -7,10 +7,12 @@ long-running process pays for each context once.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 from array import array
 from bisect import bisect_left
+from functools import partial
 from importlib import resources
 from itertools import accumulate
 
@@ -75,21 +77,35 @@ class Model:
         self.piece_ids = {w.decode("utf-8", "surrogatepass"): i for i, w in enumerate(self.vocab) if i >= N_SPECIAL}
         self._orders = {}
         for k in range(max_order, 0, -1):
-            pos, (n_ctx, n_ent) = self._ints(raw, pos, "I", 2)
-            pos, keys = self._ints(raw, pos, "Q", n_ctx)
-            pos, ends = self._ints(raw, pos, "I", n_ctx)
-            pos, esc = self._ints(raw, pos, "H", n_ctx)
-            pos, syms = self._ints(raw, pos, "H", n_ent)
-            pos, freqs = self._ints(raw, pos, "H", n_ent)
-            # Sorted keys searched by bisection rather than a dict: a dict of the ~1.2 M
-            # contexts would cost ~120 MB and most of the load time.
-            self._orders[k] = (keys, ends, esc, syms, freqs, {})
+            pos, self._orders[k] = self.read_order_table(raw, pos)
         pos, order0 = self._ints(raw, pos, "I", n_vocab)
         pos, byte_freqs = self._ints(raw, pos, "H", 257 * 257)
         if pos != len(raw):
             raise ValueError("prompt-coder model file has trailing bytes")
         self.order0 = Context(list(range(n_vocab)), order0, 0)
         self.bytes_ctx = [Context(list(range(257)), byte_freqs[i * 257 : (i + 1) * 257], 0) for i in range(257)]
+
+    @classmethod
+    def read_order_table(cls, raw: bytes, pos: int):
+        """One order-k table (spec/prompt-coder.md §4) at pos -> (end, table); the table is
+        (find: key -> index or -1, ends, esc, syms, freqs, cache of the contexts built from it)."""
+        pos, (n_ctx, n_ent) = cls._ints(raw, pos, "I", 2)
+        pos, keys = cls._ints(raw, pos, "Q", n_ctx)
+        pos, ends = cls._ints(raw, pos, "I", n_ctx)
+        pos, esc = cls._ints(raw, pos, "H", n_ctx)
+        pos, syms = cls._ints(raw, pos, "H", n_ent)
+        pos, freqs = cls._ints(raw, pos, "H", n_ent)
+        # Sorted keys searched by bisection rather than a dict: a dict of the ~1.2 M
+        # contexts would cost ~120 MB and most of the load time.
+        return pos, (partial(find_sorted, keys), ends, esc, syms, freqs, {})
+
+    def extended(self, orders: dict, max_order: int) -> "Model":
+        """This model with tables of higher orders on top (text codec 6, spec/prompt-coder.md
+        §11): the vocabulary, the byte model and the tables of orders 1..N are shared."""
+        m = copy.copy(self)
+        m._orders = {**self._orders, **orders}
+        m.max_order = max_order
+        return m
 
     @staticmethod
     def _ints(raw: bytes, pos: int, typecode: str, n: int):
@@ -104,11 +120,11 @@ class Model:
 
     def context(self, k: int, key: int) -> Context | None:
         """The order-k context with this key, or None; both answers are cached."""
-        keys, ends, esc, syms, freqs, cache = self._orders[k]
+        find, ends, esc, syms, freqs, cache = self._orders[k]
         ctx = cache.get(key, _UNSEEN)
         if ctx is _UNSEEN:
-            i = bisect_left(keys, key)
-            if i == len(keys) or keys[i] != key:
+            i = find(key)
+            if i < 0:
                 ctx = None
             else:
                 lo = ends[i - 1] if i else 0
@@ -118,6 +134,12 @@ class Model:
                 cache.clear()
             cache[key] = ctx
         return ctx
+
+
+def find_sorted(keys, key: int) -> int:
+    """The index of key in the strictly increasing keys, or -1."""
+    i = bisect_left(keys, key)
+    return i if i < len(keys) and keys[i] == key else -1
 
 
 _model: Model | None = None

@@ -1,4 +1,4 @@
-"""Text codecs 2 and 3 (aigif.text.promptcoder): exact round trips, hostile payloads, spec hashes."""
+"""Text codecs 2, 3, 5 and 6 (aigif.text.promptcoder): exact round trips, hostile payloads, spec hashes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ CODECS = {
     "model": (pc.encode, pc.decode),
     "zstd-dict": (pc.zstd_dict_encode, pc.zstd_dict_decode),
     "adaptive": (pc.adaptive_encode, pc.adaptive_decode),  # text codec 5
+    "high-order": (pc.high_order_encode, pc.high_order_decode),  # text codec 6
 }
 LIMIT = 1 << 20
 PER_CORPUS = 2000  # a deterministic sample per corpus; bench/bitrate.py --check-all covers every prompt
@@ -237,3 +238,11 @@ def test_data_file_with_wrong_hash_is_refused():
         load_data_file("prompt-dict-v1.zstd", "0" * 64)
     with pytest.raises(UnknownTextCodec, match="not installed"):
         load_data_file("no-such-file.bin", "0" * 64)
+
+
+def test_shipped_prompt_models_fit_16_mb_in_all():
+    # issue 14: every prompt coder's data together (model v1, dictionary, primer, orders 5..8)
+    data = resources.files(pc).joinpath("data")
+    sizes = {f.name: len(f.read_bytes()) for f in data.iterdir() if f.is_file()}
+    assert "prompt-orders-v1.bin.zst" in sizes
+    assert sum(sizes.values()) <= 16_000_000, sizes
