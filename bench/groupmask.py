@@ -84,7 +84,7 @@ def bits_per_pixel(trace: list, q: int, size: tuple[int, int]) -> np.ndarray:
     return total[:h, :w]
 
 
-def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[dict]:
+def measure_image(i: int, qs: list[int], chosen: list, n_groups: int, block: int = 16) -> list[dict]:
     """One image: a record per (Q, setting) with the raw sums the tables are built from."""
     import aigif_codecs
     from aigif_codecs import groupmask, maskcoder
@@ -94,7 +94,7 @@ def measure_image(i: int, qs: list[int], chosen: list, n_groups: int) -> list[di
 
     img = Image.open(DATA / "kodak" / f"kodim{i:02d}.png").convert("RGB")
     ref = np.asarray(img)
-    labels = builtin_groups(img, n_groups)
+    labels = builtin_groups(img, n_groups, block)
     index = np.searchsorted(np.unique(labels), labels).astype(np.uint8)
     band = groupmask.boundary_band(index)
     full = np.ones(band.shape, bool)
@@ -177,6 +177,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--qs", default="50,60,70")
     ap.add_argument("--groups", type=int, default=4)
+    ap.add_argument("--block", type=int, default=16, help="the built-in split's square (16: on NVTC's coarsest cells, the default; 4: before)")
     ap.add_argument("--images", type=int, default=12, help="tables over Kodak images 1..N")
     ap.add_argument("--only", help="measure only these images (e.g. 1,3,5), appending to --jsonl, no tables; "
                     "with --summarise: table these images")
@@ -199,7 +200,7 @@ def main() -> int:
     else:
         for i in images:
             t = time.process_time()
-            got = measure_image(i, qs, chosen, args.groups)
+            got = measure_image(i, qs, chosen, args.groups, args.block)
             got[0]["cpu_s"] = round(time.process_time() - t, 1)
             recs += got
             if args.jsonl:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from aigif.text.promptcoder.model import BOS, EOS, OOV, get_model  # noqa: E402
 from aigif.text.promptcoder.tokenize import pieces  # noqa: E402
-from train_prompt_coder import held_out_prompts, load_corpora, modern_split, shared_data_dir, split  # noqa: E402
+from train_prompt_coder import load_corpora, modern_split, shared_data_dir, split  # noqa: E402
 
 KEEP_MIN = 2
 

@@ -105,6 +105,20 @@ def test_builtin_split_is_deterministic_and_used_without_a_mask():
     assert cid == 17 and len(aigif_codecs.group_sizes(cid, data, max_pixels=BIG)) <= 3
 
 
+def test_builtin_regions_are_whole_squares_of_nvtcs_coarsest_cell():
+    # so that no NVTC cell of any stage straddles two groups (codecs/segment.py)
+    from aigif_codecs.segment import BLOCK, builtin_groups
+
+    im = smooth_image(100, 70, seed=5)  # not a multiple of 16: the last squares are cut by the edge
+    lab = builtin_groups(im, 4)
+    assert BLOCK == 16 and lab.shape == (70, 100) and lab.max() >= 1
+    for y in range(0, 70, 16):
+        for x in range(0, 100, 16):
+            assert len(np.unique(lab[y:y + 16, x:x + 16])) == 1
+    fine = builtin_groups(im, 4, block=4)
+    assert any(len(np.unique(fine[y:y + 16, x:x + 16])) > 1 for y in range(0, 64, 16) for x in range(0, 96, 16))
+
+
 def test_bad_inputs_are_refused(coded):
     im, mask, cid, data = coded
     with pytest.raises(InvalidSyntax):
