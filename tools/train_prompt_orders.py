@@ -6,8 +6,9 @@ Counted on exactly the training split of model v1 (tools/train_prompt_coder.py: 
 Discord, Civitai and negative prompts whose hash is not held out) with v1's vocabulary,
 so the extension and v1 see the same symbols.  The rules follow v1's (spec/prompt-coder.md
 §8): the top order (8) holds raw counts, orders 5..7 Kneser-Ney continuation counts (the
-number of distinct symbols seen before the context and the follower), an entry seen once
-(count 1) is pruned, and a context's escape count is max(1, singletons + pruned mass).
+number of distinct symbols seen before the context and the follower), an entry below
+KEEP_TOP / KEEP_MID (2: an entry seen once) is pruned, at most the 255 most frequent entries
+of a context are kept, and a context's escape count is max(1, singletons + pruned mass).
 A context of order k is counted only where at least k - 1 pieces precede it (one BOS at
 most): with more BOS the order-(i+1) context of v1 already says everything.
 
@@ -19,7 +20,8 @@ is not in the table but shares a stored key reads that table.  Either costs bits
 correctness: both sides look up the same key.
 
 Deterministic: the same data give the same bytes (no hashing of Python objects, every
-table sorted).  About 6 minutes and 6 GB on this machine.
+table sorted).  About 2.5 minutes of CPU and 7 GB on this machine; --sizes prints the
+shipped size of other pruning settings without writing anything (BENCHMARKS.md, codec 6).
 """
 
 from __future__ import annotations
