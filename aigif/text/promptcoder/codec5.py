@@ -34,21 +34,20 @@ for a text too dense for it, and the field then gets another codec.
 from __future__ import annotations
 
 import re
-import sys
 import threading
-from array import array
 
 from aigif.errors import InvalidText, LimitExceeded, UnknownTextCodec
 
 from ..frames import utf8
 
 from . import chain
-from .model import BOS, EOS, OOV, get_model, load_data_file
+from .model import BOS, EOS, OOV, get_model, load_data_file, read_ints
 from .rangecoder import PayloadBoundExceeded, RangeDecoder, RangeEncoder
 
 PRIMER_FILE = "prompt-primer-v1.bin"
 PRIMER_SHA256 = "dd18e95c1d3d971c90ab8164359b575c843e54d8e391d0560d26884a57ad32ba"
 PRIMER_MAGIC = b"AIGIFPP\x01"
+PRIMER_WHAT = "prompt-primer file"
 
 ADAPTIVE_FOLLOWERS = 32  # distinct followers an adaptive context keeps (later ones are not added)
 MAX_LOCAL_PIECES = 256  # pieces a text spells and remembers (later ones are spelled each time)
@@ -89,22 +88,22 @@ class Primer:
         if raw[:8] != PRIMER_MAGIC:
             raise ValueError("not a prompt-primer file")
         pos = 8
-        pos, (n_extra,) = self._ints(raw, pos, "I", 1)
+        pos, (n_extra,) = read_ints(raw, pos, "I", 1, PRIMER_WHAT)
         lens = raw[pos : pos + n_extra]
         pos += n_extra
         self.extra: list[bytes] = []
         for n in lens:
             self.extra.append(raw[pos : pos + n])
             pos += n
-        pos, counts = self._ints(raw, pos, "H", n_extra)
+        pos, counts = read_ints(raw, pos, "H", n_extra, PRIMER_WHAT)
         self.extra_counts = counts.tolist()
         self.extra_ids = {w.decode("utf-8"): n_vocab + j for j, w in enumerate(self.extra)}
-        pos, (n_ctx, n_ent) = self._ints(raw, pos, "I", 2)
-        pos, first = self._ints(raw, pos, "I", n_ctx)
-        pos, second = self._ints(raw, pos, "I", n_ctx)
-        pos, ends = self._ints(raw, pos, "I", n_ctx)
-        pos, syms = self._ints(raw, pos, "I", n_ent)
-        pos, freqs = self._ints(raw, pos, "H", n_ent)
+        pos, (n_ctx, n_ent) = read_ints(raw, pos, "I", 2, PRIMER_WHAT)
+        pos, first = read_ints(raw, pos, "I", n_ctx, PRIMER_WHAT)
+        pos, second = read_ints(raw, pos, "I", n_ctx, PRIMER_WHAT)
+        pos, ends = read_ints(raw, pos, "I", n_ctx, PRIMER_WHAT)
+        pos, syms = read_ints(raw, pos, "I", n_ent, PRIMER_WHAT)
+        pos, freqs = read_ints(raw, pos, "H", n_ent, PRIMER_WHAT)
         if pos != len(raw):
             raise ValueError("prompt-primer file has trailing bytes")
         # Primed contexts are tuples, never changed: a text copies one before learning in it.
@@ -114,16 +113,6 @@ class Primer:
             self.contexts[(a, b)] = (tuple(syms[lo:hi]), tuple(freqs[lo:hi]))
             lo = hi
 
-    @staticmethod
-    def _ints(raw: bytes, pos: int, typecode: str, n: int):
-        a = array(typecode)
-        end = pos + a.itemsize * n
-        if end > len(raw):
-            raise ValueError("prompt-primer file is truncated")
-        a.frombytes(raw[pos:end])
-        if sys.byteorder != "little":
-            a.byteswap()
-        return end, a
 
 
 _primer: Primer | None = None

@@ -25,18 +25,17 @@ from itertools import accumulate
 from aigif import limits
 
 from . import codec3
-from .model import Model, get_model, load_data_file
+from .model import Model, get_model, load_data_file, read_ints
 
 ORDERS_FILE = "prompt-orders-v1.bin.zst"
 ORDERS_SHA256 = "90469065e2e7b3a9f9a4ca33445b2186141b73210eb544be4e9706eaa2212665"
 ORDERS_MAGIC = b"AIGIFPH\x01"
 LOW_ORDER, HIGH_ORDER = 5, 8
+BUCKETS = 1 << 16  # a key's high 16 bits pick its bucket, its low 16 bits are stored
+WHAT = "prompt-coder order extension"
 
 _model: Model | None = None
 _lock = threading.Lock()
-
-
-BUCKETS = 1 << 16  # a key's high 16 bits pick its bucket, its low 16 bits are stored
 
 
 def find_bucketed(first, low, key: int) -> int:
@@ -52,7 +51,7 @@ def _planes(raw: bytes, pos: int, n: int):
     """n u16 values stored as two byte planes (low bytes, then high bytes) -> (end, array)."""
     end = pos + 2 * n
     if end > len(raw):
-        raise ValueError("prompt-coder order extension is truncated")
+        raise ValueError(f"{WHAT} is truncated")
     buf = bytearray(2 * n)
     buf[0::2] = raw[pos:pos + n]
     buf[1::2] = raw[pos + n:end]
@@ -67,10 +66,10 @@ def read_compact_table(raw: bytes, pos: int):
     """One order table of the extension (§11.1: bucketed 32-bit keys, u8 entry counts, u16
     arrays in byte planes) ->
     (end, table in the form of Model.read_order_table)."""
-    pos, (n_ctx, n_ent) = Model._ints(raw, pos, "I", 2)
+    pos, (n_ctx, n_ent) = read_ints(raw, pos, "I", 2, WHAT)
     pos, bucket = _planes(raw, pos, BUCKETS)
     pos, low = _planes(raw, pos, n_ctx)
-    pos, counts = Model._ints(raw, pos, "B", n_ctx)
+    pos, counts = read_ints(raw, pos, "B", n_ctx, WHAT)
     pos, esc = _planes(raw, pos, n_ctx)
     pos, syms = _planes(raw, pos, n_ent)
     pos, freqs = _planes(raw, pos, n_ent)
@@ -85,7 +84,7 @@ def parse_orders(raw: bytes, base: Model) -> Model:
     """The extension file's content (after zstd) over `base` -> the extended model."""
     if raw[:8] != ORDERS_MAGIC:
         raise ValueError("not a prompt-coder order extension")
-    pos, (n_vocab, low, high) = Model._ints(raw, 8, "I", 3)
+    pos, (n_vocab, low, high) = read_ints(raw, 8, "I", 3, WHAT)
     if n_vocab != base.n_vocab or low != base.max_order + 1 or (low, high) != (LOW_ORDER, HIGH_ORDER):
         raise ValueError("the order extension does not fit model v1")
     orders = {}

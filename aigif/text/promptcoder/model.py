@@ -31,6 +31,19 @@ BYTE_START_CTX = 256
 _UNSEEN = object()
 
 
+def read_ints(raw: bytes, pos: int, typecode: str, n: int, what: str = "prompt-coder model file"):
+    """n little-endian integers of array typecode at pos -> (end, array); ValueError naming
+    `what` when the data ends first (the shipped data files, spec/prompt-coder.md §4, §10.1, §11.1)."""
+    a = array(typecode)
+    end = pos + a.itemsize * n
+    if end > len(raw):
+        raise ValueError(f"{what} is truncated")
+    a.frombytes(raw[pos:end])
+    if sys.byteorder != "little":
+        a.byteswap()
+    return end, a
+
+
 class Context:
     """One n-gram context's table: symbols (ascending), cumulative freqs, escape freq."""
 
@@ -65,7 +78,7 @@ class Model:
         if raw[:8] != MODEL_MAGIC:
             raise ValueError("not a prompt-coder model file")
         pos = 8
-        pos, (n_vocab, max_order) = self._ints(raw, pos, "I", 2)
+        pos, (n_vocab, max_order) = read_ints(raw, pos, "I", 2)
         self.n_vocab = n_vocab
         self.max_order = max_order
         lens = raw[pos : pos + n_vocab]
@@ -78,8 +91,8 @@ class Model:
         self._orders = {}
         for k in range(max_order, 0, -1):
             pos, self._orders[k] = self.read_order_table(raw, pos)
-        pos, order0 = self._ints(raw, pos, "I", n_vocab)
-        pos, byte_freqs = self._ints(raw, pos, "H", 257 * 257)
+        pos, order0 = read_ints(raw, pos, "I", n_vocab)
+        pos, byte_freqs = read_ints(raw, pos, "H", 257 * 257)
         if pos != len(raw):
             raise ValueError("prompt-coder model file has trailing bytes")
         self.order0 = Context(list(range(n_vocab)), order0, 0)
@@ -89,12 +102,12 @@ class Model:
     def read_order_table(cls, raw: bytes, pos: int):
         """One order-k table (spec/prompt-coder.md §4) at pos -> (end, table); the table is
         (find: key -> index or -1, ends, esc, syms, freqs, cache of the contexts built from it)."""
-        pos, (n_ctx, n_ent) = cls._ints(raw, pos, "I", 2)
-        pos, keys = cls._ints(raw, pos, "Q", n_ctx)
-        pos, ends = cls._ints(raw, pos, "I", n_ctx)
-        pos, esc = cls._ints(raw, pos, "H", n_ctx)
-        pos, syms = cls._ints(raw, pos, "H", n_ent)
-        pos, freqs = cls._ints(raw, pos, "H", n_ent)
+        pos, (n_ctx, n_ent) = read_ints(raw, pos, "I", 2)
+        pos, keys = read_ints(raw, pos, "Q", n_ctx)
+        pos, ends = read_ints(raw, pos, "I", n_ctx)
+        pos, esc = read_ints(raw, pos, "H", n_ctx)
+        pos, syms = read_ints(raw, pos, "H", n_ent)
+        pos, freqs = read_ints(raw, pos, "H", n_ent)
         # Sorted keys searched by bisection rather than a dict: a dict of the ~1.2 M
         # contexts would cost ~120 MB and most of the load time.
         return pos, (partial(find_sorted, keys), ends, esc, syms, freqs, {})
@@ -106,17 +119,6 @@ class Model:
         m._orders = {**self._orders, **orders}
         m.max_order = max_order
         return m
-
-    @staticmethod
-    def _ints(raw: bytes, pos: int, typecode: str, n: int):
-        a = array(typecode)
-        end = pos + a.itemsize * n
-        if end > len(raw):
-            raise ValueError("prompt-coder model file is truncated")
-        a.frombytes(raw[pos:end])
-        if sys.byteorder != "little":
-            a.byteswap()
-        return end, a
 
     def context(self, k: int, key: int) -> Context | None:
         """The order-k context with this key, or None; both answers are cached."""
