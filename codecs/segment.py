@@ -5,13 +5,16 @@ downloaded): k-means over colour and position on the means of the image's BLOCK 
 squares, from a fixed grid of seeds, a fixed number of iterations, then a majority filter
 so that the regions have smooth boundaries.
 
-BLOCK is 16, NVTC's coarsest cell: a region made of whole 16-px squares of the image grid
-leaves no NVTC cell of any stage straddling two groups (a group's box then starts on the
-grid too), so only the one ring of cells that region coding's margin adds is coded twice.
-Measured on Kodak 1-6 (bench/groupmask.py --block 4 / 16, BENCHMARKS.md): structure cost
-+8.6 % -> +6.7 % BD-rate, worst group read - area +21.2 -> +12.9 points, band gap
-0.63 / 1.07 / 1.65 -> 0.52 / 0.97 / 1.41 dB.  The price is regions with 16-px steps; a
-user who needs finer shapes gives a mask.  Same pixels in, same labels out, on any machine (integer features,
+BLOCK is 16, NVTC's coarsest cell (the last of its config's downscales; a test keeps them
+equal): a region made of whole 16-px squares of the image grid leaves no NVTC cell of any
+stage straddling two groups (a group's box then starts on the grid too), so only the one
+ring of cells that region coding's margin adds is coded twice.  Measured on Kodak 1-12
+(bench/groupmask.py --block 4 / 16, BENCHMARKS.md): structure cost +10.3 % -> +7.1 %
+BD-rate, worst group read - area +21.2 -> +14.1 points, band gap 1.06 / 1.50 / 2.09 ->
+0.81 / 1.26 / 1.67 dB.  The price is regions with 16-px steps; a user who needs finer
+shapes gives a mask.
+
+Same pixels in, same labels out, on any machine (integer features,
 float32 distances whose ties break on the lower label; the labels are only the encoder's
 choice - the decoder reads the mask from the bitstream and never runs this).
 
@@ -25,13 +28,13 @@ from PIL import Image
 
 ITERATIONS = 8
 BLOCK = 16  # the default square (module docstring); 4 is the split before it
-POSITION_WEIGHT = 1.5  # position (in 1/4-scale pixels, scaled to 0..255) against colour
+POSITION_WEIGHT = 1.5  # position (in squares, scaled to 0..255) against colour
 
 
 def builtin_groups(image: Image.Image, n_groups: int, block: int = BLOCK) -> np.ndarray:
     """(H, W) uint8 labels 0..n-1 (every label present) of an RGB image, constant on the
     block x block squares of the image's grid (16: on NVTC's coarsest cells, the default;
-    4: the split written before it)."""
+    4: the split written before it, the same labels wherever the size is a multiple of 4)."""
     w, h = image.size
     sw, sh = max(1, -(-w // block)), max(1, -(-h // block))
     rgb = image.convert("RGB")

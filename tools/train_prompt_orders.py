@@ -40,16 +40,14 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from train_prompt_coder import BOS, EOS, N_SPECIAL, OOV, load_corpora, quantise, shared_data_dir, split, write_atomic  # noqa: E402
 
+from aigif.text.promptcoder.codec6 import BUCKETS, HIGH_ORDER, LOW_ORDER, ORDERS_FILE as FILE, ORDERS_MAGIC as MAGIC  # noqa: E402
 from aigif.text.promptcoder.tokenize import pieces  # noqa: E402
 
-MAGIC = b"AIGIFPH\x01"
-LOW, HIGH = 5, 8
+LOW, HIGH = LOW_ORDER, HIGH_ORDER
 MASK = (1 << 32) - 1  # orders 5..8 are keyed by the context's number mod 2**32 (§11.1)
-BUCKETS = 1 << 16  # keys are stored as their low 16 bits under buckets of the high 16
 MAX_ENTRIES = 255  # entries per context (a u8 count); the rest counts as pruned mass
 KEEP_TOP = 2  # an order-8 entry is kept when its raw count reaches this
 KEEP_MID = 2  # an entry of orders 5..7 is kept when its continuation count reaches this
-FILE = "prompt-orders-v1.bin.zst"
 
 
 def training_sequences(data: Path, vocab_ids: dict[str, int]) -> list[list[int]]:
@@ -123,23 +121,22 @@ def tables(raw_top: Counter, seen: dict, V: int, keep_top: int = KEEP_TOP, keep_
     return out
 
 
+def arr(typecode: str, values) -> bytes:
+    """Integers as little-endian array bytes."""
+    a = array(typecode, values)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tobytes()
+
+
 def planes(values) -> bytes:
     """u16 values as two byte planes, all low bytes then all high bytes (§11.1): the high
     plane of small counts is nearly all zeros, which zstd then all but removes."""
-    a = array("H", values)
-    if sys.byteorder != "little":
-        a.byteswap()
-    b = a.tobytes()
+    b = arr("H", values)
     return b[0::2] + b[1::2]
 
 
 def serialise(tabs: dict[int, list], V: int) -> bytes:
-    def arr(typecode: str, values) -> bytes:
-        a = array(typecode, values)
-        if sys.byteorder != "little":
-            a.byteswap()
-        return a.tobytes()
-
     out = bytearray(MAGIC)
     out += arr("I", [V, LOW, HIGH])
     for k in range(HIGH, LOW - 1, -1):

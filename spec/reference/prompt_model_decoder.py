@@ -182,11 +182,11 @@ def decode5(data, limit=1<<20):
         hist=hist[1:]+[sym if sym<V else 2]
         p2,p1=p1,sym
     return out.decode("utf-8")
-def decode(data, limit=1<<20):
-    """Text codec 3 (§6): the static chain until EOS."""
-    rd=RD(data); hist=[1]*N; out=bytearray()
+def decode(data, limit=1<<20, tabs=tables):
+    """Text codec 3 (§6): the static chain until EOS (codec 6: over its tables, §11)."""
+    rd=RD(data); hist=[1]*max(tabs); out=bytearray()
     while True:
-        symbol=static_symbol(rd,hist)
+        symbol=static_symbol(rd,hist,tabs)
         if symbol==0: break
         out+=spell(rd) if symbol==2 else pieces[symbol]
         if len(out)>limit: raise ValueError("over the limit")
@@ -194,40 +194,36 @@ def decode(data, limit=1<<20):
     return out.decode("utf-8")
 ORDERS = MODEL.parent / "prompt-orders-v1.bin.zst"
 _tables6 = None
+def load_tables6():
+    """Model v1's tables under the order extension's (§11.1), read on first use of codec 6."""
+    r = zstandard.ZstdDecompressor().decompress(ORDERS.read_bytes(), max_output_size=1<<26)
+    assert r[:8] == b"AIGIFPH\x01"
+    assert struct.unpack_from("<III", r, 8) == (V, 5, 8)
+    q = 20; tabs = dict(tables)
+    def planes(m):
+        nonlocal q
+        v = [r[q+i] + 256*r[q+m+i] for i in range(m)]; q += 2*m
+        return v
+    for k in range(8, 4, -1):
+        C, E = struct.unpack_from("<II", r, q); q += 8
+        bucket = planes(65536); low = planes(C)
+        keys = []; i = 0
+        for b in range(65536):
+            for _ in range(bucket[b]): keys.append(b*65536 + low[i]); i += 1
+        cnt = r[q:q+C]; q += C
+        esc = planes(C); sym = planes(E); freq = planes(E)
+        d = {}; lo = 0
+        for i, key in enumerate(keys):
+            d[key] = (sym[lo:lo+cnt[i]], freq[lo:lo+cnt[i]], esc[i]); lo += cnt[i]
+        assert lo == E
+        tabs[k] = d
+    assert q == len(r)
+    return tabs
 def decode6(data, limit=1<<20):
-    """Text codec 6 (§11): the static chain over orders 8..1."""
+    """Text codec 6 (§11): codec 3's procedure over orders 8..1."""
     global _tables6
-    if _tables6 is None:
-        r = zstandard.ZstdDecompressor().decompress(ORDERS.read_bytes(), max_output_size=1<<26)
-        assert r[:8] == b"AIGIFPH\x01"
-        assert struct.unpack_from("<III", r, 8) == (V, 5, 8)
-        q = 20; _tables6 = dict(tables)
-        for k in range(8, 4, -1):
-            C, E = struct.unpack_from("<II", r, q); q += 8
-            def planes(m):
-                nonlocal q
-                v = [r[q+i] + 256*r[q+m+i] for i in range(m)]; q += 2*m
-                return v
-            bucket = planes(65536); low = planes(C)
-            keys = []; i = 0
-            for b in range(65536):
-                for _ in range(bucket[b]): keys.append(b*65536 + low[i]); i += 1
-            cnt = r[q:q+C]; q += C
-            esc = planes(C); sym = planes(E); freq = planes(E)
-            d = {}; lo = 0
-            for i, key in enumerate(keys):
-                d[key] = (sym[lo:lo+cnt[i]], freq[lo:lo+cnt[i]], esc[i]); lo += cnt[i]
-            assert lo == E
-            _tables6[k] = d
-        assert q == len(r)
-    rd=RD(data); hist=[1]*8; out=bytearray()
-    while True:
-        symbol=static_symbol(rd,hist,_tables6)
-        if symbol==0: break
-        out+=spell(rd) if symbol==2 else pieces[symbol]
-        if len(out)>limit: raise ValueError("over the limit")
-        hist=hist[1:]+[symbol]
-    return out.decode("utf-8")
+    if _tables6 is None: _tables6 = load_tables6()
+    return decode(data, limit, _tables6)
 if __name__ == "__main__":
     codec = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     print({5: decode5, 6: decode6}.get(codec, decode)(bytes.fromhex(sys.argv[1])))

@@ -109,9 +109,14 @@ def test_builtin_regions_are_whole_squares_of_nvtcs_coarsest_cell():
     # so that no NVTC cell of any stage straddles two groups (codecs/segment.py)
     from aigif_codecs.segment import BLOCK, builtin_groups
 
+    from aigif_codecs.nvtc import codec as nvtc_codec
+    from aigif_codecs.nvtc import parse_rate
+
+    for q in ("40", "90"):  # both rate points' models
+        assert nvtc_codec.load(parse_rate(q)["model"]).model.cfg.downscale[-1] == BLOCK == 16
     im = smooth_image(100, 70, seed=5)  # not a multiple of 16: the last squares are cut by the edge
     lab = builtin_groups(im, 4)
-    assert BLOCK == 16 and lab.shape == (70, 100) and lab.max() >= 1
+    assert lab.shape == (70, 100) and lab.max() >= 1
     for y in range(0, 70, 16):
         for x in range(0, 100, 16):
             assert len(np.unique(lab[y:y + 16, x:x + 16])) == 1

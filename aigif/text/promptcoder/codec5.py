@@ -114,7 +114,6 @@ class Primer:
             lo = hi
 
 
-
 _primer: Primer | None = None
 _lock = threading.Lock()
 

@@ -15,7 +15,6 @@ instead of cumulative ends, and every u16 array as two byte planes.
 
 from __future__ import annotations
 
-import sys
 import threading
 from array import array
 from bisect import bisect_left
@@ -49,17 +48,12 @@ def find_bucketed(first, low, key: int) -> int:
 
 def _planes(raw: bytes, pos: int, n: int):
     """n u16 values stored as two byte planes (low bytes, then high bytes) -> (end, array)."""
-    end = pos + 2 * n
-    if end > len(raw):
-        raise ValueError(f"{WHAT} is truncated")
-    buf = bytearray(2 * n)
-    buf[0::2] = raw[pos:pos + n]
-    buf[1::2] = raw[pos + n:end]
-    a = array("H")
-    a.frombytes(buf)
-    if sys.byteorder != "little":
-        a.byteswap()
-    return end, a
+    pos, low = read_ints(raw, pos, "B", n, WHAT)
+    pos, high = read_ints(raw, pos, "B", n, WHAT)
+    interleaved = bytearray(2 * n)  # back to little-endian u16s, which read_ints reads
+    interleaved[0::2] = low
+    interleaved[1::2] = high
+    return pos, read_ints(interleaved, 0, "H", n, WHAT)[1]
 
 
 def read_compact_table(raw: bytes, pos: int):
@@ -76,14 +70,14 @@ def read_compact_table(raw: bytes, pos: int):
     first = array("I", accumulate(bucket, initial=0))
     ends = array("I", accumulate(counts))
     if (ends[-1] if n_ctx else 0) != n_ent or first[BUCKETS] != n_ctx:
-        raise ValueError("prompt-coder order extension: entry or bucket counts do not add up")
+        raise ValueError(f"{WHAT}: entry or bucket counts do not add up")
     return pos, (partial(find_bucketed, first, low), ends, esc, syms, freqs, {})
 
 
 def parse_orders(raw: bytes, base: Model) -> Model:
     """The extension file's content (after zstd) over `base` -> the extended model."""
     if raw[:8] != ORDERS_MAGIC:
-        raise ValueError("not a prompt-coder order extension")
+        raise ValueError(f"not a {WHAT}")
     pos, (n_vocab, low, high) = read_ints(raw, 8, "I", 3, WHAT)
     if n_vocab != base.n_vocab or low != base.max_order + 1 or (low, high) != (LOW_ORDER, HIGH_ORDER):
         raise ValueError("the order extension does not fit model v1")
@@ -91,7 +85,7 @@ def parse_orders(raw: bytes, base: Model) -> Model:
     for k in range(high, low - 1, -1):
         pos, orders[k] = read_compact_table(raw, pos)
     if pos != len(raw):
-        raise ValueError("prompt-coder order extension has trailing bytes")
+        raise ValueError(f"{WHAT} has trailing bytes")
     return base.extended(orders, high)
 
 
