@@ -42,7 +42,9 @@ longer run; their figures are in git history (bench/RESULTS-omni.md at 7cfc817).
 
 Every path ends in the same network: pixels -> preprocess (downscale to at most 256) ->
 backbone -> filter -> head (omni: the decoded integers * step -> head; pixels: the
-unquantised features -> head).  Pixel codecs are the product's own (aigif_codecs.encode,
+unquantised features -> head).  omni runs at every omni:Q (every stride-16 location coded,
+bitstream version 1) and every omni:Q/G (the features averaged over a G x G grid, version
+2); the omni curve of the BD tables is the Pareto front over all of them.  Pixel codecs are the product's own (aigif_codecs.encode,
 Pillow WebP/JPEG); "@256" rows code the image downscaled to the network's input size
 first (what a pixel system built for this backbone would store), "@128" ... "@8" rows
 code it at 1/2 ... 1/32 of that size and upscale the decoded pixels to it (Lanczos)
@@ -84,9 +86,9 @@ sys.path.insert(0, str(REPO / "tools"))
 import train_omni  # noqa: E402  (the held-out split and the source-tree import of aigif_codecs)
 
 import aigif_codecs  # noqa: E402
-from aigif_codecs.omni import STEP_64  # noqa: E402
+from aigif_codecs.omni import GRID_MAX, STEP_64  # noqa: E402
 from aigif_codecs.omni import codec as omni  # noqa: E402
-from aigif_codecs.omni.preprocess import network_input, working_size  # noqa: E402
+from aigif_codecs.omni.preprocess import working_size  # noqa: E402
 
 KODAK = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "kodak"
 CACHE = Path("/tmp/omni-bench-v2.json")
@@ -101,6 +103,8 @@ ROT_GRID = 2  # the head's output pooled over ROT_GRID x ROT_GRID cells
 PROTOCOL = [2, ROT_VIEWS, ROT_FOLDS, ROT_ALPHA, ROT_GRID]  # cache entries of another protocol are not mixed in
 ROTATIONS = (None, Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270)
 OMNI_Q = sorted(STEP_64)
+OMNI_GRIDS = tuple(f"omni/{g}" for g in range(1, GRID_MAX + 1))  # bitstream version 2: omni:Q/G
+OMNI_ALL = "omni (any grid)"  # the codec's curve: the Pareto front over every omni:Q and omni:Q/G
 WEBP_Q = (0, 5, 10, 20, 40, 70, 90)
 JPEG_Q = (5, 10, 20, 40, 70, 90)
 # (key, title, bpp key, accuracy key, standard-error key)
@@ -176,8 +180,8 @@ def head_outputs(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def code(path: str, rate: int | None, im: Image.Image) -> tuple[int, np.ndarray]:
     """(payload bytes, features the head reads) of one image on one path at one rate
     (rate None: the uncoded pixels)."""
-    if path == "omni":
-        cid, data = aigif_codecs.encode(im, f"omni:{rate}")
+    if path.startswith("omni"):  # "omni" (every location) or "omni/G" (pooled to a G x G grid)
+        cid, data = aigif_codecs.encode(im, f"omni:{rate}{path[4:]}")
         return len(data), aigif_codecs.features(cid, data, max_pixels=1 << 28).values()
     if rate is None:
         return 0, omni.analyse(im)
@@ -319,7 +323,7 @@ def equal_accuracy_ratio(anchor, test) -> tuple[float | None, float, str]:
 # -- the run ------------------------------------------------------------------------------
 def points_plan() -> list[tuple[str, int | None]]:
     plan = [("pixels", None)]
-    plan += [("omni", q) for q in OMNI_Q]
+    plan += [(path, q) for path in ("omni",) + OMNI_GRIDS for q in OMNI_Q]
     # the WebP sizes that bound omni's bits first, JPEG last: a run cut short still has the WebP envelope
     for path, qs in (("webp@64", WEBP_Q), ("webp@128", WEBP_Q), ("webp@32", WEBP_Q), ("webp@256", WEBP_Q), ("webp", WEBP_Q),
                      ("jpeg", JPEG_Q), ("jpeg@256", JPEG_Q),
@@ -393,8 +397,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def label(path: str, rate) -> str:
+    """'omni/2', 5 -> 'omni:5/2' (the codec's own spec string); other paths 'path:rate'."""
+    if path.startswith("omni/"):
+        return f"omni:{rate}/{path[5:]}"
+    return f"{path}:{rate}"
+
+
 def _curves(by: dict, rk: str, ak: str, anchor: str):
-    return [(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in by.get("omni", [])]
+    return [(p[rk], p[ak]) for p in by[anchor]], [(p[rk], p[ak]) for p in by.get(OMNI_ALL, [])]
 
 
 BOOTSTRAP = 500
@@ -459,10 +470,11 @@ def report(done: dict) -> str:
         if path == "pixels":
             continue
         for p in sorted(rows, key=lambda r: r["retrieval_bpp"]):
-            lines.append(f"| {path}:{p['rate']} | {p['retrieval_bpp']:.4f} | {p['retrieval_top1']:.3f} | "
+            lines.append(f"| {label(path, p['rate'])} | {p['retrieval_bpp']:.4f} | {p['retrieval_top1']:.3f} | "
                          f"{p['rotation_bpp']:.4f} | {p['rotation_acc']:.3f} ± {p['rotation_se']:.3f} | "
                          f"{p['upright_acc']:.3f} ± {p['upright_se']:.3f} | {p['cpu_s']} |")
     by["webp (best size)"] = [p for k in WEBP_SIZES for p in by.get(k, [])]
+    by[OMNI_ALL] = [p for k in ("omni",) + OMNI_GRIDS for p in by.get(k, [])]
     anchors = [a for a in ANCHORS if by.get(a)]
     lines += ["", "BD-rate of omni against each pixel path (accuracy-rate; negative = omni needs fewer bits at equal "
               "accuracy; the acceptance is <= -30 % against WebP on both tasks):", "",
@@ -478,7 +490,7 @@ def report(done: dict) -> str:
     lines += ["", "Cheapest point of each family within one standard error (over photos) of the uncoded ceiling "
               "(a flat curve, where even the cheapest point is there, cannot show a saving):", "",
               "| family | " + " | ".join(t[1] for t in TASKS) + " |", "|---|" + "---|" * len(TASKS)]
-    families = {"omni": by.get("omni", []), "webp (any size)": by["webp (best size)"],
+    families = {OMNI_ALL: by.get(OMNI_ALL, []), "omni (every location)": by.get("omni", []), "webp (any size)": by["webp (best size)"],
                 "jpeg (any size)": by.get("jpeg", []) + by.get("jpeg@256", [])}
     for fam, rows in families.items():
         if not rows:
@@ -492,17 +504,24 @@ def report(done: dict) -> str:
                 continue
             se = float(np.std(ref[key], ddof=1) / math.sqrt(len(ref[key])))
             near = sorted((p for p in rows if p[ak] >= ceiling - se), key=lambda p: p[rk])
-            cells.append("none" if not near else f"{near[0]['path']}:{near[0]['rate']}, {near[0][rk]:.4f} bpp "
+            cells.append("none" if not near else f"{label(near[0]['path'], near[0]['rate'])}, {near[0][rk]:.4f} bpp "
                          f"({near[0][ak]:.3f}; ceiling {ceiling:.3f} ± {se:.3f})")
         lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     best = by["webp (best size)"]
-    if best and by.get("omni"):
+    if best and by.get("omni"):  # what version 1 alone (every location coded) gives, as before the grids
+        cells = []
+        for _, title, rk, ak, _ in TASKS:
+            bd, _ = bd_rate_accuracy([(p[rk], p[ak]) for p in best], [(p[rk], p[ak]) for p in by["omni"]])
+            cells.append(f"{title} {'no overlap' if bd is None else f'{bd:+.1f} %'}")
+        lines += ["", "omni with every location coded (bitstream version 1 alone) against the best-size WebP: "
+                  + "; ".join(cells) + "."]
+    if best and by.get(OMNI_ALL):
         lines += ["", f"Paired bootstrap over photos ({BOOTSTRAP} resamples) of the BD-rate against the best-size WebP: "
                   "5th..95th percentile, and how often the resampled curves overlap at all:", "",
                   "| task | BD-rate | 90 % interval | resamples with an overlap |", "|---|---:|---|---:|"]
         for _, title, rk, ak, _ in TASKS:
             bd, _ = bd_rate_accuracy(*_curves(by, rk, ak, "webp (best size)"))
-            iv = bd_interval(best, by["omni"], rk, ak)
+            iv = bd_interval(best, by[OMNI_ALL], rk, ak)
             lines.append(f"| {title} | {'no overlap' if bd is None else f'{bd:+.1f} %'} | "
                          f"{'-' if iv is None else f'{iv[0]:+.1f} .. {iv[1]:+.1f} %'} | "
                          f"{'-' if iv is None else f'{100 * iv[2]:.0f} %'} |")
@@ -527,13 +546,14 @@ def plot(done: dict, path: Path) -> None:
         if p["path"] != "pixels":
             by.setdefault(p["path"], []).append(p)
     ref = next((p for p in done["points"] if p["path"] == "pixels"), {})
-    colours = {"omni": (214, 39, 40), "webp": (31, 119, 180), "webp@256": (23, 190, 207), "webp@128": (44, 160, 44),
+    colours = {"omni": (214, 39, 40), "omni/1": (255, 152, 150), "omni/2": (180, 0, 0), "omni/3": (240, 80, 60),
+               "omni/4": (120, 20, 20), "webp": (31, 119, 180), "webp@256": (23, 190, 207), "webp@128": (44, 160, 44),
                "webp@64": (148, 103, 189), "webp@32": (140, 86, 75), "webp@16": (227, 119, 194), "webp@8": (255, 127, 14),
                "jpeg": (127, 127, 127), "jpeg@256": (188, 189, 34)}
     PW, H, L, R, T, B = 520, 420, 60, 15, 40, 50
     im = Image.new("RGB", (len(TASKS) * PW, H), "white")
     d = ImageDraw.Draw(im)
-    lo, hi = math.log10(0.001), math.log10(3.0)
+    lo, hi = math.log10(0.0005), math.log10(3.0)
     for panel, (_, title, rk, ak, _) in enumerate(TASKS):
         x0 = panel * PW
 

@@ -51,17 +51,26 @@ def build_model(model_cls, config_cls, tensors: dict, meta: dict, training_only,
 
 def write_weights(path: Path, tensors: dict, meta: dict) -> str:
     """Write shipped weights atomically (a temporary file renamed over `path`), readable by
-    all as package data; returns the sha256 the zoo records for them."""
+    all as package data; returns the sha256 the zoo records for them.  The same tensors and
+    metadata always give the same bytes: safetensors writes its metadata map in hash order,
+    so the JSON header is rewritten with sorted keys (same length, same data offsets)."""
     import os
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    blob = save(tensors, metadata=meta)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
+    assert len(text) <= n  # the same keys and values in another order: never longer
+    blob = blob[:8] + text + b" " * (n - len(text)) + blob[8 + n:]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)  # safetensors creates 0600 files
+    tmp.write_bytes(blob)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(blob).hexdigest()
 
 
 @contextmanager

@@ -77,7 +77,8 @@ def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: 
     if info.id == NVTC:
         return NVTC, nvtc_codec.encode(image, **nvtc_parse_rate(rate))
     if info.id == OMNI_ICM:
-        return OMNI_ICM, omni_codec.encode(image, int(rate))
+        q, _, grid = rate.partition("/")
+        return OMNI_ICM, omni_codec.encode(image, int(q), grid=int(grid or 0))
     if info.id == VERBATIM:
         raise InvalidSyntax("verbatim keeps file bytes: call aigif_codecs.encode_verbatim(data)")
     return info.id, classical.encode(info, rate, image)

@@ -251,6 +251,9 @@ def valid_vectors() -> dict[str, bytes]:
         syntax_seg({"prompt": "a lighthouse in a storm, oil painting --ar 16:9 --v 7 --stylize 400", "seed": 42}, textcodec.ADAPTIVE_MODEL) + b"\x00"
     )
     # added with version 1.3: text codec 6 (spec/prompt-coder.md §11), orders 8..5 over model v1
+    # Omni-ICM bitstream version 2 (spec/codecs.md §7, revision 2 of that section): features
+    # pooled to a 2 x 2 grid; tests/codecs/test_omni.py checks the integers' sha256
+    v["v49-omni-v2-features"] = crc_file(seg(0x05, leb128(18) + (HERE / "reference" / "omni-v2-q8-g2-200x136.bin").read_bytes()) + b"\x00")
     v["v48-high-order-prompt-model"] = crc_file(
         syntax_seg({"prompt": "masterpiece, best quality, ultra detailed, 8k, highly detailed, sharp focus, 1girl, solo",
                     "negative_prompt": "(worst quality, low quality:1.4), lowres, bad anatomy, bad hands, text, error",

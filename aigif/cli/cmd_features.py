@@ -1,4 +1,4 @@
-"""`aigif features FILE`: the Omni-ICM feature array a file stores (pack --codec omni:Q).
+"""`aigif features FILE`: the Omni-ICM feature array a file stores (pack --codec omni:Q or omni:Q/G).
 
 Codec 18 decodes to features for machine tasks, not pixels: integers (C, rows, cols)
 times the payload's quantiser step (spec/codecs.md section 7), the same bits on every
@@ -54,13 +54,15 @@ def run(args) -> int:
         np.save(buf, feats.ints if args.ints else feats.values(), allow_pickle=False)
         write_atomic(args.output, buf.getvalue())
     if args.json:
-        json.dump({"codec": OMNI_ID, "q": feats.q, "step": feats.step, "width": feats.width, "height": feats.height,
+        json.dump({"codec": OMNI_ID, "q": feats.q, "grid": feats.grid, "step": feats.step, "width": feats.width, "height": feats.height,
                    "shape": list(feats.ints.shape), "ints": feats.ints.tolist(),
                    "features": feats.values().tolist()}, sys.stdout)
         sys.stdout.write("\n")
         return ExitStatus.OK
     c, rows, cols = feats.ints.shape
-    print(f"{args.file}: Omni-ICM features, omni:{feats.q} (step {feats.step}), {c} x {rows} x {cols} "
+    spec = f"omni:{feats.q}/{feats.grid}" if feats.grid else f"omni:{feats.q}"
+    pooled = f", averaged over a {feats.grid} x {feats.grid} grid" if feats.grid else ""
+    print(f"{args.file}: Omni-ICM features, {spec} (step {feats.step}{pooled}), {c} x {rows} x {cols} "
           f"for a {feats.width}x{feats.height} image; {n_bytes} bytes, {8 * n_bytes / (feats.width * feats.height):.4f} bpp; "
           f"{100 * float((feats.ints != 0).mean()):.1f} % non-zero"
           + (f"; wrote {args.output}" if args.output else ""))

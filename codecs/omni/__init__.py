@@ -12,13 +12,18 @@ from __future__ import annotations
 import importlib.util
 
 from ..base import OMNI_ICM, CodecInfo
-from .zoo import WEIGHTS_FILE, weights_path
+from .zoo import grids_path, weights_path
 
 # "omni:Q": quantiser step STEP_64[Q] / 64 (exact binary fractions, so integer * step is
 # exact in float32); a higher Q is a finer step, more bits, more task accuracy.
 STEP_64 = {1: 128, 2: 96, 3: 64, 4: 48, 5: 32, 6: 24, 7: 16, 8: 12}
 Q_RANGE = "1..8"
 DEFAULT_Q = "5"
+# "omni:Q/G": the features averaged over a G x G grid before they are quantised (bitstream
+# version 2): a few hundred bits per image for tasks that need only the coarse layout
+# (orientation, scene type); without /G every stride-16 location is coded (version 1)
+GRID_MAX = 4
+GRID_RANGE = f"1..{GRID_MAX}"
 
 
 def step(q: int) -> float:
@@ -33,10 +38,12 @@ def _missing() -> str:
 
 
 def info() -> CodecInfo:
-    reason = _missing() or ("" if weights_path().is_file() else f"the Omni-ICM weights {WEIGHTS_FILE} are not installed")
+    reason = _missing() or next((f"the Omni-ICM weights {p.name} are not installed"
+                                 for p in (weights_path(), grids_path()) if not p.is_file()), "")
     return CodecInfo(
-        OMNI_ICM, "omni", False, [Q_RANGE],
+        OMNI_ICM, "omni", False, [Q_RANGE, f"{Q_RANGE}/{GRID_RANGE}"],
         "Omni-ICM features for machine tasks (after Feng et al. ECCV 2022), CPU-scaled: decodes to a "
-        f"feature array (aigif features), not pixels; Q {Q_RANGE} = quantiser step 2 .. 0.1875 (higher Q, more bits)",
+        f"feature array (aigif features), not pixels; Q {Q_RANGE} = quantiser step 2 .. 0.1875 (higher Q, more bits); "
+        f"optionally /G = features averaged over a G x G grid ({GRID_RANGE}), a few hundred bits per image",
         available=not reason, reason=reason, default_rate=DEFAULT_Q,
     )

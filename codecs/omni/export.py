@@ -10,6 +10,11 @@ here once, as integers:
                 smoothing count), not the training-time Laplace model: what the
                 features really do, measured once.
 
+  tables.freq.grid  (in the grids file, for bitstream version 2) uint16 (G, Q, C, K):
+                the same histograms of the features averaged over a g x g grid
+                (preprocess.pool), g = 1..G: averaging narrows the distribution, so the
+                full grid's tables would overpay.  Measured on the shipped fp16 network.
+
 The SimCLR projector and the Laplace rate parameters are training-only and not shipped.
 """
 
@@ -22,14 +27,15 @@ import numpy as np
 import torch
 
 from ..learned_weights import write_weights
-from . import STEP_64
+from . import GRID_MAX, STEP_64
 from .model import OmniICM
-from .preprocess import STRIDE
+from .preprocess import STRIDE, pool
 
 FREQ_BITS = 16
 ALPHABET_HALF = 63  # A: symbols -63..63
 FORMAT = "aigif-omni"
 FORMAT_VERSION = "1"
+GRIDS_FORMAT = "aigif-omni-grids"
 TRAINING_ONLY = ("projector", "log_scale", "loc")
 SMOOTHING = 0.5  # counts added to every symbol of every row before normalising
 
@@ -56,9 +62,9 @@ def features_of(model: OmniICM, img: np.ndarray) -> np.ndarray:
     return model.analysis(x)[0].numpy()
 
 
-def coding_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
+def coding_tables(model: OmniICM, imgs: list[np.ndarray], *, feats: list[np.ndarray] | None = None) -> np.ndarray:
     A = ALPHABET_HALF
-    feats = [features_of(model, im) for im in imgs]
+    feats = [features_of(model, im) for im in imgs] if feats is None else feats
     C = model.cfg.channels
     out = np.empty((len(STEP_64), C, 2 * A + 1), np.int32)
     for qi, q in enumerate(sorted(STEP_64)):
@@ -83,4 +89,20 @@ def export_weights(model: OmniICM, imgs: list[np.ndarray], path: Path, *, train_
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict()),
             "freq_bits": str(FREQ_BITS), "alphabet_half": str(ALPHABET_HALF),
             "steps_64": json.dumps([STEP_64[q] for q in sorted(STEP_64)]), "train": json.dumps(train_info)}
+    return write_weights(path, tensors, meta)
+
+
+def grid_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
+    """uint16 (GRID_MAX, Q, C, K): coding_tables of the features pooled to g x g, g = 1..GRID_MAX."""
+    feats = [features_of(model, im) for im in imgs]
+    out = [coding_tables(model, [], feats=[pool(f, g) for f in feats]) for g in range(1, GRID_MAX + 1)]
+    return np.stack(out).astype(np.uint16)  # every entry is 1..2**16 - K + 1
+
+
+def export_grid_tables(model: OmniICM, weights_sha256: str, imgs: list[np.ndarray], path: Path) -> str:
+    """The grids file of the shipped network (model: as the decoder side loads it)."""
+    tensors = {"tables.freq.grid": torch.from_numpy(grid_tables(model, imgs))}
+    meta = {"format": GRIDS_FORMAT, "format_version": "1", "weights_sha256": weights_sha256,
+            "freq_bits": str(FREQ_BITS), "alphabet_half": str(ALPHABET_HALF), "grid_max": str(GRID_MAX),
+            "images": str(len(imgs))}
     return write_weights(path, tensors, meta)

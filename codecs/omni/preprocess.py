@@ -31,6 +31,28 @@ def feature_grid(width: int, height: int) -> tuple[int, int]:
     return -(-h // STRIDE), -(-w // STRIDE)
 
 
+def pooled_grid(width: int, height: int, grid: int) -> tuple[int, int]:
+    """(rows, cols) of a version-2 payload's features: the feature grid averaged over at most
+    grid x grid cells (an image with fewer locations on a side keeps them)."""
+    rows, cols = feature_grid(width, height)
+    return min(grid, rows), min(grid, cols)
+
+
+def pool(y: np.ndarray, grid: int) -> np.ndarray:
+    """Features (C, rows, cols) averaged over the cells of pooled_grid: cell i of n along a side
+    spans locations floor(i * n / g) .. ceil((i + 1) * n / g) - 1 (adaptive average pooling;
+    neighbouring cells share a location where g does not divide n).  Encoder side only."""
+    C, rows, cols = y.shape
+    g_r, g_c = min(grid, rows), min(grid, cols)
+    out = np.empty((C, g_r, g_c), np.float32)
+    for i in range(g_r):
+        r0, r1 = i * rows // g_r, -(-(i + 1) * rows // g_r)
+        for j in range(g_c):
+            c0, c1 = j * cols // g_c, -(-(j + 1) * cols // g_c)
+            out[:, i, j] = y[:, r0:r1, c0:c1].astype(np.float64).mean(axis=(1, 2))
+    return out
+
+
 def network_input(image: Image.Image) -> np.ndarray:
     """RGB float32 (3, rows*16, cols*16) in [0, 1]: downscaled (Lanczos), then padded on the
     right and bottom by edge replication to whole stride cells."""
