@@ -45,7 +45,9 @@ DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")
 SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False), ("v2 M=4", 2, 4, 1.0, 1.0, True),
             ("v2 M=8", 2, 8, 1.0, 1.0, False), ("v2 M=16", 2, 16, 1.0, 1.0, False),
             ("v2 M=4 O=.25", 2, 4, 1.0, 0.25, False), ("v2 M=4 O=.25 B=2", 2, 4, 2.0, 0.25, True),
-            ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False)]
+            ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False),
+            # version 3: version 2's streams less the NVTC fields they share (the reference encoder's default)
+            ("v3 M=4 O=.25 B=2", 3, 4, 2.0, 0.25, True)]
 
 
 def mse(a, b, sel):
@@ -70,8 +72,8 @@ def bits_per_pixel(trace: list, q: int, size: tuple[int, int]) -> np.ndarray:
     Wp, Hp = -(-w // cfg.pad_multiple) * cfg.pad_multiple, -(-h // cfg.pad_multiple) * cfg.pad_multiple
     total = np.zeros((Hp, Wp))
     b = cfg.block
-    for (s, l), sym, rows, mix in trace:
-        lm = entropy.LayerModel(ld.freq[(s, l)], rows, b * b, *entropy.unpack_mix(mix))
+    for (s, l), sym, rows, mix, table in trace:
+        lm = entropy.LayerModel(table, rows, b * b, *entropy.unpack_mix(mix))
         bits = np.empty(len(sym))
         for a, e in lm.symbol_ranges():
             f = lm.rows_for(a, e).astype(np.float64)

@@ -63,8 +63,7 @@ def main() -> int:
             v1 = codec.encode(img, model, adapt=False)
             tot["v1_coded"] += 8 * len(v1)
             tot["v2_coded"] += 8 * len(v2)
-            for (s, l), sym, srows, mix in trace:
-                f = codec.load(model).freq[(s, l)]
+            for (s, l), sym, srows, mix, f in trace:
                 st = entropy.code_length(f, srows, 16, 0, 0, sym)
                 ad = entropy.code_length(f, srows, 16, *entropy.unpack_mix(mix), sym)
                 own = own_entropy(sym, 16)

@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,37 @@ from nvtc_tuning import register  # noqa: E402
 
 QS = [30, 40, 50, 60, 70, 80, 90, 100]
 CANDIDATE = 6  # the number the candidate weights are registered under, in this process only
+
+
+def ms_ssim_db(m: float) -> float:
+    """MS-SSIM in dB, -10 log10(1 - m): the scale BD-rates over MS-SSIM are taken on."""
+    return -10 * math.log10(1 - m)
+
+
+def quality_row(codec, im: Image.Image, ref: np.ndarray, data: bytes) -> dict:
+    """bpp, PSNR, MS-SSIM and decode CPU seconds of one NVTC payload of im."""
+    t = time.process_time()
+    rec = np.asarray(codec.decode(data, max_pixels=1 << 28).convert("RGB"))
+    return {"decode_cpu_s": time.process_time() - t, "bpp": 8 * len(data) / (im.width * im.height),
+            "psnr": kodak.psnr(ref, rec), "msssim": kodak.ms_ssim(ref, rec)}
+
+
+def complete_images(rows: list[dict], per_image: int) -> list[str]:
+    """The images of the cache with all their rows (an interrupted run leaves some short)."""
+    names = sorted({r["image"] for r in rows})
+    return [n for n in names if sum(r["image"] == n for r in rows) == per_image]
+
+
+def webp_anchor(webp_cache: Path, images: list[str]) -> list[tuple[float, float, float]]:
+    """(bpp, PSNR, MS-SSIM) of every lossy WebP point of bench/kodak.py's cache over these images."""
+    webp = kodak.summarize(webp_cache, set(images))["table"]
+    return [(v["bpp"], v["psnr"], v["msssim"]) for s, v in webp.items() if s.startswith("webp:") and s != "webp:lossless"]
+
+
+def bd_psnr_msssim(anchor, test) -> tuple[float | None, float | None]:
+    """BD-rates of test against anchor, points (bpp, PSNR, MS-SSIM): over PSNR and over MS-SSIM dB."""
+    return (kodak.bd_rate([(b, p) for b, p, _ in anchor], [(b, p) for b, p, _ in test]),
+            kodak.bd_rate([(b, ms_ssim_db(m)) for b, _, m in anchor], [(b, ms_ssim_db(m)) for b, _, m in test]))
 
 
 def code_rows(weights: Path, cache: Path, only: set[int] | None) -> None:
@@ -56,10 +88,8 @@ def code_rows(weights: Path, cache: Path, only: set[int] | None) -> None:
                     if (path.name, variant, q) in done:
                         continue
                     data = codec.encode(im, model, q=q)
-                    rec = np.asarray(codec.decode(data, max_pixels=1 << 28).convert("RGB"))
                     row = {"image": path.name, "variant": variant, "model": model, "q": q,
-                           "bpp": 8 * len(data) / (im.width * im.height),
-                           "psnr": kodak.psnr(ref, rec), "msssim": kodak.ms_ssim(ref, rec)}
+                           **quality_row(codec, im, ref, data)}
                     fh.write(json.dumps(row) + "\n")
                     fh.flush()
             print(path.name, "done", flush=True)
@@ -67,8 +97,7 @@ def code_rows(weights: Path, cache: Path, only: set[int] | None) -> None:
 
 def report(cache: Path, webp_cache: Path) -> str:
     rows = [json.loads(line) for line in cache.read_text().splitlines()]
-    names = sorted({r["image"] for r in rows})
-    complete = [n for n in names if sum(r["image"] == n for r in rows) == 2 * len(QS)]
+    complete = complete_images(rows, 2 * len(QS))
     curves = {}
     for variant in ("pair", "one"):
         pts = []
@@ -77,16 +106,7 @@ def report(cache: Path, webp_cache: Path) -> str:
             pts.append((q, np.mean([r["bpp"] for r in rs]), np.mean([r["psnr"] for r in rs]),
                         np.mean([r["msssim"] for r in rs])))
         curves[variant] = pts
-    webp = kodak.summarize(webp_cache, set(complete))["table"]
-    anchor = [(v["bpp"], v["psnr"], v["msssim"]) for s, v in webp.items()
-              if s.startswith("webp:") and s != "webp:lossless"]
-
-    def ms_db(m):
-        return -10 * math.log10(1 - m)
-
-    def bd(a, t):
-        return (kodak.bd_rate([(b, p) for b, p, _ in a], [(b, p) for b, p, _ in t]),
-                kodak.bd_rate([(b, ms_db(m)) for b, _, m in a], [(b, ms_db(m)) for b, _, m in t]))
+    anchor = webp_anchor(webp_cache, complete)
 
     pair = [(b, p, m) for _, b, p, m in curves["pair"]]
     one = [(b, p, m) for _, b, p, m in curves["one"]]
@@ -100,7 +120,7 @@ def report(cache: Path, webp_cache: Path) -> str:
         lines.append(f"| {q} | {parse_rate(str(q))['model']} | {b0:.4f} | {p0:.3f} | {b1:.4f} | {p1:.3f} | {m0:.4f} | {m1:.4f} |")
     lines += ["", "| BD-rate | PSNR | MS-SSIM |", "|---|---:|---:|"]
     for label, a, t in (("one model vs the pair", pair, one), ("pair vs WebP", anchor, pair), ("one model vs WebP", anchor, one)):
-        p, m = bd(a, t)
+        p, m = bd_psnr_msssim(a, t)
         lines.append(f"| {label} | {fmt(p)} | {fmt(m)} |")
     return "\n".join(lines)
 

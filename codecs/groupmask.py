@@ -9,14 +9,19 @@ no information crosses a group boundary in analysis, synthesis or entropy coding
 stream has its own range coder and CRC).  A decoder of a group reads the shared header
 and mask and that group's stream only, and keeps only the group's pixels.
 
-Version 2 (written today) codes only the NVTC symbols whose cell, dilated by a margin M,
+Versions 2 and 3 code only the NVTC symbols whose cell, dilated by a margin M,
 meets the group (NVTC region coding, nvtc/codec.py): the filled pixels and the box's
 padding cost (almost) nothing; a symbol left out takes its static row's most probable
 index (the next layer's context) and adds its expected codeword.  The encoder also weighs
 ECVQ's distortion per pixel (outside the group O, in the group's boundary band B).  The
 mask is run-coded (maskcoder.py) when that is smaller than zlib.
 
-Bitstream (spec/codecs.md §6), big-endian.  Version 2:
+Bitstream (spec/codecs.md §6), big-endian.  Version 3 (written today) is version 2 with
+the NVTC header fields every group's stream repeats said once: after version 2's fixed
+header, u8 NVTC version, u8 model, 4B tag, u8 Q (the template); stream g is its NVTC
+payload without the first 11 bytes (version, model, box width and height, tag, Q), which
+a decoder rebuilds from the template and the box before decoding it (the stream's CRC is
+the NVTC payload's, over the rebuilt bytes too).  Version 2:
   u8  version (2), u16 width, u16 height, u8 G (1..255)
   u8  margin M (0..64 pixels), u8 mask method (0 zlib row differences, 1 run coder)
   u32 L, length of the mask stream
@@ -48,11 +53,13 @@ from . import maskcoder
 from .nvtc import parse_rate
 from .nvtc.codec import MAX_MARGIN
 
-VERSION = 2
+VERSION = 3
 HEAD = struct.Struct(">BHHBI")  # version 1; then the CRC
 ENTRY = struct.Struct(">BHHHHI")  # version 1
 HEAD_V2 = struct.Struct(">BHHBBBI")  # then the CRC
-ENTRY_V2 = struct.Struct(">BI")
+ENTRY_V2 = struct.Struct(">BI")  # versions 2 and 3
+TEMPLATE = struct.Struct(">BB4sB")  # version 3, after HEAD_V2: NVTC version, model, tag, Q
+NVTC_FIXED = 11  # bytes of an NVTC version-2..4 header before n that version 3 leaves out
 ZLIB_ROWS, RUNS = 0, 1  # version 2's mask methods
 # version 2's margin (bench/RESULTS-groupmask.md): M = 0 loses up to 0.4 dB in the boundary
 # band, M = 8 and 16 code more symbols twice (by both groups along a boundary) for no more PSNR
@@ -156,13 +163,14 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
            margin: int = DEFAULT_MARGIN, outside_weight: float = DEFAULT_OUTSIDE_WEIGHT,
            band_weight: float = DEFAULT_BAND_WEIGHT) -> bytes:
     """labels: (H, W) integers 0..254, one group per distinct value.  version 1 (every
-    symbol of each box coded, zlib mask, no weights) is kept for comparison and old readers."""
+    symbol of each box coded, zlib mask, no weights) and 2 (each group's whole NVTC payload)
+    are kept for comparison and old readers."""
     from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
 
     if has_alpha(image):
         raise InvalidSyntax("groupmask codes RGB only; use png or webp for images with alpha")
-    if version not in (1, 2):
-        raise InvalidSyntax(f"groupmask writes versions 1 and 2, not {version}")
+    if version not in (1, 2, 3):
+        raise InvalidSyntax(f"groupmask writes versions 1, 2 and 3, not {version}")
     if not 0 <= margin <= MAX_MARGIN:
         raise InvalidSyntax(f"groupmask margin {margin} outside 0..{MAX_MARGIN}")
     w, h = image.size
@@ -194,8 +202,17 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
             if outside_weight != 1.0 or band_weight != 1.0:
                 weight = np.where(inside, np.where(band[y0:y1, x0:x1], band_weight, 1.0), outside_weight)
             data = nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
-            table += ENTRY_V2.pack(int(label), len(data))
         streams.append(data)
+    template = b""
+    if version == 3:  # every stream shares its first bytes but the box size: said once
+        firsts = {d[:1] + d[1:2] + d[6:NVTC_FIXED] for d in streams}
+        if len(firsts) != 1:
+            raise AssertionError("groupmask: the groups' NVTC streams differ in version, model, tag or Q")
+        first = streams[0]
+        template = TEMPLATE.pack(first[0], first[1], first[6:10], first[10])
+        streams = [d[NVTC_FIXED:] for d in streams]
+    if version >= 2:
+        table = b"".join(ENTRY_V2.pack(int(label), len(d)) for label, d in zip(present, streams))
     if version == 1:
         mask_stream = _zlib_rows(index)
         head = HEAD.pack(1, w, h, len(present), len(mask_stream))
@@ -205,16 +222,26 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
             runs = maskcoder.encode(index, len(present))
             if len(runs) < len(mask_stream):
                 method, mask_stream = RUNS, runs
-        head = HEAD_V2.pack(2, w, h, len(present), margin, method, len(mask_stream))
+        head = HEAD_V2.pack(version, w, h, len(present), margin, method, len(mask_stream)) + template
     crc = zlib.crc32(head + mask_stream + table)
     return head + struct.pack(">I", crc) + mask_stream + table + b"".join(streams)
 
 
 class Parsed:
-    def __init__(self, version, w, h, index, entries, offsets, header_bytes, margin=None, method=ZLIB_ROWS):
+    def __init__(self, version, w, h, index, entries, offsets, header_bytes, margin=None, method=ZLIB_ROWS,
+                 template=None):
         self.version, self.width, self.height, self.index = version, w, h, index
         self.entries, self.offsets, self.header_bytes = entries, offsets, header_bytes
         self.margin, self.method = margin, method  # margin None: version 1, every symbol coded
+        self.template = template  # version 3: (NVTC version, model, tag, Q) of every stream
+
+    def nvtc_payload(self, g: int, stream: bytes) -> bytes:
+        """Group g's NVTC payload: version 3's stream with its first 11 bytes rebuilt."""
+        if self.template is None:
+            return stream
+        nv_version, model, tag, q = self.template
+        _, _, _, bw, bh, _ = self.entries[g]
+        return struct.pack(">BBHH4sB", nv_version, model, bw, bh, tag, q) + stream
 
     def labels(self) -> list[int]:
         return [e[0] for e in self.entries]
@@ -241,30 +268,35 @@ def parse(data: bytes, *, max_pixels: int) -> Parsed:
     if not data:
         raise CodecError("groupmask payload is empty")
     version = data[0]
-    if version not in (1, 2):
-        raise CodecError(f"groupmask version {version} is not supported (this decoder reads 1 and 2)")
+    if version not in (1, 2, 3):
+        raise CodecError(f"groupmask version {version} is not supported (this decoder reads 1, 2 and 3)")
     head, entry = (HEAD, ENTRY) if version == 1 else (HEAD_V2, ENTRY_V2)
-    if len(data) < head.size + 4:
+    head_size = head.size + (TEMPLATE.size if version == 3 else 0)
+    if len(data) < head_size + 4:
         raise CodecError("groupmask payload is shorter than its header")
-    margin, method = None, ZLIB_ROWS
+    margin, method, template = None, ZLIB_ROWS, None
     if version == 1:
         _, w, h, G, M = head.unpack_from(data)
     else:
         _, w, h, G, margin, method, M = head.unpack_from(data)
+    if version == 3:
+        template = TEMPLATE.unpack_from(data, head.size)
+        if template[0] not in (2, 3, 4):
+            raise CodecError(f"groupmask streams declare NVTC version {template[0]}, not 2, 3 or 4")
     if w == 0 or h == 0 or G == 0:
         raise CodecError("groupmask payload declares an empty image or no group")
-    if version == 2:
+    if version >= 2:
         if margin > MAX_MARGIN:
             raise CodecError(f"groupmask margin {margin} outside 0..{MAX_MARGIN}")
         if method not in (ZLIB_ROWS, RUNS):
             raise CodecError(f"groupmask mask method {method} is not 0 (zlib) or 1 (runs)")
-    (crc,) = struct.unpack_from(">I", data, head.size)
-    start = head.size + 4
+    (crc,) = struct.unpack_from(">I", data, head_size)
+    start = head_size + 4
     tab = start + M
     end = tab + G * entry.size
     if end > len(data):
         raise CodecError("groupmask payload is shorter than its mask and group table")
-    if zlib.crc32(data[:head.size] + data[start:end]) != crc:
+    if zlib.crc32(data[:head_size] + data[start:end]) != crc:
         raise CodecError("groupmask header CRC mismatch: the payload is corrupt")
     if method == RUNS:
         index = maskcoder.decode(data[start:tab], w, h, G)
@@ -293,7 +325,7 @@ def parse(data: bytes, *, max_pixels: int) -> Parsed:
         raise CodecError("groupmask stream lengths do not add up to the payload")
     if sum(e[3] * e[4] for e in entries) > MAX_BOX_COVER * w * h:
         raise CodecError(f"groupmask boxes cover more than {MAX_BOX_COVER}x the image")
-    return Parsed(version, w, h, index, entries, offsets, end, margin, method)
+    return Parsed(version, w, h, index, entries, offsets, end, margin, method, template)
 
 
 def decode(data: bytes, *, max_pixels: int, groups: list[int] | None = None) -> tuple[Image.Image, int]:
@@ -313,7 +345,7 @@ def decode(data: bytes, *, max_pixels: int, groups: list[int] | None = None) -> 
     for g, (label, x0, y0, bw, bh, n) in enumerate(p.entries):
         if label not in want:
             continue
-        stream = data[p.offsets[g]:p.offsets[g] + n]
+        stream = p.nvtc_payload(g, data[p.offsets[g]:p.offsets[g] + n])
         read += n
         inside = p.index[y0:y0 + bh, x0:x0 + bw] == g
         if p.margin is None:

@@ -254,6 +254,12 @@ def valid_vectors() -> dict[str, bytes]:
     # Omni-ICM bitstream version 2 (spec/codecs.md §7, revision 2 of that section): features
     # pooled to a 2 x 2 grid; tests/codecs/test_omni.py checks the integers' sha256
     v["v49-omni-v2-features"] = crc_file(seg(0x05, leb128(18) + (HERE / "reference" / "omni-v2-q8-g2-200x136.bin").read_bytes()) + b"\x00")
+    # NVTC bitstream version 4 (spec/codecs.md §4.3, revision 5 of §4): per-position tables;
+    # tests/codecs/test_nvtc_v4.py checks its symbols' and pixels' sha256
+    v["v50-nvtc-v4-pixels"] = crc_file(seg(0x05, leb128(16) + (HERE / "reference" / "nvtc-v4-48x40.bin").read_bytes()) + b"\x00")
+    # group-mask version 3 (spec/codecs.md §6.1, revision 3 of §6): the streams' shared NVTC
+    # fields said once; tests/codecs/test_groupmask.py checks the pixels' sha256
+    v["v51-groupmask-v3"] = crc_file(seg(0x05, leb128(17) + (HERE / "reference" / "groupmask-v3-48x40.bin").read_bytes()) + b"\x00")
     v["v48-high-order-prompt-model"] = crc_file(
         syntax_seg({"prompt": "masterpiece, best quality, ultra detailed, 8k, highly detailed, sharp focus, 1girl, solo",
                     "negative_prompt": "(worst quality, low quality:1.4), lowres, bad anatomy, bad hands, text, error",

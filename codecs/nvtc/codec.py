@@ -1,12 +1,14 @@
 """NVTC bitstream (codec ID 16): header, range coding of codeword indices, transforms.
 
-Bitstream (spec/codecs.md §4), big-endian header, then the coder words.  Version 3
-(written today) has version 2's layout and symbols and reconstructs with the integer
-synthesis of intsynth.py (the same pixels on every machine); 2 runs it in float32:
-  u8  version (3, or 2)
+Bitstream (spec/codecs.md §4), big-endian header, then the coder words.  Version 4
+(written today for rate points 4 and 5) is version 3 with the keyed layers coded under the
+per-block-position tables of the rate point's positions file (zoo.POSITIONS); version 3
+(written for the others) has version 2's layout and symbols and reconstructs with the
+integer synthesis of intsynth.py (the same pixels on every machine); 2 runs it in float32:
+  u8  version (4, 3, or 2)
   u8  model M (selects the weights; their sha256 is in zoo.py)
   u16 width, u16 height (1..65535)
-  4B  weights tag: first 4 bytes of the weights file's sha256
+  4B  tag: first 4 bytes of the sha256 of the weights file (or, version 4, of the positions file)
   u8  Q: the encoder's lambda 2**((Q + 10) / 10), 10..100, or 0 = the model's own
       (informative: the decoder never needs lambda)
   u8  n: layers coded, 1..all; the later ones in coding order are not (the
@@ -21,7 +23,8 @@ Symbols are coded layer by layer in coding order (coarsest stage first, last lay
 first), each layer's symbols in block raster order, then block position.  The model
 of each symbol is an integer frequency row from the weights: per block position for
 the first layer, else the row key_level[key] where key comes from the integer indices
-of the previous layer (model.context_keys).  No float value reaches the coder.
+of the previous layer (model.context_keys) - in version 4 the row p * R + key_level[key]
+of the position table, p the block position.  No float value reaches the coder.
 
 Region coding (for codec 17, spec/codecs.md §6.3; plain codec-16 payloads never use it):
 encode/decode given a region (a boolean per pixel, known to both sides) and a margin M
@@ -46,9 +49,10 @@ from aigif.imagemodes import has_alpha
 
 from ..learned_weights import build_model, one_thread, read_checked
 from . import entropy
-from .zoo import WEIGHTS, weights_path
+from .zoo import POSITIONS, WEIGHTS, positions_path, weights_path
 
-VERSION = 3  # written; 1 and 2 (float synthesis) still decode
+VERSION = 4  # written where the rate point has position tables, else 3; 1, 2 (float synthesis) and 3 still decode
+VERSION_INT = 3
 HEADER_V1 = struct.Struct(">BBHH4sI")
 FIXED_V2 = struct.Struct(">BBHH4sBB")  # versions 2 and 3; then the adaptation bytes and the CRC
 MAX_SIDE = 65535
@@ -74,6 +78,20 @@ class _Loaded:
         self.model, self.freq, self.key_level, self.bits = model, freq, key_level, bits
         self.lmbda, self.tag = lmbda, tag
         self._synthesis = {}
+        # version 4 (load_positions): (P * R, K) rows of each keyed layer, row p * R + level
+        self.pos_freq: dict | None = None
+        self.pos_bits: dict | None = None
+        self.pos_tag: bytes | None = None
+
+    def coding_rows(self, s: int, l: int, level, n_blocks: int, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(static table, row of each symbol) a layer's symbols are coded with: version 4 keys a
+        keyed layer's rows by block position as well (p * R + level); before it, by level alone."""
+        rows = _static_rows(self, s, l, level, n_blocks)
+        if version == 4 and level is not None:
+            P = self.model.cfg.block ** 2
+            R = self.freq[(s, l)].shape[0]
+            return self.pos_freq[(s, l)], np.tile(np.arange(P, dtype=np.int64), n_blocks) * R + rows
+        return self.freq[(s, l)], rows
 
     def synthesis(self, integer: bool):
         """The reconstruction of versions 1-2 (FloatSynthesis) or of version 3 (the integer
@@ -107,7 +125,28 @@ def load(rate: int) -> _Loaded:
         bits[(s, l)] = torch.from_numpy(-np.log2(f / f.sum(-1, keepdims=True))).float()  # encoder only
         if f"tables.{s}.{l}.key_level" in tensors:
             key_level[(s, l)] = tensors[f"tables.{s}.{l}.key_level"].long()
-    return _Loaded(model, freq, key_level, bits, float(meta["lmbda"]), bytes.fromhex(digest[:8]))
+    ld = _Loaded(model, freq, key_level, bits, float(meta["lmbda"]), bytes.fromhex(digest[:8]))
+    if rate in POSITIONS:
+        _load_positions(ld, rate, digest, torch)
+    return ld
+
+
+def _load_positions(ld: _Loaded, rate: int, weights_sha256: str, torch) -> None:
+    """Version 4's tables (spec/codecs.md §4.3.1): verified in full, bound to these weights."""
+    path = positions_path(rate)
+    tensors, meta, digest = read_checked(path, POSITIONS[rate][1], f"NVTC position tables {rate} ({path.name})")
+    if meta.get("weights_sha256") != weights_sha256:
+        raise CodecError(f"NVTC position tables {path.name} were measured on other weights ({meta.get('weights_sha256')})")
+    P = ld.model.cfg.block ** 2
+    pos_freq, pos_bits = {}, {}
+    for layer in ld.key_level:
+        s, l = layer
+        f = tensors[f"tables.{s}.{l}.freq_pos"].numpy().astype(np.int64)
+        if f.shape != (P * ld.freq[layer].shape[0], ld.freq[layer].shape[1]) or (f < 1).any():
+            raise CodecError(f"NVTC position tables {path.name}: layer {s}.{l} has shape {f.shape}")
+        pos_freq[layer] = f.astype(np.float64)
+        pos_bits[layer] = torch.from_numpy(-np.log2(f / f.sum(-1, keepdims=True))).float()  # encoder only
+    ld.pos_freq, ld.pos_bits, ld.pos_tag = pos_freq, pos_bits, bytes.fromhex(digest[:8])
 
 
 def _padded_size(w: int, h: int, m: int) -> tuple[int, int]:
@@ -267,15 +306,17 @@ def n_layers(ld: _Loaded) -> int:
 
 def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 0, adapt: bool = True,
            trace: list | None = None, region: np.ndarray | None = None, margin: int = 0,
-           weight: np.ndarray | None = None) -> bytes:
+           weight: np.ndarray | None = None, version: int | None = None) -> bytes:
     """Code an RGB image with weights `model`; q (10..100) sets ECVQ's lambda (None: the
     model's own), drop = layers left uncoded at the fine end, adapt=False codes every
     layer with the static tables (the cheapest decode).  trace, if given, receives
-    (layer, symbols, static rows, adaptation byte) per coded layer (bench/).
+    (layer, symbols, rows, adaptation byte, the table the rows index) per coded layer (bench/).
     region, margin: region coding (module docstring); decode needs the same two.
     weight: (h, w) per-pixel weight of the distortion in ECVQ's choice (default 1; the
     padding takes its nearest pixel's): a symbol's distortion counts its cell's mean weight,
-    i.e. its rate is divided by it.  An encoder choice; the decoder never needs it."""
+    i.e. its rate is divided by it.  An encoder choice; the decoder never needs it.
+    version: 4 (the rate point's position tables) or 3; None = 4 where the rate point has
+    position tables, else 3."""
     torch, constriction, _ = _imports()
     if has_alpha(image):
         raise InvalidSyntax("nvtc codes RGB only; use png or webp for images with alpha")
@@ -285,6 +326,11 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
     if q is not None and not Q_RANGE[0] <= q <= Q_RANGE[1]:
         raise InvalidSyntax(f"nvtc quality {q} outside {Q_RANGE[0]}..{Q_RANGE[1]}")
     ld = load(model)
+    if version is None:
+        version = VERSION if ld.pos_freq is not None else VERSION_INT
+    if version not in (VERSION_INT, VERSION) or (version == VERSION and ld.pos_freq is None):
+        raise InvalidSyntax(f"nvtc rate point {model} writes version {VERSION_INT}"
+                            f"{'' if ld.pos_freq is None else f' or {VERSION}'}, not {version}")
     if not 0 <= drop < n_layers(ld):
         raise InvalidSyntax(f"nvtc can leave 0..{n_layers(ld) - 1} layers uncoded, not {drop}")
     lmbda = ld.lmbda if q is None else q_lambda(q)
@@ -311,35 +357,41 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
 
         def choose(s, l, base, level, n_blocks):
             r = m._to_vectors(m.proj_in[s][l](vectors[s][l] - base))
-            bits = ld.bits[(s, l)] if level is None else ld.bits[(s, l)][level]
+            table, rows = ld.coding_rows(s, l, level, n_blocks, version)
+            if level is None:
+                bits = ld.bits[(s, l)]
+            elif version == 4:  # the rate ECVQ weighs is the one the rows will code
+                bits = ld.pos_bits[(s, l)][torch.from_numpy(rows).view(level.shape)]
+            else:
+                bits = ld.bits[(s, l)][level]
             if scale is not None:  # distortion x w: the same argmin as rate / w
                 bits = bits * scale[s]
             index = m.vq[s][l].quantize(r, bits, lmbda)
             sym = index.reshape(-1).numpy().astype(np.int64)
-            rows = _static_rows(ld, s, l, level, n_blocks)
             keep = None if maps is None else maps[s]
             if keep is not None:  # the later layers see the fixed index, as the decoder will
-                sym = np.where(keep, sym, entropy.fill_index(ld.freq[(s, l)], rows))
+                sym = np.where(keep, sym, entropy.fill_index(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks)))
                 index = torch.from_numpy(sym).view(index.shape)
                 sym = sym[keep]
-            mix = entropy.best_mix(ld.freq[(s, l)], rows, P, sym, keep)[0] if adapt else 0
-            coded.append(((s, l), sym, rows, mix))
+            mix = entropy.best_mix(table, rows, P, sym, keep)[0] if adapt else 0
+            coded.append(((s, l), sym, rows, mix, table))
             masks.append(keep)
             return index
 
         _run(ld, 1, Hp, Wp, choose, n_layers(ld) - drop, maps)
     enc = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
-    for (layer, sym, rows, mix), keep in zip(coded, masks):
-        lm = entropy.LayerModel(ld.freq[layer], rows, P, *entropy.unpack_mix(mix), keep)
+    for (layer, sym, rows, mix, table), keep in zip(coded, masks):
+        lm = entropy.LayerModel(table, rows, P, *entropy.unpack_mix(mix), keep)
         for a, b in lm.symbol_ranges():
             enc.encode(sym[a:b].astype(np.int32), family, lm.rows_for(a, b).astype(np.float64))
             lm.update(a, b, sym[a:b])
     if trace is not None:
         trace.extend(coded)
     words = enc.get_compressed().astype("<u4").tobytes()
-    head = FIXED_V2.pack(VERSION, model, w, h, ld.tag, 0 if q is None else q, len(coded))
-    head += bytes(mix for *_, mix in coded)
+    tag = ld.pos_tag if version == 4 else ld.tag
+    head = FIXED_V2.pack(version, model, w, h, tag, 0 if q is None else q, len(coded))
+    head += bytes(mix for _, _, _, mix, _ in coded)
     return head + struct.pack(">I", zlib.crc32(head + words)) + words
 
 
@@ -360,7 +412,7 @@ def parse_header(data: bytes) -> Header:
         _, model, w, h, tag, crc = HEADER_V1.unpack_from(data)
         hd = Header(1, model, w, h, tag, 0, None, None, HEADER_V1.size)
         covered = data[:10]
-    elif version in (2, 3):  # the same header; 3 reconstructs with the integer synthesis
+    elif version in (2, 3, 4):  # the same header; 3 and 4 reconstruct with the integer synthesis
         if len(data) < FIXED_V2.size:
             raise CodecError(f"nvtc payload is {len(data)} bytes, shorter than its {FIXED_V2.size}-byte fixed header")
         _, model, w, h, tag, q, n = FIXED_V2.unpack_from(data)
@@ -375,7 +427,7 @@ def parse_header(data: bytes) -> Header:
         hd = Header(version, model, w, h, tag, q, n, data[FIXED_V2.size:end], end + 4)
         covered = data[:end]
     else:
-        raise CodecError(f"nvtc bitstream version {version} is not supported (this decoder reads 1, 2 and 3)")
+        raise CodecError(f"nvtc bitstream version {version} is not supported (this decoder reads 1, 2, 3 and 4)")
     if w == 0 or h == 0:
         raise CodecError("nvtc payload declares an empty image")
     if (len(data) - hd.size) % 4:
@@ -413,8 +465,11 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
     hd = parse_header(data)
     torch, constriction, _ = _imports()
     ld = load(hd.model)
-    if hd.tag != ld.tag:
-        raise CodecError(f"nvtc payload was coded with other weights (tag {hd.tag.hex()}, installed {ld.tag.hex()})")
+    if hd.version == 4 and ld.pos_tag is None:
+        raise CodecError(f"nvtc version-4 payload of rate point {hd.model}, which has no position tables here")
+    tag = ld.pos_tag if hd.version == 4 else ld.tag
+    if hd.tag != tag:
+        raise CodecError(f"nvtc payload was coded with other weights (tag {hd.tag.hex()}, installed {tag.hex()})")
     n_coded = n_layers(ld) if hd.n_coded is None else hd.n_coded
     if n_coded > n_layers(ld):
         raise CodecError(f"nvtc payload codes {n_coded} layers; these weights have {n_layers(ld)}")
@@ -437,9 +492,9 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
     def choose(s, l, base, level, n_blocks):
         w1, w2 = (0, 0) if mixes is None else mixes[layer_no[0]]
         layer_no[0] += 1
-        rows_all = _static_rows(ld, s, l, level, n_blocks)
-        lm = entropy.LayerModel(ld.freq[(s, l)], rows_all, P, w1, w2, None if maps is None else maps[s])
-        K = ld.freq[(s, l)].shape[1]
+        table, rows_all = ld.coding_rows(s, l, level, n_blocks, hd.version)
+        lm = entropy.LayerModel(table, rows_all, P, w1, w2, None if maps is None else maps[s])
+        K = table.shape[1]
         out = np.empty(len(lm.rows), dtype=np.int64)  # the coded symbols
         for a, b in lm.symbol_ranges():
             rows = lm.rows_for(a, b).astype(np.float64)
@@ -452,8 +507,8 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
                 raise CodecError("nvtc payload decodes to an out-of-range codeword")
             out[a:b] = sym
             lm.update(a, b, sym)
-        if lm.sel is not None:
-            full = entropy.fill_index(ld.freq[(s, l)], rows_all)
+        if lm.sel is not None:  # the uncoded symbols: version 3's fill, whatever the version
+            full = entropy.fill_index(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks))
             full[lm.sel] = out
             out = full
         if trace is not None:

@@ -19,6 +19,18 @@ WEIGHTS: dict[int, tuple[str, str]] = {
     5: ("nvtc-5.safetensors", "e9f9c925293fe2009ca436bcdbe842e5c2becca9c4542ed0c7510191f9661983"),
 }
 
+# bitstream version 4: per-block-position static tables of the keyed layers, measured on the
+# training images with the weights of that rate point (tools/nvtc_position_tables.py); a rate
+# point without one writes version 3
+POSITIONS: dict[int, tuple[str, str]] = {
+    4: ("nvtc-4-pos.safetensors", "4fedc59aa1f335b78f1494737d4cc5e40a57b2f44c9505ecf768dd002c3d279d"),
+    5: ("nvtc-5-pos.safetensors", "e226a6acf1d3fbfa7509b09ae185652b488ce6bf545ee435438569e75c34c85f"),
+}
+
 
 def weights_path(rate: int) -> Path:
     return WEIGHTS_DIR / WEIGHTS[rate][0]
+
+
+def positions_path(rate: int) -> Path:
+    return WEIGHTS_DIR / POSITIONS[rate][0]

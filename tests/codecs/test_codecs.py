@@ -259,14 +259,14 @@ def test_nvtc_rate_points_order_by_size():
 @nvtc_ready
 def test_nvtc_header_and_limits(nvtc_payload):
     im, codec_id, data = nvtc_payload
-    assert data[0] == 3 and struct.unpack(">HH", data[2:6]) == im.size
+    assert data[0] == 4 and struct.unpack(">HH", data[2:6]) == im.size  # rate points 4, 5: version 4
     with pytest.raises(LimitExceeded):
         aigif_codecs.decode(codec_id, data, max_pixels=im.width * im.height - 1)
     bomb = data[:2] + struct.pack(">HH", 65535, 65535) + data[6:]
     with pytest.raises(LimitExceeded):
         aigif_codecs.decode(codec_id, bomb, max_pixels=1 << 24)
     with pytest.raises(CodecError):
-        aigif_codecs.decode(codec_id, b"\x04" + data[1:], max_pixels=BIG)  # unknown version
+        aigif_codecs.decode(codec_id, b"\x05" + data[1:], max_pixels=BIG)  # unknown version
     with pytest.raises(CodecError):
         aigif_codecs.decode(codec_id, data[:1] + b"\x63" + data[2:], max_pixels=BIG)  # unknown rate point
 

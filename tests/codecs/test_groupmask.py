@@ -39,7 +39,7 @@ def coded():
 
 def test_subset_decode_equals_full_decode_inside_the_groups(coded):
     im, mask, cid, data = coded
-    assert cid == 17 and data[0] == 2  # version 2: region-coded streams
+    assert cid == 17 and data[0] == 3  # version 3: region-coded streams, their shared NVTC fields said once
     full = np.asarray(aigif_codecs.decode(cid, data, max_pixels=BIG))
     m = np.asarray(mask)
     for groups in ([2], [0, 7], [7]):
@@ -202,7 +202,7 @@ def test_cli_pack_mask_info_and_unpack_groups(tmp_path, capsys):
 
     (payload,) = [p for p in aigif.decode(f.read_bytes()).payloads if p.codec_id == 17]
     parsed = groupmask.parse(payload.data, max_pixels=BIG)
-    assert parsed.version == 2
+    assert parsed.version == 3
     printed = {int(a): int(b) for a, b in re.findall(r"group (\d+)\s+(\d+) B", out)}
     assert printed == {e[0]: e[5] for e in parsed.entries}
     assert f"shared header+mask {parsed.header_bytes} B" in out
@@ -305,7 +305,8 @@ def _v2(w, h, G, margin, method, mask_stream, table, streams=b""):
 def test_hostile_version2_payloads(coded):
     from aigif_codecs import groupmask, maskcoder
 
-    _, _, cid, data = coded
+    im, mask, cid, _ = coded
+    data = groupmask.encode(im, np.asarray(mask), "60", version=2)
     for bad in corruptions(data, random.Random(29), 25):
         with pytest.raises(AigifError):
             aigif_codecs.decode(cid, bad, max_pixels=BIG)
@@ -364,3 +365,73 @@ def test_mask_run_coder_round_trips_and_beats_zlib_on_regions():
     import hashlib
 
     assert hashlib.sha256(stream).hexdigest() == "cbd6977f74ab23275da5cfeb0b8d9ce79992cb7ac88af5ff5a3bba5e18e5e310"
+
+
+def test_version3_is_version2_without_the_streams_shared_fields(coded):
+    """Version 3's stream g is version 2's NVTC payload less its first 11 bytes (version,
+    model, box size, tag, Q), said once in the header: the same pixels, fewer bytes."""
+    from aigif_codecs import groupmask
+
+    im, mask, cid, v3 = coded
+    v2 = groupmask.encode(im, np.asarray(mask), "60", version=2)
+    p2, p3 = (groupmask.parse(d, max_pixels=BIG) for d in (v2, v3))
+    assert p3.version == 3 and p2.version == 2 and len(p3.entries) == 3
+    assert len(v3) == len(v2) + groupmask.TEMPLATE.size - groupmask.NVTC_FIXED * len(p3.entries)
+    for g, (e2, e3) in enumerate(zip(p2.entries, p3.entries)):
+        s2 = v2[p2.offsets[g]:p2.offsets[g] + e2[5]]
+        s3 = v3[p3.offsets[g]:p3.offsets[g] + e3[5]]
+        assert s3 == s2[groupmask.NVTC_FIXED:] and p3.nvtc_payload(g, s3) == s2
+    assert np.array_equal(np.asarray(aigif_codecs.decode(cid, v2, max_pixels=BIG)),
+                          np.asarray(aigif_codecs.decode(cid, v3, max_pixels=BIG)))
+    for groups in ([2], [0, 7]):
+        a = aigif_codecs.decode(cid, v2, max_pixels=BIG, groups=groups)
+        b, read = groupmask.decode(v3, max_pixels=BIG, groups=groups)
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+        assert read == p3.header_bytes + sum(e[5] for e in p3.entries if e[0] in groups)
+
+
+def test_hostile_version3_templates(coded):
+    from aigif_codecs import groupmask
+
+    _, _, cid, data = coded
+    p = groupmask.parse(data, max_pixels=BIG)
+    head = groupmask.HEAD_V2.size + groupmask.TEMPLATE.size
+
+    def with_header(h: bytes) -> bytes:
+        body = data[head + 4:p.header_bytes]
+        return h + struct.pack(">I", zlib.crc32(h + body)) + body + data[p.header_bytes:]
+
+    assert with_header(data[:head]) == data
+    # the template's NVTC version is checked first; any other change of it fails each stream's
+    # CRC, which covers the rebuilt bytes too
+    for offset, value, match in ((groupmask.HEAD_V2.size, 1, "NVTC version"), (groupmask.HEAD_V2.size, 5, "NVTC version"),
+                                 (groupmask.HEAD_V2.size, 3, "CRC"), (groupmask.HEAD_V2.size + 1, 99, "CRC"),
+                                 (groupmask.HEAD_V2.size + 2, data[groupmask.HEAD_V2.size + 2] ^ 1, "CRC")):
+        bad = bytearray(data[:head])
+        bad[offset] = value
+        with pytest.raises(CodecError, match=match):
+            aigif_codecs.decode(cid, with_header(bytes(bad)), max_pixels=BIG)
+    with pytest.raises(CodecError, match="CRC"):
+        aigif_codecs.decode(cid, data[:head - 1] + bytes([data[head - 1] ^ 1]) + data[head:], max_pixels=BIG)
+    for bad in corruptions(data, random.Random(31), 25):
+        with pytest.raises(AigifError):
+            aigif_codecs.decode(cid, bad, max_pixels=BIG)
+
+
+def test_conformance_vector_v51_pixels_are_exact():
+    """spec/vectors/v51-groupmask-v3: frozen bytes whose full and one-group decodes every decoder must give."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    import aigif
+
+    ref = Path(__file__).resolve().parents[2] / "spec" / "reference"
+    meta = json.loads((ref / "groupmask-v3-48x40.json").read_text())
+    vector = (ref.parent / "vectors" / "v51-groupmask-v3.aigif").read_bytes()
+    (payload,) = [p for p in aigif.decode(vector).payloads if p.codec_id == 17]
+    assert payload.data == (ref / meta["payload"]).read_bytes() and payload.data[0] == 3
+    full = aigif_codecs.decode(17, payload.data, max_pixels=BIG)
+    sub = aigif_codecs.decode(17, payload.data, max_pixels=BIG, groups=[5])
+    assert hashlib.sha256(np.asarray(full).tobytes()).hexdigest() == meta["pixels_sha256"]
+    assert hashlib.sha256(np.asarray(sub).tobytes()).hexdigest() == meta["group_5_rgba_sha256"]
