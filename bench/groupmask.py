@@ -47,6 +47,7 @@ SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False), ("
             ("v2 M=4 O=.25", 2, 4, 1.0, 0.25, False), ("v2 M=4 O=.25 B=2", 2, 4, 2.0, 0.25, True),
             ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False),
             # version 3: version 2's streams less the NVTC fields they share (the reference encoder's default)
+            ("v3 M=4 O=.25 B=3", 3, 4, 3.0, 0.25, False),
             ("v3 M=4 O=.25 B=2", 3, 4, 2.0, 0.25, True)]
 
 
