@@ -54,7 +54,7 @@ from .zoo import POSITIONS, WEIGHTS, positions_path, weights_path
 VERSION = 4  # written where the rate point has position tables, else 3; 1, 2 (float synthesis) and 3 still decode
 VERSION_INT = 3
 HEADER_V1 = struct.Struct(">BBHH4sI")
-FIXED_V2 = struct.Struct(">BBHH4sBB")  # versions 2 and 3; then the adaptation bytes and the CRC
+FIXED_V2 = struct.Struct(">BBHH4sBB")  # versions 2, 3 and 4; then the adaptation bytes and the CRC
 MAX_SIDE = 65535
 Q_RANGE = (10, 100)
 
@@ -132,7 +132,7 @@ def load(rate: int) -> _Loaded:
 
 
 def _load_positions(ld: _Loaded, rate: int, weights_sha256: str, torch) -> None:
-    """Version 4's tables (spec/codecs.md §4.3.1): verified in full, bound to these weights."""
+    """Version 4's tables (spec/codecs.md §4.3, §4.5): verified in full, bound to these weights."""
     path = positions_path(rate)
     tensors, meta, digest = read_checked(path, POSITIONS[rate][1], f"NVTC position tables {rate} ({path.name})")
     if meta.get("weights_sha256") != weights_sha256:

@@ -150,7 +150,7 @@ def quantise(y: np.ndarray, q: int) -> np.ndarray:
 
 def encode(image: Image.Image, q: int, *, grid: int = 0, adapt: bool = True) -> bytes:
     """Code the features of an RGB image at quality q (1..8): every location (grid 0,
-    version 1), or averaged over a grid x grid grid (1..GRID_MAX, version 2)."""
+    version 1), or averaged over grid x grid cells (grid 1..GRID_MAX, version 2)."""
     torch, constriction, _ = _imports()
     if has_alpha(image):
         raise InvalidSyntax("omni codes RGB only; use png or webp for images with alpha")
