@@ -60,6 +60,16 @@ def webp_anchor(webp_cache: Path, images: list[str]) -> list[tuple[float, float,
     return [(v["bpp"], v["psnr"], v["msssim"]) for s, v in webp.items() if s.startswith("webp:") and s != "webp:lossless"]
 
 
+def bd_table(comparisons) -> list[str]:
+    """Markdown lines: the PSNR and MS-SSIM BD-rates of each (label, anchor points, test points)."""
+    fmt = lambda x: "-" if x is None else f"{x:+.1f} %"  # noqa: E731
+    lines = ["| BD-rate | PSNR | MS-SSIM |", "|---|---:|---:|"]
+    for label, anchor, test in comparisons:
+        p, m = bd_psnr_msssim(anchor, test)
+        lines.append(f"| {label} | {fmt(p)} | {fmt(m)} |")
+    return lines
+
+
 def bd_psnr_msssim(anchor, test) -> tuple[float | None, float | None]:
     """BD-rates of test against anchor, points (bpp, PSNR, MS-SSIM): over PSNR and over MS-SSIM dB."""
     return (kodak.bd_rate([(b, p) for b, p, _ in anchor], [(b, p) for b, p, _ in test]),
@@ -110,7 +120,6 @@ def report(cache: Path, webp_cache: Path) -> str:
 
     pair = [(b, p, m) for _, b, p, m in curves["pair"]]
     one = [(b, p, m) for _, b, p, m in curves["one"]]
-    fmt = lambda x: "-" if x is None else f"{x:+.1f} %"  # noqa: E731
     lines = [f"Kodak images: {len(complete)} of 24 complete.", "",
              "| Q | pair: model | pair bpp | pair PSNR | one bpp | one PSNR | pair MS-SSIM | one MS-SSIM |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -118,10 +127,8 @@ def report(cache: Path, webp_cache: Path) -> str:
 
     for (q, b0, p0, m0), (_, b1, p1, m1) in zip(curves["pair"], curves["one"]):
         lines.append(f"| {q} | {parse_rate(str(q))['model']} | {b0:.4f} | {p0:.3f} | {b1:.4f} | {p1:.3f} | {m0:.4f} | {m1:.4f} |")
-    lines += ["", "| BD-rate | PSNR | MS-SSIM |", "|---|---:|---:|"]
-    for label, a, t in (("one model vs the pair", pair, one), ("pair vs WebP", anchor, pair), ("one model vs WebP", anchor, one)):
-        p, m = bd_psnr_msssim(a, t)
-        lines.append(f"| {label} | {fmt(p)} | {fmt(m)} |")
+    lines += [""] + bd_table((("one model vs the pair", pair, one), ("pair vs WebP", anchor, pair),
+                              ("one model vs WebP", anchor, one)))
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 import kodak  # noqa: E402  (metrics, BD-rate, the codecs package)
-from nvtc_one_model import bd_psnr_msssim, complete_images, quality_row, webp_anchor  # noqa: E402
+from nvtc_one_model import bd_table, complete_images, quality_row, webp_anchor  # noqa: E402
 
 QS = [30, 40, 50, 60, 70, 80, 90, 100]
 VERSIONS = (3, 4)
@@ -73,16 +73,13 @@ def report(cache: Path, webp_cache: Path) -> str:
     anchor = webp_anchor(webp_cache, complete)
 
     v3, v4 = ([(b, p, m) for _, b, p, m, _ in curves[v]] for v in VERSIONS)
-    fmt = lambda x: "-" if x is None else f"{x:+.1f} %"  # noqa: E731
     lines = [f"Kodak images: {len(complete)} of 24 complete.", "",
              "| Q | v3 bpp | v4 bpp | v4 / v3 bytes | v3 PSNR | v4 PSNR | v3 MS-SSIM | v4 MS-SSIM | v4 / v3 decode CPU |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (q, b3, p3, m3, t3), (_, b4, p4, m4, t4) in zip(curves[3], curves[4]):
         lines.append(f"| {q} | {b3:.4f} | {b4:.4f} | {b4 / b3:.3f} | {p3:.3f} | {p4:.3f} | {m3:.4f} | {m4:.4f} | {t4 / t3:.2f} |")
-    lines += ["", "| BD-rate | PSNR | MS-SSIM |", "|---|---:|---:|"]
-    for label, a, t in (("version 4 vs version 3", v3, v4), ("version 3 vs WebP", anchor, v3), ("version 4 vs WebP", anchor, v4)):
-        p, m = bd_psnr_msssim(a, t)
-        lines.append(f"| {label} | {fmt(p)} | {fmt(m)} |")
+    lines += [""] + bd_table((("version 4 vs version 3", v3, v4), ("version 3 vs WebP", anchor, v3),
+                              ("version 4 vs WebP", anchor, v4)))
     return "\n".join(lines)
 
 

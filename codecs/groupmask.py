@@ -51,7 +51,7 @@ from aigif.imagemodes import has_alpha
 
 from . import maskcoder
 from .nvtc import parse_rate
-from .nvtc.codec import MAX_MARGIN
+from .nvtc.codec import MAX_MARGIN, SHARED, join_shared, split_shared
 
 VERSION = 3
 HEAD = struct.Struct(">BHHBI")  # version 1; then the CRC
@@ -59,7 +59,7 @@ ENTRY = struct.Struct(">BHHHHI")  # version 1
 HEAD_V2 = struct.Struct(">BHHBBBI")  # then the CRC
 ENTRY_V2 = struct.Struct(">BI")  # versions 2 and 3
 TEMPLATE = struct.Struct(">BB4sB")  # version 3, after HEAD_V2: NVTC version, model, tag, Q
-NVTC_FIXED = 11  # bytes of an NVTC version-2..4 header before n that version 3 leaves out
+NVTC_FIXED = SHARED.size  # the bytes of each group's NVTC header that version 3 leaves out
 ZLIB_ROWS, RUNS = 0, 1  # version 2's mask methods
 # version 2's margin (bench/RESULTS-groupmask.md): M = 0 loses up to 0.4 dB in the boundary
 # band, M = 8 and 16 code more symbols twice (by both groups along a boundary) for no more PSNR
@@ -204,13 +204,11 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
             data = nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
         streams.append(data)
     template = b""
-    if version == 3:  # every stream shares its first bytes but the box size: said once
-        firsts = {d[:1] + d[1:2] + d[6:NVTC_FIXED] for d in streams}
-        if len(firsts) != 1:
-            raise AssertionError("groupmask: the groups' NVTC streams differ in version, model, tag or Q")
-        first = streams[0]
-        template = TEMPLATE.pack(first[0], first[1], first[6:10], first[10])
-        streams = [d[NVTC_FIXED:] for d in streams]
+    if version == 3:  # every stream shares its NVTC fields but the box size (the same rate): said once
+        split = [split_shared(d) for d in streams]
+        nv_version, model, _, _, tag, q = split[0][0]
+        template = TEMPLATE.pack(nv_version, model, tag, q)
+        streams = [rest for _, rest in split]
     if version >= 2:
         table = b"".join(ENTRY_V2.pack(int(label), len(d)) for label, d in zip(present, streams))
     if version == 1:
@@ -241,7 +239,7 @@ class Parsed:
             return stream
         nv_version, model, tag, q = self.template
         _, _, _, bw, bh, _ = self.entries[g]
-        return struct.pack(">BBHH4sB", nv_version, model, bw, bh, tag, q) + stream
+        return join_shared((nv_version, model, bw, bh, tag, q), stream)
 
     def labels(self) -> list[int]:
         return [e[0] for e in self.entries]

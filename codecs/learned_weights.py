@@ -62,8 +62,9 @@ def write_weights(path: Path, tensors: dict, meta: dict) -> str:
     n = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8:8 + n])
     header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
-    text = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
-    assert len(text) <= n  # the same keys and values in another order: never longer
+    # safetensors writes compact JSON with raw UTF-8: the same entries in another order are as long
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(text) <= n
     blob = blob[:8] + text + b" " * (n - len(text)) + blob[8 + n:]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

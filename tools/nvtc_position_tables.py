@@ -8,7 +8,7 @@ of a (P * R, K) table instead: that, measured once on the training photos, is wh
 counts would otherwise learn per image, and it does not depend on the image.
 
 For each rate point: every training photo (train-images, never Kodak; the JPEG sets
-downscaled x2, as tools/train_nvtc.py reads them) is coded at each Q of --qs with the
+downscaled x2: tools/train_nvtc.py's load_photo) is coded at each Q of --qs with the
 version-3 encoder; the symbols of each keyed layer are counted under (position, level);
 the table is the counts plus ALPHA times the level's own row (as a probability), each row
 quantised to 2**16 like every NVTC table (nvtc/export.quantize_pmf).  Counts are cached per
@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 from codec_training import ensure_codecs_importable  # noqa: E402
+from train_nvtc import load_photo, photo_files  # noqa: E402  (the photos NVTC trained on, read the same way)
 
 ensure_codecs_importable()
 import torch  # noqa: E402
@@ -44,31 +44,13 @@ from aigif_codecs.nvtc import parse_rate  # noqa: E402
 from aigif_codecs.nvtc.export import FREQ_BITS, quantize_pmf  # noqa: E402
 from aigif_codecs.nvtc.zoo import WEIGHTS, WEIGHTS_DIR  # noqa: E402
 
-DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data")) / "train-images"
 RUNS = Path(os.environ.get("NVTC_RUNS", "/work/runs/nvtc-positions"))
-JPEG_SETS = {"bsds500", "sun_hays80"}  # as tools/train_nvtc.py
 # the Qs each rate point serves (nvtc.Q_BANDS: 4 below 70, 5 from 70), a few of each
 DEFAULT_QS = {4: (25, 45, 65), 5: (75, 90)}
 # weight of the level's own row against the counts: 30 / 100 / 300 / 1000 gave -4.66 / -4.62 /
 # -4.51 / -4.23 % on Kodak 1-12 at Q 60 (ideal code lengths, 300 photos; /tmp estimate)
 ALPHA = 30.0
 FORMAT = "aigif-nvtc-positions"
-
-
-def photos() -> list[Path]:
-    out = []
-    for sub in sorted(p for p in DATA.iterdir() if p.is_dir()):
-        if sub.name == "kodak":
-            raise SystemExit("refusing to measure on Kodak")
-        out += [f for f in sorted(sub.iterdir()) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    return out
-
-
-def load_photo(f: Path) -> Image.Image:
-    im = Image.open(f).convert("RGB")
-    if f.parent.name in JPEG_SETS:
-        im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
-    return im
 
 
 def count(rate: int, qs: tuple[int, ...], files: list[Path], run: Path) -> tuple[dict, dict]:
@@ -91,8 +73,7 @@ def count(rate: int, qs: tuple[int, ...], files: list[Path], run: Path) -> tuple
             nv.encode(im, **parse_rate(str(q)), trace=trace, version=3)
             for (s, l), sym, rows, _, _ in trace:
                 if (s, l) in ld.key_level:
-                    R = ld.freq[(s, l)].shape[0]
-                    pl = np.tile(np.arange(P), len(rows) // P) * R + rows
+                    pl = nv.position_rows(rows, P, ld.freq[(s, l)].shape[0])
                     np.add.at(counts[f"{s}.{l}"], (pl, sym), 1)
         if n % 20 == 0 or n == len(files):
             state.update(done=n, cpu_s=state["cpu_s"] + time.process_time() - t0)
@@ -190,7 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--conformance", action="store_true", help="write vector v50's payload (after the zoo entries)")
     ap.add_argument("--rate", type=int, choices=sorted(DEFAULT_QS))
     ap.add_argument("--qs", help="comma-separated Qs to code the photos at (default: the rate point's band)")
-    ap.add_argument("--limit", type=int, help="only the first N photos (a quick check; not for shipping)")
+    ap.add_argument("--limit", type=int, help="only the first N photos (a quick check: written into --runs, not shipped)")
     ap.add_argument("--runs", type=Path, default=RUNS)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -200,7 +181,7 @@ def main(argv=None) -> int:
     if args.rate is None:
         ap.error("--rate is required")
     qs = tuple(int(v) for v in args.qs.split(",")) if args.qs else DEFAULT_QS[args.rate]
-    files = photos()[: args.limit]
+    files = photo_files()[: args.limit]
     run = args.runs / f"rate{args.rate}{'-limit' + str(args.limit) if args.limit else ''}"
     run.mkdir(parents=True, exist_ok=True)
     counts, state = count(args.rate, qs, files, run)
@@ -208,7 +189,8 @@ def main(argv=None) -> int:
     meta = {"format": FORMAT, "format_version": "1", "weights_sha256": weights_sha, "rate_point": str(args.rate),
             "freq_bits": str(FREQ_BITS), "alpha": repr(ALPHA), "qs": json.dumps(list(qs)),
             "photos": str(len(files)), "cpu_s": str(round(state["cpu_s"]))}
-    path = WEIGHTS_DIR / f"nvtc-{args.rate}-pos.safetensors"
+    # a --limit check never replaces the shipped file
+    path = (run if args.limit else WEIGHTS_DIR) / f"nvtc-{args.rate}-pos.safetensors"
     digest = write_weights(path, tables(args.rate, counts), meta)
     print(f"{path} sha256 {digest} ({len(files)} photos x Q {qs}, {state['cpu_s']:.0f} s CPU)")
     return 0

@@ -47,20 +47,26 @@ RUNS = Path(os.environ.get("NVTC_RUNS", "/work/runs/nvtc"))
 JPEG_SETS = {"bsds500", "sun_hays80"}
 
 
-def load_images(crop: int) -> list[np.ndarray]:
-    imgs = []
+def photo_files() -> list[Path]:
+    """Every training photo (train-images, never Kodak), in a fixed order."""
+    out = []
     for sub in sorted(p for p in DATA.iterdir() if p.is_dir()):
         if sub.name == "kodak":
             raise SystemExit("refusing to train on Kodak")
-        for f in sorted(sub.iterdir()):
-            if f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-                continue
-            im = Image.open(f).convert("RGB")
-            if sub.name in JPEG_SETS:
-                im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
-            if min(im.size) >= crop:
-                imgs.append(np.asarray(im))
-    return imgs
+        out += [f for f in sorted(sub.iterdir()) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    return out
+
+
+def load_photo(f: Path) -> Image.Image:
+    """A training photo as NVTC sees it: RGB, the JPEG sets downscaled x2 (their blocking halved)."""
+    im = Image.open(f).convert("RGB")
+    if f.parent.name in JPEG_SETS:
+        im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
+    return im
+
+
+def load_images(crop: int) -> list[np.ndarray]:
+    return [np.asarray(im) for im in map(load_photo, photo_files()) if min(im.size) >= crop]
 
 
 def batches(imgs, batch: int, crop: int, rng: random.Random):

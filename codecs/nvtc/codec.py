@@ -54,7 +54,10 @@ from .zoo import POSITIONS, WEIGHTS, positions_path, weights_path
 VERSION = 4  # written where the rate point has position tables, else 3; 1, 2 (float synthesis) and 3 still decode
 VERSION_INT = 3
 HEADER_V1 = struct.Struct(">BBHH4sI")
-FIXED_V2 = struct.Struct(">BBHH4sBB")  # versions 2, 3 and 4; then the adaptation bytes and the CRC
+# versions 2-4: SHARED (version, model, width, height, tag, Q), then n; then the adaptation
+# bytes and the CRC.  Codec 17 version 3 stores SHARED once for all its groups (split_shared).
+SHARED = struct.Struct(">BBHH4sB")
+FIXED_V2 = struct.Struct(SHARED.format + "B")
 MAX_SIDE = 65535
 Q_RANGE = (10, 100)
 
@@ -83,15 +86,13 @@ class _Loaded:
         self.pos_bits: dict | None = None
         self.pos_tag: bytes | None = None
 
-    def coding_rows(self, s: int, l: int, level, n_blocks: int, version: int) -> tuple[np.ndarray, np.ndarray]:
-        """(static table, row of each symbol) a layer's symbols are coded with: version 4 keys a
-        keyed layer's rows by block position as well (p * R + level); before it, by level alone."""
-        rows = _static_rows(self, s, l, level, n_blocks)
-        if version == 4 and level is not None:
-            P = self.model.cfg.block ** 2
-            R = self.freq[(s, l)].shape[0]
-            return self.pos_freq[(s, l)], np.tile(np.arange(P, dtype=np.int64), n_blocks) * R + rows
-        return self.freq[(s, l)], rows
+    def coding_rows(self, s: int, l: int, static_rows: np.ndarray, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(table, row of each symbol) a layer's symbols are coded with: version 4 codes a keyed
+        layer under its position table (position_rows); before it, and the first layer always,
+        under the static rows of F."""
+        if version == 4 and (s, l) in self.key_level:
+            return self.pos_freq[(s, l)], position_rows(static_rows, self.model.cfg.block ** 2, self.freq[(s, l)].shape[0])
+        return self.freq[(s, l)], static_rows
 
     def synthesis(self, integer: bool):
         """The reconstruction of versions 1-2 (FloatSynthesis) or of version 3 (the integer
@@ -247,6 +248,23 @@ class FloatSynthesis:
         return Image.fromarray(a.permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
+def position_rows(static_rows: np.ndarray, n_pos: int, n_rows: int) -> np.ndarray:
+    """Version 4's row p * R + r of each symbol (block-major, position p minor; r its static row)."""
+    return np.tile(np.arange(n_pos, dtype=np.int64), len(static_rows) // n_pos) * n_rows + static_rows
+
+
+def split_shared(data: bytes) -> tuple[tuple, bytes]:
+    """(the SHARED fields, the bytes after them) of a version 2-4 payload; no other check."""
+    if len(data) < SHARED.size or data[0] not in (2, 3, 4):
+        raise CodecError("nvtc payload has no version 2-4 header")
+    return SHARED.unpack_from(data), data[SHARED.size:]
+
+
+def join_shared(fields: tuple, rest: bytes) -> bytes:
+    """split_shared's inverse."""
+    return SHARED.pack(*fields) + rest
+
+
 def _static_rows(ld: _Loaded, s: int, l: int, level, n_blocks: int) -> np.ndarray:
     """Row of the static table of each symbol (block-major, position-minor)."""
     P = ld.model.cfg.block ** 2
@@ -357,7 +375,8 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
 
         def choose(s, l, base, level, n_blocks):
             r = m._to_vectors(m.proj_in[s][l](vectors[s][l] - base))
-            table, rows = ld.coding_rows(s, l, level, n_blocks, version)
+            static = _static_rows(ld, s, l, level, n_blocks)
+            table, rows = ld.coding_rows(s, l, static, version)
             if level is None:
                 bits = ld.bits[(s, l)]
             elif version == 4:  # the rate ECVQ weighs is the one the rows will code
@@ -370,7 +389,7 @@ def encode(image: Image.Image, model: int, *, q: int | None = None, drop: int = 
             sym = index.reshape(-1).numpy().astype(np.int64)
             keep = None if maps is None else maps[s]
             if keep is not None:  # the later layers see the fixed index, as the decoder will
-                sym = np.where(keep, sym, entropy.fill_index(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks)))
+                sym = np.where(keep, sym, entropy.fill_index(ld.freq[(s, l)], static))
                 index = torch.from_numpy(sym).view(index.shape)
                 sym = sym[keep]
             mix = entropy.best_mix(table, rows, P, sym, keep)[0] if adapt else 0
@@ -492,7 +511,8 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
     def choose(s, l, base, level, n_blocks):
         w1, w2 = (0, 0) if mixes is None else mixes[layer_no[0]]
         layer_no[0] += 1
-        table, rows_all = ld.coding_rows(s, l, level, n_blocks, hd.version)
+        static = _static_rows(ld, s, l, level, n_blocks)
+        table, rows_all = ld.coding_rows(s, l, static, hd.version)
         lm = entropy.LayerModel(table, rows_all, P, w1, w2, None if maps is None else maps[s])
         K = table.shape[1]
         out = np.empty(len(lm.rows), dtype=np.int64)  # the coded symbols
@@ -508,7 +528,7 @@ def decode(data: bytes, *, max_pixels: int, trace: list | None = None, region: n
             out[a:b] = sym
             lm.update(a, b, sym)
         if lm.sel is not None:  # the uncoded symbols: version 3's fill, whatever the version
-            full = entropy.fill_index(ld.freq[(s, l)], _static_rows(ld, s, l, level, n_blocks))
+            full = entropy.fill_index(ld.freq[(s, l)], static)
             full[lm.sel] = out
             out = full
         if trace is not None:

@@ -62,10 +62,13 @@ def features_of(model: OmniICM, img: np.ndarray) -> np.ndarray:
     return model.analysis(x)[0].numpy()
 
 
-def coding_tables(model: OmniICM, imgs: list[np.ndarray], *, feats: list[np.ndarray] | None = None) -> np.ndarray:
+def coding_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
+    return feature_tables([features_of(model, im) for im in imgs], model.cfg.channels)
+
+
+def feature_tables(feats: list[np.ndarray], C: int) -> np.ndarray:
+    """int32 (Q, C, K): per quality and channel, the smoothed histogram of the features' symbols."""
     A = ALPHABET_HALF
-    feats = [features_of(model, im) for im in imgs] if feats is None else feats
-    C = model.cfg.channels
     out = np.empty((len(STEP_64), C, 2 * A + 1), np.int32)
     for qi, q in enumerate(sorted(STEP_64)):
         step = STEP_64[q] / 64
@@ -95,7 +98,7 @@ def export_weights(model: OmniICM, imgs: list[np.ndarray], path: Path, *, train_
 def grid_tables(model: OmniICM, imgs: list[np.ndarray]) -> np.ndarray:
     """uint16 (GRID_MAX, Q, C, K): coding_tables of the features pooled to g x g, g = 1..GRID_MAX."""
     feats = [features_of(model, im) for im in imgs]
-    out = [coding_tables(model, [], feats=[pool(f, g) for f in feats]) for g in range(1, GRID_MAX + 1)]
+    out = [feature_tables([pool(f, g) for f in feats], model.cfg.channels) for g in range(1, GRID_MAX + 1)]
     return np.stack(out).astype(np.uint16)  # every entry is 1..2**16 - K + 1
 
 

@@ -34,7 +34,10 @@ def feature_grid(width: int, height: int) -> tuple[int, int]:
 def pooled_grid(width: int, height: int, grid: int) -> tuple[int, int]:
     """(rows, cols) of a version-2 payload's features: the feature grid averaged over at most
     grid x grid cells (an image with fewer locations on a side keeps them)."""
-    rows, cols = feature_grid(width, height)
+    return _cells(*feature_grid(width, height), grid)
+
+
+def _cells(rows: int, cols: int, grid: int) -> tuple[int, int]:
     return min(grid, rows), min(grid, cols)
 
 
@@ -43,7 +46,7 @@ def pool(y: np.ndarray, grid: int) -> np.ndarray:
     spans locations floor(i * n / g) .. ceil((i + 1) * n / g) - 1 (adaptive average pooling;
     neighbouring cells share a location where g does not divide n).  Encoder side only."""
     C, rows, cols = y.shape
-    g_r, g_c = min(grid, rows), min(grid, cols)
+    g_r, g_c = _cells(rows, cols, grid)
     out = np.empty((C, g_r, g_c), np.float32)
     for i in range(g_r):
         r0, r1 = i * rows // g_r, -(-(i + 1) * rows // g_r)

@@ -92,20 +92,23 @@ def test_version3_reconstructs_what_version2_does_within_one_level(codec, pictur
     assert np.abs(v3 - v2).max() <= 1 and abs(psnr[0] - psnr[1]) < 0.01
 
 
-def test_conformance_vector_pixels_are_exact(codec):
-    """spec/vectors/v47-nvtc-v3-pixels: the frozen symbols, and pixels every decoder must give."""
+@pytest.mark.parametrize("ref,vector,version", [("nvtc-v3-48x40", "v47-nvtc-v3-pixels", 3),
+                                                ("nvtc-v4-48x40", "v50-nvtc-v4-pixels", 4)])
+def test_conformance_vector_pixels_are_exact(codec, ref, vector, version):
+    """spec/vectors/v47 (version 3) and v50 (version 4, per-position tables): the frozen
+    symbols, and pixels every decoder must give."""
     import aigif
 
-    meta = json.loads((REF / "nvtc-v3-48x40.json").read_text())
-    vector = (REF.parent / "vectors" / "v47-nvtc-v3-pixels.aigif").read_bytes()
+    meta = json.loads((REF / f"{ref}.json").read_text())
+    vector = (REF.parent / "vectors" / f"{vector}.aigif").read_bytes()
     (payload,) = [p for p in aigif.decode(vector).payloads if p.codec_id == 16]
-    assert payload.data == (REF / meta["payload"]).read_bytes() and payload.data[0] == 3
+    assert payload.data == (REF / meta["payload"]).read_bytes() and payload.data[0] == version
     trace: list = []
     img = codec.decode(payload.data, max_pixels=BIG, trace=trace)
     h = hashlib.sha256()
     for _, sym in trace:
         h.update(sym.astype("<i4").tobytes())
-    assert h.hexdigest() == meta["symbols_sha256"]
+    assert h.hexdigest() == meta["symbols_sha256"] and sum(len(s) for _, s in trace) == meta["symbols"]
     assert hashlib.sha256(np.asarray(img).tobytes()).hexdigest() == meta["pixels_sha256"]
 
 

@@ -72,18 +72,19 @@ def test_quality_orders_rate(image):
     assert sizes[0] < sizes[1] < sizes[2]
 
 
-def test_bit_identical_with_one_and_two_threads(image, payload):
+@pytest.mark.parametrize("spec,coded", [("omni:6", "payload"), ("omni:7/2", "grid_payload")])
+def test_bit_identical_with_one_and_two_threads(image, spec, coded, request):
     torch = pytest.importorskip("torch")
     saved = torch.get_num_threads()
     try:
         out = {}
         for n in (1, 2):
             torch.set_num_threads(n)
-            data = aigif_codecs.encode(image, "omni:6")[1]
+            data = aigif_codecs.encode(image, spec)[1]
             out[n] = (data, aigif_codecs.features(18, data, max_pixels=BIG).ints.tobytes())
     finally:
         torch.set_num_threads(saved)
-    assert out[1] == out[2] and out[1][0] == payload
+    assert out[1] == out[2] and out[1][0] == request.getfixturevalue(coded)
 
 
 def test_conformance_payload_decodes_to_its_recorded_integers():
@@ -235,20 +236,6 @@ def test_grid_spec_strings_are_checked(image):
     for spec in ("omni:5/0", "omni:5/5", "omni:9/2", "omni:5/2/1", "omni:/2"):
         with pytest.raises(InvalidSyntax):
             aigif_codecs.encode(image, spec)
-
-
-def test_grid_payload_bit_identical_with_one_and_two_threads(image, grid_payload):
-    torch = pytest.importorskip("torch")
-    saved = torch.get_num_threads()
-    try:
-        out = {}
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            data = aigif_codecs.encode(image, "omni:7/2")[1]
-            out[n] = (data, aigif_codecs.features(18, data, max_pixels=BIG).ints.tobytes())
-    finally:
-        torch.set_num_threads(saved)
-    assert out[1] == out[2] and out[1][0] == grid_payload
 
 
 def test_grid_conformance_payload_decodes_to_its_recorded_integers():
