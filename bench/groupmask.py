@@ -40,15 +40,23 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 DATA = Path(os.environ.get("AIGIF_SHARED_DATA", REPO.parent / "shared" / "data"))
-# (name, version, margin M, band weight B, outside weight O, check subset decoding); the
-# reference encoder writes the last (codecs/groupmask.py defaults)
-SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False), ("v2 M=4", 2, 4, 1.0, 1.0, True),
-            ("v2 M=8", 2, 8, 1.0, 1.0, False), ("v2 M=16", 2, 16, 1.0, 1.0, False),
-            ("v2 M=4 O=.25", 2, 4, 1.0, 0.25, False), ("v2 M=4 O=.25 B=2", 2, 4, 2.0, 0.25, True),
-            ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False),
-            # version 3: version 2's streams less the NVTC fields they share (the reference encoder's default)
-            ("v3 M=4 O=.25 B=3", 3, 4, 3.0, 0.25, False),
-            ("v3 M=4 O=.25 B=2", 3, 4, 2.0, 0.25, True)]
+# (name, version, margin M, band weight B, outside weight O, check subset decoding[, other
+# encode keywords]); the reference encoder writes the last (codecs/groupmask.py defaults)
+PP = {"fill": "push-pull"}  # the fill of every encoder before the mirror
+SETTINGS = [("v1", 1, 0, 1.0, 1.0, False), ("v2 M=0", 2, 0, 1.0, 1.0, False, PP), ("v2 M=4", 2, 4, 1.0, 1.0, True, PP),
+            ("v2 M=8", 2, 8, 1.0, 1.0, False, PP), ("v2 M=16", 2, 16, 1.0, 1.0, False, PP),
+            ("v2 M=4 O=.25", 2, 4, 1.0, 0.25, False, PP), ("v2 M=4 O=.25 B=2", 2, 4, 2.0, 0.25, True, PP),
+            ("v2 M=4 O=.25 B=4", 2, 4, 4.0, 0.25, False, PP),
+            # version 3: version 2's streams less the NVTC fields they share
+            ("v3 M=4 O=.25 B=3", 3, 4, 3.0, 0.25, False, PP), ("v3 M=4 O=.25 B=2", 3, 4, 2.0, 0.25, True, PP),
+            ("v3 M=4 O=.25 B=4", 3, 4, 4.0, 0.25, False, PP), ("v3 M=4 O=.25 B=6", 3, 4, 6.0, 0.25, False, PP),
+            ("v3 M=0 O=.25 B=2", 3, 0, 2.0, 0.25, False, PP),
+            ("v3 M=4 O=.25 B=2 cap", 3, 4, 2.0, 0.25, False, {**PP, "rate_cap": 0.05}),
+            ("v3 M=4 O=.25 B=4 mirror cap", 3, 4, 4.0, 0.25, False, {"fill": "mirror", "rate_cap": 0.05}),
+            ("v3 M=4 O=.25 B=4 mirror", 3, 4, 4.0, 0.25, True, {"fill": "mirror"}),
+            # the reference encoder's default: B and the fill by each group's shape (B = 4 and
+            # the mirror for a group of whole 64-px blocks, else B = 2 and push-pull)
+            ("v3 default", 3, 4, None, 0.25, True)]
 
 
 def mse(a, b, sel):
@@ -110,9 +118,9 @@ def measure_image(i: int, qs: list[int], chosen: list, n_groups: int, block: int
         share = np.bincount(index.reshape(-1), weights=bits_per_pixel(trace, q, img.size).reshape(-1))
         share = share / share.sum()
         check = {}
-        for name, version, margin, bw, ow, subset in chosen:
+        for name, version, margin, bw, ow, subset, *extra in chosen:
             data = groupmask.encode(img, labels, str(q), version=version, margin=margin, band_weight=bw,
-                                    outside_weight=ow)
+                                    outside_weight=ow, **(extra[0] if extra else {}))
             out[name] = (data, np.asarray(groupmask.decode(data, max_pixels=1 << 26)[0]))
             check[name] = subset
         for name, (data, im) in out.items():
@@ -180,7 +188,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--qs", default="50,60,70")
     ap.add_argument("--groups", type=int, default=4)
-    ap.add_argument("--block", type=int, default=16, help="the built-in split's square (16: on NVTC's coarsest cells, the default; 4: before)")
+    ap.add_argument("--block", type=int, default=64, help="the built-in split's square (64: on NVTC's coarsest blocks, the default; 16 and 4: before)")
     ap.add_argument("--images", type=int, default=12, help="tables over Kodak images 1..N")
     ap.add_argument("--only", help="measure only these images (e.g. 1,3,5), appending to --jsonl, no tables; "
                     "with --summarise: table these images")

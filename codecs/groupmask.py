@@ -3,8 +3,8 @@
 The image is decoupled into groups of irregular shape by a label mask (the user's, or
 segment.builtin_groups).  Each group is coded as an NVTC payload (codec 16) of its
 bounding box in which the pixels outside the group are filled from the group's own
-pixels (push-pull: mask-weighted means up a 2x pyramid, pulled back down where the group
-has no pixel), so the group's stream depends on nothing but its own pixels and the mask:
+pixels (fill_outside: the group mirrored across its boundary near it, push-pull further
+out), so the group's stream depends on nothing but its own pixels and the mask:
 no information crosses a group boundary in analysis, synthesis or entropy coding (each
 stream has its own range coder and CRC).  A decoder of a group reads the shared header
 and mask and that group's stream only, and keeps only the group's pixels.
@@ -14,7 +14,8 @@ meets the group (NVTC region coding, nvtc/codec.py): the filled pixels and the b
 padding cost (almost) nothing; a symbol left out takes its static row's most probable
 index (the next layer's context) and adds its expected codeword.  The encoder also weighs
 ECVQ's distortion per pixel (outside the group O, in the group's boundary band B).  The
-mask is run-coded (maskcoder.py) when that is smaller than zlib.
+mask is run-coded (maskcoder.py) when that is smaller than zlib.  An optional rate cap
+re-codes the groups that would read more than their area share + the cap (_cap_rates).
 
 Bitstream (spec/codecs.md §6), big-endian.  Version 3 (written today) is version 2 with
 the NVTC header fields every group's stream repeats said once: after version 2's fixed
@@ -68,7 +69,15 @@ DEFAULT_MARGIN = 4
 # the group count O (their reconstruction matters only through the synthesis), the group's
 # pixels in the 8-px boundary band count B (the band is where grouping loses PSNR)
 DEFAULT_OUTSIDE_WEIGHT = 0.25
-DEFAULT_BAND_WEIGHT = 2.0
+# B and the fill by the group's shape (None = by shape, the default; BENCHMARKS.md).  A group
+# made of whole NVTC coarsest blocks (BLOCK_ALIGNED) shares no vector transform with its ring,
+# and its ring is a thin share of it: there B = 4 and the mirror fill cost little (built-in
+# 64-px split, Kodak 1-12: +2.9 % BD-rate against plain nvtc, band gap 0.92 dB at Q 70,
+# against +2.0 %, 1.08 dB for B = 2 and push-pull).  On finer shapes they cost more (16-px
+# regions: +7.6 % against +4.83 %), so those keep B = 2 and push-pull.
+ALIGNED_BAND_WEIGHT, ALIGNED_FILL = 4.0, "mirror"
+FINE_BAND_WEIGHT, FINE_FILL = 2.0, "push-pull"
+BLOCK_ALIGNED = 64  # NVTC's coarsest block: 4 x 4 positions of its 16-px cells (a test keeps them equal)
 MAX_GROUPS = 255
 # the groups' bounding boxes may cover at most this many times the image: decode work is
 # one NVTC decode per box, so this bounds it by the pixel limit (spec/codecs.md §6.1)
@@ -89,9 +98,9 @@ def boxes(index: np.ndarray, n_groups: int) -> list[tuple[int, int, int, int] | 
     return out
 
 
-def fill_outside(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """rgb (h, w, 3) uint8 with the pixels where inside is False replaced by a smooth
-    extension of the inside pixels (a function of the inside pixels and the mask only)."""
+def _push_pull(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Float (h, w, 3): mask-weighted means up a 2x pyramid, pulled back down where the
+    group has no pixel - the smooth extension far from the group."""
     levels = []
     v = rgb.astype(np.float64) * inside[..., None]
     wgt = inside.astype(np.float64)
@@ -113,8 +122,62 @@ def fill_outside(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
             up = filled.repeat(2, 0).repeat(2, 1)[: wgt.shape[0], : wgt.shape[1]]
             mean = np.where((wgt > 0)[..., None], mean, up)
         filled = mean
-    out = np.where(inside[..., None], rgb, np.clip(np.round(filled), 0, 255).astype(np.uint8))
-    return out.astype(np.uint8)
+    return filled
+
+
+# the mirror's reach in pixels: NVTC's coarsest cell, the widest ring region coding's margin
+# adds around a group (bench/groupmask.py, BENCHMARKS.md: against push-pull alone, the band
+# gains 0.07-0.08 dB at Q 50-70 for +0.04 % rate on the built-in split)
+MIRROR_REACH = 16
+_OFFSETS = sorted(((dy, dx) for dy in range(-MIRROR_REACH, MIRROR_REACH + 1)
+                   for dx in range(-MIRROR_REACH, MIRROR_REACH + 1) if (dy, dx) != (0, 0)),
+                  key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+
+
+FILLS = ("mirror", "push-pull")
+
+
+def fill_outside(rgb: np.ndarray, inside: np.ndarray, fill: str = "mirror") -> np.ndarray:
+    """rgb (h, w, 3) uint8 with the pixels where inside is False replaced by an extension of
+    the inside pixels (a function of the inside pixels and the mask only).  "mirror" (the
+    fill of block-aligned groups) reflects the group across its boundary: a pixel within
+    MIRROR_REACH (Chebyshev) of the group takes the pixel reflected through its nearest
+    group pixel (Euclidean; ties in _OFFSETS order) where that is in the group, so the ring
+    the synthesis mixes into the group's edge continues its texture; every other pixel
+    takes push-pull.  "push-pull" (finer groups', and every group's before the mirror):
+    push-pull everywhere."""
+    if fill not in FILLS:
+        raise InvalidSyntax(f"groupmask fill {fill!r} is not one of {FILLS}")
+    out = np.clip(np.round(_push_pull(rgb, inside)), 0, 255).astype(np.uint8)
+    out[inside] = rgb[inside]
+    if fill == "push-pull" or inside.all():
+        return out
+    h, w = inside.shape
+    r = MIRROR_REACH
+    ii = np.zeros((h + 2 * r + 1, w + 2 * r + 1), np.int64)  # integral image: inside pixels near each pixel
+    ii[r + 1:r + 1 + h, r + 1:r + 1 + w] = inside
+    ii = ii.cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    near = (ii[k:k + h, k:k + w] - ii[:h, k:k + w] - ii[k:k + h, :w] + ii[:h, :w]) > 0
+    ys, xs = np.nonzero(near & ~inside)
+    ny, nx = np.full(len(ys), -1), np.full(len(ys), -1)
+    todo = np.arange(len(ys))
+    for dy, dx in _OFFSETS:  # nearest group pixel of each, in increasing distance
+        if len(todo) == 0:
+            break
+        y, x = ys[todo] + dy, xs[todo] + dx
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        hit = np.zeros(len(todo), bool)
+        hit[ok] = inside[y[ok], x[ok]]
+        ny[todo[hit]], nx[todo[hit]] = y[hit], x[hit]
+        todo = todo[~hit]
+    found = ny >= 0
+    ys, xs, ny, nx = ys[found], xs[found], ny[found], nx[found]
+    ry, rx = 2 * ny - ys, 2 * nx - xs
+    ok = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+    ok[ok] = inside[ry[ok], rx[ok]]
+    out[ys[ok], xs[ok]] = rgb[ry[ok], rx[ok]]
+    return out
 
 
 def mask_from_image(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -159,18 +222,79 @@ def _zlib_rows(index: np.ndarray) -> bytes:
     return zlib.compress(rows.tobytes(), 9)
 
 
+def is_block_aligned(inside: np.ndarray, block: int = BLOCK_ALIGNED) -> bool:
+    """Whether a group (its box's inside map, the box starting on the group's first row and
+    column) is made of whole block x block squares of its box's grid: every square, cut by
+    the box's edge where it must, all inside or all outside."""
+    h, w = inside.shape
+    hp, wp = -(-h // block) * block, -(-w // block) * block
+    def per_square(a):
+        return np.pad(a, ((0, hp - h), (0, wp - w))).reshape(hp // block, block, wp // block, block).sum((1, 3))
+
+    inside_n, real_n = per_square(inside.astype(np.int64)), per_square(np.ones((h, w), np.int64))
+    return bool(((inside_n == 0) | (inside_n == real_n)).all())
+
+
+CAP_MARGIN = 0.002  # aim this far under the cap, so that rounding of the others' lengths keeps it
+CAP_ROUNDS = 10  # rounds of re-encodes at most: bounds the encoder's work
+
+
+def _cap_rates(streams: list[bytes], code_group, area: np.ndarray, cap: float, shared: int,
+               left_out: int) -> list[bytes]:
+    """Streams re-coded so that each group's read share (shared + its stream) / payload is
+    at most its area share + cap: a group over it is coded again with its ECVQ weights
+    scaled down by s (lambda / s), s found by a secant on log bytes against log s.  The
+    one encoder decision that looks past a group: s depends on the other streams' lengths
+    (spec/codecs.md §6.3).  left_out: the bytes version 3 drops from each stream."""
+    streams = list(streams)
+    scale = [1.0] * len(streams)
+    tried: list[list[tuple[float, float]]] = [[] for _ in streams]
+    for _ in range(CAP_ROUNDS):
+        sizes = np.array([len(d) - left_out for d in streams], float)
+        total = shared + sizes.sum()
+        over = [g for g in range(len(streams)) if (shared + sizes[g]) / total > area[g] + cap]
+        if not over:
+            break
+        for g in over:
+            c = area[g] + cap - CAP_MARGIN
+            # (shared + x) / (rest + x) <= c, with rest the payload without this stream
+            target = max((c * (total - sizes[g]) - shared) / (1 - c), 1.0)
+            tried[g].append((np.log(scale[g]), np.log(sizes[g])))
+            slope = 0.4  # d log bytes / d log s, a first guess
+            if len(tried[g]) >= 2 and tried[g][-1][0] != tried[g][-2][0]:
+                (a0, b0), (a1, b1) = tried[g][-2:]
+                slope = max((b1 - b0) / (a1 - a0), 0.05)
+            scale[g] = float(np.exp(np.log(scale[g]) + (np.log(target) - np.log(sizes[g])) / slope))
+            streams[g] = code_group(g, scale[g])
+    else:
+        sizes = np.array([len(d) - left_out for d in streams], float)
+        share = (shared + sizes) / (shared + sizes.sum())
+        g = int(np.argmax(share - area))
+        if share[g] > area[g] + cap:  # said, not written over the cap
+            raise InvalidSyntax(f"groupmask rate cap {cap}: group index {g} still reads {share[g]:.3f} of the "
+                                f"payload after {CAP_ROUNDS} re-encodes (its area {area[g]:.3f})")
+    return streams
+
+
 def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: int = VERSION,
            margin: int = DEFAULT_MARGIN, outside_weight: float = DEFAULT_OUTSIDE_WEIGHT,
-           band_weight: float = DEFAULT_BAND_WEIGHT) -> bytes:
+           band_weight: float | None = None, rate_cap: float | None = None,
+           fill: str | None = None) -> bytes:
     """labels: (H, W) integers 0..254, one group per distinct value.  version 1 (every
     symbol of each box coded, zlib mask, no weights) and 2 (each group's whole NVTC payload)
-    are kept for comparison and old readers."""
+    are kept for comparison and old readers.  band_weight and fill None (the default): by
+    each group's shape (is_block_aligned: ALIGNED_* or FINE_*).  rate_cap (versions 2 and
+    3; None, the default: off): re-code groups until each reads at most its area share +
+    rate_cap of the payload (_cap_rates; BENCHMARKS.md: it costs rate where content is
+    uneven, +8.6 points of BD-rate on the built-in split of Kodak 1-12 at 0.05)."""
     from .nvtc import codec as nvtc_codec  # lazy: torch, only when this codec is used
 
     if has_alpha(image):
         raise InvalidSyntax("groupmask codes RGB only; use png or webp for images with alpha")
     if version not in (1, 2, 3):
         raise InvalidSyntax(f"groupmask writes versions 1, 2 and 3, not {version}")
+    if rate_cap is not None and (version == 1 or not 0 <= rate_cap < 1):
+        raise InvalidSyntax(f"groupmask rate cap {rate_cap}: a share 0..1, for versions 2 and 3")
     if not 0 <= margin <= MAX_MARGIN:
         raise InvalidSyntax(f"groupmask margin {margin} outside 0..{MAX_MARGIN}")
     w, h = image.size
@@ -188,21 +312,39 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
     rgb = np.asarray(image.convert("RGB"))
     kw = parse_rate(nvtc_rate)
     band = boundary_band(index, BAND) if band_weight != 1.0 else np.zeros(index.shape, bool)
-    table, streams = b"", []
-    for g, label in enumerate(present):
+    if fill is not None and fill not in FILLS:
+        raise InvalidSyntax(f"groupmask fill {fill!r} is not one of {FILLS}")
+    method, mask_stream = ZLIB_ROWS, _zlib_rows(index)
+    if version >= 2 and maskcoder.count_runs(index) <= maskcoder.max_runs(w, h):
+        runs = maskcoder.encode(index, len(present))
+        if len(runs) < len(mask_stream):
+            method, mask_stream = RUNS, runs
+
+    def code_group(g: int, scale: float = 1.0) -> bytes:
         x0, y0, bw, bh = bxs[g]
         x1, y1 = x0 + bw, y0 + bh
         inside = index[y0:y1, x0:x1] == g
-        box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside), "RGB")
-        if version == 1:  # as written before version 2: no weights
-            data = nvtc_codec.encode(box, **kw)
-            table += ENTRY.pack(int(label), int(x0), int(y0), int(bw), int(bh), len(data))
-        else:
-            weight = None
-            if outside_weight != 1.0 or band_weight != 1.0:
-                weight = np.where(inside, np.where(band[y0:y1, x0:x1], band_weight, 1.0), outside_weight)
-            data = nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
-        streams.append(data)
+        if version == 1:  # as written before version 2: push-pull, no weights
+            box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside, "push-pull"), "RGB")
+            return nvtc_codec.encode(box, **kw)
+        aligned = is_block_aligned(inside)
+        g_fill = fill or (ALIGNED_FILL if aligned else FINE_FILL)
+        g_band = band_weight if band_weight is not None else ALIGNED_BAND_WEIGHT if aligned else FINE_BAND_WEIGHT
+        box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside, g_fill), "RGB")
+        weight = None
+        if outside_weight != 1.0 or g_band != 1.0 or scale != 1.0:
+            weight = scale * np.where(inside, np.where(band[y0:y1, x0:x1], g_band, 1.0), outside_weight)
+        return nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
+
+    streams = [code_group(g) for g in range(len(present))]
+    if version == 1:
+        table = b"".join(ENTRY.pack(int(label), *map(int, bxs[g]), len(d))
+                         for g, (label, d) in enumerate(zip(present, streams)))
+    elif rate_cap is not None:
+        area = np.bincount(index.reshape(-1), minlength=len(present)) / index.size
+        shared = (HEAD_V2.size + (TEMPLATE.size if version == 3 else 0) + 4 + len(mask_stream)
+                  + len(present) * ENTRY_V2.size)
+        streams = _cap_rates(streams, code_group, area, rate_cap, shared, NVTC_FIXED if version == 3 else 0)
     template = b""
     if version == 3:  # every stream shares its NVTC fields but the box size (the same rate): said once
         split = [split_shared(d) for d in streams]
@@ -212,14 +354,8 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
     if version >= 2:
         table = b"".join(ENTRY_V2.pack(int(label), len(d)) for label, d in zip(present, streams))
     if version == 1:
-        mask_stream = _zlib_rows(index)
         head = HEAD.pack(1, w, h, len(present), len(mask_stream))
     else:
-        method, mask_stream = ZLIB_ROWS, _zlib_rows(index)
-        if maskcoder.count_runs(index) <= maskcoder.max_runs(w, h):
-            runs = maskcoder.encode(index, len(present))
-            if len(runs) < len(mask_stream):
-                method, mask_stream = RUNS, runs
         head = HEAD_V2.pack(version, w, h, len(present), margin, method, len(mask_stream)) + template
     crc = zlib.crc32(head + mask_stream + table)
     return head + struct.pack(">I", crc) + mask_stream + table + b"".join(streams)

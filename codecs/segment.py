@@ -5,14 +5,18 @@ downloaded): k-means over colour and position on the means of the image's BLOCK 
 squares, from a fixed grid of seeds, a fixed number of iterations, then a majority filter
 so that the regions have smooth boundaries.
 
-BLOCK is 16, NVTC's coarsest cell (the last of its config's downscales; a test keeps them
-equal): a region made of whole 16-px squares of the image grid leaves no NVTC cell of any
-stage straddling two groups (a group's box then starts on the grid too), so only the one
-ring of cells that region coding's margin adds is coded twice.  Measured on Kodak 1-12
-(bench/groupmask.py --block 4 / 16, BENCHMARKS.md): structure cost +10.3 % -> +7.1 %
-BD-rate, worst group read - area +21.2 -> +14.1 points, band gap 1.06 / 1.50 / 2.09 ->
-0.81 / 1.26 / 1.67 dB.  The price is regions with 16-px steps; a user who needs finer
-shapes gives a mask.
+BLOCK is 64, NVTC's coarsest block (its config's block of 4 x 4 positions of the last
+downscale, 16 px; a test keeps them equal): a region made of whole 64-px squares of the
+image grid leaves no NVTC cell *and no vector-transform block* of any stage straddling two
+groups (a group's box then starts on the grid too), so no transform mixes a group's
+symbols with those of the ring that region coding's margin adds.  Measured on Kodak 1-12
+(bench/groupmask.py --block 4 / 16 / 64, BENCHMARKS.md): structure cost +10.3 % (4 px) ->
++7.1 % (16 px, NVTC version 3) -> +4.83 % (16 px, NVTC version 4) -> +2.0 % (64 px, the
+same encoder settings; +2.9 % with the band weight and fill groupmask.py gives groups of
+whole blocks, which bring the band gap under 1 dB at Q 50-70).
+An image too small for MIN_SQUARES squares per group at 64 px takes the largest of 32 and
+16 px that has them (else 16).  The price is regions with 64-px steps; a user who needs
+finer shapes gives a mask.
 
 Same pixels in, same labels out, on any machine (integer features,
 float32 distances whose ties break on the lower label; the labels are only the encoder's
@@ -27,15 +31,28 @@ import numpy as np
 from PIL import Image
 
 ITERATIONS = 8
-BLOCK = 16  # the default square (module docstring); 4 is the split before it
+BLOCK = 64  # the default square (module docstring); 16 and 4 are the splits before it
+SMALLER = (32, 16)  # the squares of an image too small for MIN_SQUARES per group at BLOCK
+MIN_SQUARES = 4  # per group
+
+
+def square_size(width: int, height: int, n_groups: int) -> int:
+    """The built-in split's square: the largest of BLOCK, *SMALLER whose grid holds
+    MIN_SQUARES per group, else the smallest."""
+    for b in (BLOCK, *SMALLER):
+        if -(-width // b) * -(-height // b) >= MIN_SQUARES * n_groups:
+            return b
+    return SMALLER[-1]
 POSITION_WEIGHT = 1.5  # position (in squares, scaled to 0..255) against colour
 
 
-def builtin_groups(image: Image.Image, n_groups: int, block: int = BLOCK) -> np.ndarray:
+def builtin_groups(image: Image.Image, n_groups: int, block: int | None = None) -> np.ndarray:
     """(H, W) uint8 labels 0..n-1 (every label present) of an RGB image, constant on the
-    block x block squares of the image's grid (16: on NVTC's coarsest cells, the default;
-    4: the split written before it, the same labels wherever the size is a multiple of 4)."""
+    block x block squares of the image's grid (None: square_size's, on NVTC's coarsest
+    blocks where the image is large enough; 16 and 4: the splits written before it)."""
     w, h = image.size
+    if block is None:
+        block = square_size(w, h, n_groups)
     sw, sh = max(1, -(-w // block)), max(1, -(-h // block))
     rgb = image.convert("RGB")
     if (sw * block, sh * block) != (w, h):  # edge-extend to whole blocks, so every square is the image's own

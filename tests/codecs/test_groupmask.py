@@ -69,7 +69,8 @@ def test_a_group_stream_depends_only_on_its_own_pixels(coded):
     assert data != data2
 
 
-def test_fill_is_a_function_of_the_inside_only():
+@pytest.mark.parametrize("fill", ["mirror", "push-pull"])
+def test_fill_is_a_function_of_the_inside_only(fill):
     from aigif_codecs.groupmask import fill_outside
 
     rng = np.random.default_rng(3)
@@ -78,8 +79,24 @@ def test_fill_is_a_function_of_the_inside_only():
     inside[5:15, 3:20] = True
     b = a.copy()
     b[~inside] = 255 - b[~inside]
-    fa, fb = fill_outside(a, inside), fill_outside(b, inside)
+    fa, fb = fill_outside(a, inside, fill), fill_outside(b, inside, fill)
     assert np.array_equal(fa, fb) and np.array_equal(fa[inside], a[inside])
+
+
+def test_mirror_fill_reflects_the_group_across_its_boundary():
+    from aigif_codecs.groupmask import MIRROR_REACH, fill_outside
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (40, 80, 3), dtype=np.uint8)
+    inside = np.zeros((40, 80), bool)
+    inside[:, :40] = True  # a straight boundary between columns 39 and 40
+    f = fill_outside(a, inside)
+    for d in range(1, MIRROR_REACH + 1):  # column 39 + d takes 39 - d: reflected through column 39, its nearest
+        assert np.array_equal(f[:, 39 + d], a[:, 39 - d])
+    far = fill_outside(a, inside, "push-pull")
+    assert np.array_equal(f[:, 40 + MIRROR_REACH:], far[:, 40 + MIRROR_REACH:])  # past the reach: push-pull
+    with pytest.raises(InvalidSyntax, match="fill"):
+        fill_outside(a, inside, "zero")
 
 
 def test_bytes_read_for_a_group_are_its_stream_and_the_shared_part(coded):
@@ -105,16 +122,29 @@ def test_builtin_split_is_deterministic_and_used_without_a_mask():
     assert cid == 17 and len(aigif_codecs.group_sizes(cid, data, max_pixels=BIG)) <= 3
 
 
-def test_builtin_regions_are_whole_squares_of_nvtcs_coarsest_cell():
-    # so that no NVTC cell of any stage straddles two groups (codecs/segment.py)
-    from aigif_codecs.segment import BLOCK, builtin_groups
+def test_builtin_regions_are_whole_squares_of_nvtcs_coarsest_block():
+    # so that no NVTC cell or vector-transform block of any stage straddles two groups (codecs/segment.py)
+    from aigif_codecs import groupmask
+    from aigif_codecs.segment import BLOCK, SMALLER, builtin_groups, square_size
 
     from aigif_codecs.nvtc import codec as nvtc_codec
     from aigif_codecs.nvtc import parse_rate
 
     for q in ("40", "90"):  # both rate points' models
-        assert nvtc_codec.load(parse_rate(q)["model"]).model.cfg.downscale[-1] == BLOCK == 16
-    im = smooth_image(100, 70, seed=5)  # not a multiple of 16: the last squares are cut by the edge
+        cfg = nvtc_codec.load(parse_rate(q)["model"]).model.cfg
+        assert cfg.block * cfg.downscale[-1] == BLOCK == groupmask.BLOCK_ALIGNED == 64
+        assert cfg.downscale[-1] == SMALLER[-1]
+    big = smooth_image(300, 200, seed=6)  # 5 x 4 squares of 64 px: enough for 4 groups
+    assert square_size(300, 200, 4) == 64 and square_size(300, 200, 8) == 32
+    lab = builtin_groups(big, 4)
+    assert lab.max() >= 1
+    for g, (x0, y0, w, h) in enumerate(groupmask.boxes(lab, int(lab.max()) + 1)):
+        assert groupmask.is_block_aligned(lab[y0:y0 + h, x0:x0 + w] == g)
+    for y in range(0, 200, 64):
+        for x in range(0, 300, 64):
+            assert len(np.unique(lab[y:y + 64, x:x + 64])) == 1
+    im = smooth_image(100, 70, seed=5)  # too small for 64 or 32 px squares: 16, cut by the edge
+    assert square_size(100, 70, 4) == 16
     lab = builtin_groups(im, 4)
     assert lab.shape == (70, 100) and lab.max() >= 1
     for y in range(0, 70, 16):
@@ -435,3 +465,58 @@ def test_conformance_vector_v51_pixels_are_exact():
     sub = aigif_codecs.decode(17, payload.data, max_pixels=BIG, groups=[5])
     assert hashlib.sha256(np.asarray(full).tobytes()).hexdigest() == meta["pixels_sha256"]
     assert hashlib.sha256(np.asarray(sub).tobytes()).hexdigest() == meta["group_5_rgba_sha256"]
+
+
+def _read_shares(data: bytes) -> list[tuple[float, float]]:
+    """(read share, area share) of each group: what a decoder of that group alone reads."""
+    from aigif_codecs import groupmask
+
+    p = groupmask.parse(data, max_pixels=BIG)
+    counts = np.bincount(p.index.reshape(-1), minlength=len(p.entries))
+    return [((p.header_bytes + e[5]) / len(data), counts[g] / p.index.size) for g, e in enumerate(p.entries)]
+
+
+def test_rate_cap_bounds_each_groups_read_share_by_its_area():
+    from aigif_codecs import groupmask
+
+    # the left half noise, the right half flat: uncapped, the noisy half reads far more than its half
+    rng = np.random.default_rng(40)
+    a = np.full((64, 128, 3), 120, np.uint8)
+    a[:, :64] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    labels = np.zeros((64, 128), np.uint8)
+    labels[:, 64:] = 1
+    free = groupmask.encode(im, labels, "60")
+    assert max(read - area for read, area in _read_shares(free)) > 0.05
+    capped = groupmask.encode(im, labels, "60", rate_cap=0.05)
+    assert all(read <= area + 0.05 for read, area in _read_shares(capped))
+    assert len(capped) < len(free)
+    full = np.asarray(groupmask.decode(capped, max_pixels=BIG)[0])
+    for g in (0, 1):  # still a group-mask payload: each group decodes alone to the full decode's pixels
+        alone = np.asarray(groupmask.decode(capped, max_pixels=BIG, groups=[g])[0])
+        assert np.array_equal(alone[..., :3][labels == g], full[labels == g])
+    with pytest.raises(InvalidSyntax, match="rate cap"):
+        groupmask.encode(im, labels, "60", rate_cap=0.05, version=1)
+
+
+def test_band_weight_and_fill_follow_each_groups_shape():
+    """A group of whole 64-px blocks is coded with B = 4 and the mirror, a finer one with
+    B = 2 and push-pull (codecs/groupmask.py: what each costs on either shape)."""
+    from aigif_codecs import groupmask
+
+    im = perturbed_image(smooth_image(192, 128, seed=41), seed=42)
+    y, x = np.mgrid[0:128, 0:192]
+    tile = ((x >= 64) & (x < 128) & (y < 64)).astype(np.uint8)  # both groups whole 64-px blocks
+    disc = ((x - 90) ** 2 + (y - 60) ** 2 < 40 ** 2).astype(np.uint8)  # neither
+    for labels, aligned in ((tile, True), (disc, False)):
+        for g, (x0, y0, w, h) in enumerate(groupmask.boxes(labels, 2)):
+            assert groupmask.is_block_aligned(labels[y0:y0 + h, x0:x0 + w] == g) is aligned
+        b, fill = (groupmask.ALIGNED_BAND_WEIGHT, groupmask.ALIGNED_FILL) if aligned else \
+            (groupmask.FINE_BAND_WEIGHT, groupmask.FINE_FILL)
+        other_b, other_fill = (groupmask.FINE_BAND_WEIGHT, groupmask.FINE_FILL) if aligned else \
+            (groupmask.ALIGNED_BAND_WEIGHT, groupmask.ALIGNED_FILL)
+        default = groupmask.encode(im, labels, "60")
+        assert default == groupmask.encode(im, labels, "60", band_weight=b, fill=fill)
+        assert default != groupmask.encode(im, labels, "60", band_weight=other_b, fill=other_fill)
+    assert not groupmask.is_block_aligned(np.pad(np.ones((64, 64), bool), ((0, 0), (1, 0))))  # one column off
+    assert groupmask.is_block_aligned(np.ones((70, 50), bool))  # cut by the box's edge: whole
