@@ -25,12 +25,11 @@ def list_codecs():
     return codecs().list_codecs()
 
 
-def encode_pixels(image, spec: str | None = None, mask=None) -> tuple[int, bytes]:
+def encode_pixels(image, spec: str | None = None, mask=None, group_cap: float | None = None) -> tuple[int, bytes]:
     """(codec ID, bytes) of a pixel payload; spec NAME[:RATE] as `aigif codecs` lists (default png);
-    mask: codec groupmask's label image."""
-    if mask is not None:
-        return codecs().encode(image, "png" if spec is None else spec, mask=mask)
-    return codecs().encode(image, "png" if spec is None else spec)
+    mask, group_cap: codec groupmask's label image and per-group rate cap (a share 0..1)."""
+    extra = {k: v for k, v in (("mask", mask), ("group_cap", group_cap)) if v is not None}
+    return codecs().encode(image, "png" if spec is None else spec, **extra)
 
 
 def encode_verbatim(file_bytes: bytes) -> tuple[int, bytes]:

@@ -4,7 +4,7 @@
     encode(image, "webp:80") -> (codec_id, bytes)
     decode(codec_id, data, max_pixels=...) -> PIL.Image.Image
     encode_verbatim(file_bytes) -> (6, bytes)          # keep an imported file untouched
-    encode(image, "groupmask:80", mask=labels_png) / decode(17, data, ..., groups=[1, 3])
+    encode(image, "groupmask:80", mask=labels_png[, group_cap=0.05]) / decode(17, data, ..., groups=[1, 3])
     group_sizes(17, data, max_pixels=...) -> [{label, pixels, bytes, box}]   # codec 17
     encode(image, "omni:5") / features(18, data, max_pixels=...) -> omni.codec.Features  # codec 18
     residual.encode(original, regenerated, "png") / residual.decode(...)

@@ -57,14 +57,18 @@ def unavailable(info: CodecInfo) -> MissingExtra:
     return MissingExtra(f"codec {info.name} (ID {info.id}) is not available here: {info.reason}", extra="codecs")
 
 
-def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: Image.Image | None = None) -> tuple[int, bytes]:
-    """Encode a PIL image with a codec already looked up (lookup(spec)); mask: codec 17's label image."""
+def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: Image.Image | None = None,
+                group_cap: float | None = None) -> tuple[int, bytes]:
+    """Encode a PIL image with a codec already looked up (lookup(spec)); mask, group_cap:
+    codec 17's label image and rate cap (groupmask.encode's rate_cap, a share 0..1)."""
     if not isinstance(image, Image.Image):
         raise InvalidSyntax(f"expected a PIL image, got {type(image).__name__}")
     if image.width <= 0 or image.height <= 0:
         raise InvalidSyntax("cannot encode an empty image")
     if mask is not None and info.id != GROUP_MASK:
         raise InvalidSyntax(f"a group mask is for codec groupmask, not {info.name}")
+    if group_cap is not None and info.id != GROUP_MASK:
+        raise InvalidSyntax(f"a group rate cap is for codec groupmask, not {info.name}")
     if info.id == GROUP_MASK:
         from .segment import builtin_groups  # lazy: only the encoder of codec 17 without a mask needs it
 
@@ -73,7 +77,7 @@ def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: 
             raise InvalidSyntax("groupmask: give either a mask or a number of built-in groups, not both")
         labels = (groupmask.mask_from_image(mask, image.size) if mask is not None
                   else builtin_groups(image, int(n or BUILTIN_GROUPS)))
-        return GROUP_MASK, groupmask.encode(image, labels, q)
+        return GROUP_MASK, groupmask.encode(image, labels, q, rate_cap=group_cap)
     if info.id == NVTC:
         return NVTC, nvtc_codec.encode(image, **nvtc_parse_rate(rate))
     if info.id == OMNI_ICM:
@@ -84,10 +88,11 @@ def encode_with(info: CodecInfo, rate: str | None, image: Image.Image, *, mask: 
     return info.id, classical.encode(info, rate, image)
 
 
-def encode(image: Image.Image, spec: str, *, mask: Image.Image | None = None) -> tuple[int, bytes]:
+def encode(image: Image.Image, spec: str, *, mask: Image.Image | None = None,
+           group_cap: float | None = None) -> tuple[int, bytes]:
     """Encode a PIL image with the codec named by spec ("png", "webp:80", "nvtc:2", "groupmask:80")."""
     info, rate = lookup(spec)
-    return encode_with(info, rate, image, mask=mask)
+    return encode_with(info, rate, image, mask=mask, group_cap=group_cap)
 
 
 def encode_verbatim(data: bytes) -> tuple[int, bytes]:

@@ -65,6 +65,9 @@ def add_parser(sub) -> None:
                         "survives platform drift) or a pixel codec (exact only on the same platform)")
     p.add_argument("--mask", metavar="LABELS.png",
                    help="--codec groupmask: one integer label 0..254 per pixel (default: a built-in region split)")
+    p.add_argument("--group-cap", type=float, metavar="POINTS",
+                   help="--codec groupmask: no group reads more than its share of the pixels + POINTS percent of the "
+                        "payload (groups over it are coded again at a lower rate; off by default: it costs rate)")
     p.add_argument("--residual", action="store_true", help="store the residual between --image and the regeneration")
     add_generation_flags(p, trust_help="with --syntax FILE.json naming a model folder or hub repo inline: load it "
                                        "(--model on this command line is trusted already)", threads_help=None)
@@ -156,6 +159,9 @@ def run(args) -> int:
     options_given = bool(d)
     if args.image and not options_given and not args.residual:
         return _pack_pixels(args)
+    if args.mask or args.group_cap is not None:  # said, not dropped
+        raise InvalidSyntax("--mask and --group-cap are for storing pixels: --image with --codec groupmask "
+                            "and no generation options")
     if args.residual and args.image and "width" not in d and "height" not in d:
         # the residual is over the generation at the original's size: take it from --image
         d["width"], d["height"] = open_image(args.image).size
@@ -213,11 +219,16 @@ def _pack_pixels(args) -> int:
     """Fallback: a file whose content is the coded pixels (critical PIXELS segment)."""
     if args.mask and not (args.codec or "").startswith("groupmask"):
         raise InvalidSyntax("--mask is for --codec groupmask")
+    if args.group_cap is not None and not (args.codec or "").startswith("groupmask"):
+        raise InvalidSyntax("--group-cap is for --codec groupmask")
+    if args.group_cap is not None and not 0 <= args.group_cap < 100:
+        raise InvalidSyntax(f"--group-cap {args.group_cap}: percentage points 0..100")
     image = open_image(args.image)
     if args.codec == "verbatim":  # keep the file's own bytes (after checking they decode)
         codec_id, data = pixels.encode_verbatim(read_bytes(args.image, what="image"))
     else:
-        codec_id, data = pixels.encode_pixels(image, args.codec, mask=open_image(args.mask, "mask") if args.mask else None)
+        codec_id, data = pixels.encode_pixels(image, args.codec, mask=open_image(args.mask, "mask") if args.mask else None,
+                                              group_cap=None if args.group_cap is None else args.group_cap / 100)
     s = Syntax(payloads=[Payload("pixels", codec_id, data, True)])
     if codec_id != pixels.OMNI_ID:  # omni stores features for machines: there are no pixels to hash
         decoded = pixels.decode_pixels(codec_id, data, max_pixels=image.width * image.height)

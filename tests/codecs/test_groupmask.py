@@ -520,3 +520,29 @@ def test_band_weight_and_fill_follow_each_groups_shape():
         assert default != groupmask.encode(im, labels, "60", band_weight=other_b, fill=other_fill)
     assert not groupmask.is_block_aligned(np.pad(np.ones((64, 64), bool), ((0, 0), (1, 0))))  # one column off
     assert groupmask.is_block_aligned(np.ones((70, 50), bool))  # cut by the box's edge: whole
+
+
+def test_cli_group_cap(tmp_path, capsys):
+    from aigif.cli.main import main
+
+    import aigif
+
+    rng = np.random.default_rng(43)
+    a = np.full((64, 128, 3), 120, np.uint8)
+    a[:, :64] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "img.png")
+    m = np.zeros((64, 128), np.uint8)
+    m[:, 64:] = 1
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    base = ["pack", "--image", str(tmp_path / "img.png"), "--codec", "groupmask:60", "--mask", str(tmp_path / "mask.png")]
+    assert main(base + ["--group-cap", "5", "-o", str(tmp_path / "c.aigif")]) == 0
+    (payload,) = [p for p in aigif.decode((tmp_path / "c.aigif").read_bytes()).payloads if p.codec_id == 17]
+    assert all(read <= area + 0.05 for read, area in _read_shares(payload.data))
+    capsys.readouterr()
+    for bad in (["--group-cap", "100"], ["--group-cap", "-1"]):
+        assert main(base + bad + ["-o", str(tmp_path / "x.aigif")]) == 2
+        assert "--group-cap" in capsys.readouterr().err
+    webp = ["pack", "--image", str(tmp_path / "img.png"), "--codec", "webp:80", "--group-cap", "5"]
+    assert main(webp + ["-o", str(tmp_path / "w.aigif")]) == 2
+    assert main(["pack", "--prompt", "a cat", "--no-generate", "--group-cap", "5", "-o", str(tmp_path / "p.aigif")]) == 2
+    assert not any((tmp_path / n).exists() for n in ("x.aigif", "w.aigif", "p.aigif"))
