@@ -41,6 +41,8 @@ Version 1 (still decoded, and written by encode(version=1)):
 
 from __future__ import annotations
 
+import itertools
+import math
 import struct
 import zlib
 
@@ -153,12 +155,7 @@ def fill_outside(rgb: np.ndarray, inside: np.ndarray, fill: str = "mirror") -> n
     if fill == "push-pull" or inside.all():
         return out
     h, w = inside.shape
-    r = MIRROR_REACH
-    ii = np.zeros((h + 2 * r + 1, w + 2 * r + 1), np.int64)  # integral image: inside pixels near each pixel
-    ii[r + 1:r + 1 + h, r + 1:r + 1 + w] = inside
-    ii = ii.cumsum(0).cumsum(1)
-    k = 2 * r + 1
-    near = (ii[k:k + h, k:k + w] - ii[:h, k:k + w] - ii[k:k + h, :w] + ii[:h, :w]) > 0
+    near = _window(inside, MIRROR_REACH, np.maximum)  # a group pixel within the reach
     ys, xs = np.nonzero(near & ~inside)
     ny, nx = np.full(len(ys), -1), np.full(len(ys), -1)
     todo = np.arange(len(ys))
@@ -198,22 +195,25 @@ def mask_from_image(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
 BAND = 8  # the boundary band of the acceptance measure (bench/groupmask.py): pixels within 8 px of another group
 
 
+def _window(a: np.ndarray, width: int, op) -> np.ndarray:
+    """op (np.maximum / np.minimum) over each pixel's (2 width + 1)^2 window, clipped to the
+    array (edge copies are pixels of the clipped window); separable, O(width * size)."""
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (width, width)
+        p = np.pad(a, pad, mode="edge")
+        n = a.shape[axis]
+        out = p.take(range(0, n), axis=axis)
+        for k in range(1, 2 * width + 1):
+            out = op(out, p.take(range(k, k + n), axis=axis))
+        a = out
+    return a
+
+
 def boundary_band(index: np.ndarray, width: int = BAND) -> np.ndarray:
     """Pixels with a pixel of another group within `width` (Chebyshev distance): those whose
     (2 width + 1)^2 window (clipped to the image) has a minimum or maximum label not theirs."""
-    def window(a, op):
-        for axis in (0, 1):
-            pad = [(0, 0), (0, 0)]
-            pad[axis] = (width, width)
-            p = np.pad(a, pad, mode="edge")  # edge copies are pixels of the clipped window
-            n = a.shape[axis]
-            out = p.take(range(0, n), axis=axis)
-            for k in range(1, 2 * width + 1):
-                out = op(out, p.take(range(k, k + n), axis=axis))
-            a = out
-        return a
-
-    return (window(index, np.maximum) != index) | (window(index, np.minimum) != index)
+    return (_window(index, width, np.maximum) != index) | (_window(index, width, np.minimum) != index)
 
 
 def _zlib_rows(index: np.ndarray) -> bytes:
@@ -225,18 +225,20 @@ def _zlib_rows(index: np.ndarray) -> bytes:
 def is_block_aligned(inside: np.ndarray, block: int = BLOCK_ALIGNED) -> bool:
     """Whether a group (its box's inside map, the box starting on the group's first row and
     column) is made of whole block x block squares of its box's grid: every square, cut by
-    the box's edge where it must, all inside or all outside."""
+    the box's edge where it must, all inside or all outside (edge padding repeats a cut
+    square's own pixels, so it stays uniform exactly when its pixels in the box are)."""
     h, w = inside.shape
-    hp, wp = -(-h // block) * block, -(-w // block) * block
-    def per_square(a):
-        return np.pad(a, ((0, hp - h), (0, wp - w))).reshape(hp // block, block, wp // block, block).sum((1, 3))
-
-    inside_n, real_n = per_square(inside.astype(np.int64)), per_square(np.ones((h, w), np.int64))
-    return bool(((inside_n == 0) | (inside_n == real_n)).all())
+    t = np.pad(inside, ((0, -h % block), (0, -w % block)), mode="edge")
+    t = t.reshape(t.shape[0] // block, block, t.shape[1] // block, block)
+    return bool((t.all((1, 3)) | ~t.any((1, 3))).all())
 
 
 CAP_MARGIN = 0.002  # aim this far under the cap, so that rounding of the others' lengths keeps it
 CAP_ROUNDS = 10  # rounds of re-encodes at most: bounds the encoder's work
+# a step's and the scale's bounds: where bytes hardly follow the scale the secant would jump
+# past any rate (to a scale of 0, which NVTC refuses); the cheapest stream is reached anyway
+CAP_MAX_STEP = math.log(64.0)
+CAP_MIN_SCALE = 1e-6
 
 
 def _cap_rates(streams: list[bytes], code_group, area: np.ndarray, cap: float, shared: int,
@@ -249,31 +251,30 @@ def _cap_rates(streams: list[bytes], code_group, area: np.ndarray, cap: float, s
     streams = list(streams)
     scale = [1.0] * len(streams)
     tried: list[list[tuple[float, float]]] = [[] for _ in streams]
-    for _ in range(CAP_ROUNDS):
+    for rounds in itertools.count():
         sizes = np.array([len(d) - left_out for d in streams], float)
         total = shared + sizes.sum()
         over = [g for g in range(len(streams)) if (shared + sizes[g]) / total > area[g] + cap]
         if not over:
-            break
+            return streams
+        if rounds == CAP_ROUNDS:  # said, not written over the cap
+            g = over[0]
+            raise InvalidSyntax(f"groupmask rate cap {cap}: group index {g} still reads "
+                                f"{(shared + sizes[g]) / total:.3f} of the payload after {CAP_ROUNDS} "
+                                f"re-encodes (its area {area[g]:.3f}; the shared header and mask, "
+                                f"{shared} B, are {shared / total:.3f} of it and count in every read)")
         for g in over:
             c = area[g] + cap - CAP_MARGIN
             # (shared + x) / (rest + x) <= c, with rest the payload without this stream
             target = max((c * (total - sizes[g]) - shared) / (1 - c), 1.0)
-            tried[g].append((np.log(scale[g]), np.log(sizes[g])))
+            tried[g].append((math.log(scale[g]), math.log(sizes[g])))
             slope = 0.4  # d log bytes / d log s, a first guess
             if len(tried[g]) >= 2 and tried[g][-1][0] != tried[g][-2][0]:
                 (a0, b0), (a1, b1) = tried[g][-2:]
                 slope = max((b1 - b0) / (a1 - a0), 0.05)
-            scale[g] = float(np.exp(np.log(scale[g]) + (np.log(target) - np.log(sizes[g])) / slope))
+            step = max((math.log(target) - math.log(sizes[g])) / slope, -CAP_MAX_STEP)
+            scale[g] = max(scale[g] * math.exp(step), CAP_MIN_SCALE)
             streams[g] = code_group(g, scale[g])
-    else:
-        sizes = np.array([len(d) - left_out for d in streams], float)
-        share = (shared + sizes) / (shared + sizes.sum())
-        g = int(np.argmax(share - area))
-        if share[g] > area[g] + cap:  # said, not written over the cap
-            raise InvalidSyntax(f"groupmask rate cap {cap}: group index {g} still reads {share[g]:.3f} of the "
-                                f"payload after {CAP_ROUNDS} re-encodes (its area {area[g]:.3f})")
-    return streams
 
 
 def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: int = VERSION,
@@ -312,28 +313,34 @@ def encode(image: Image.Image, labels: np.ndarray, nvtc_rate: str, *, version: i
     rgb = np.asarray(image.convert("RGB"))
     kw = parse_rate(nvtc_rate)
     band = boundary_band(index, BAND) if band_weight != 1.0 else np.zeros(index.shape, bool)
-    if fill is not None and fill not in FILLS:
-        raise InvalidSyntax(f"groupmask fill {fill!r} is not one of {FILLS}")
     method, mask_stream = ZLIB_ROWS, _zlib_rows(index)
     if version >= 2 and maskcoder.count_runs(index) <= maskcoder.max_runs(w, h):
         runs = maskcoder.encode(index, len(present))
         if len(runs) < len(mask_stream):
             method, mask_stream = RUNS, runs
 
-    def code_group(g: int, scale: float = 1.0) -> bytes:
+    def prepared(g: int) -> tuple[np.ndarray, Image.Image, float]:
+        """Group g's inside map, filled box and band weight: what every encode of it reuses."""
         x0, y0, bw, bh = bxs[g]
-        x1, y1 = x0 + bw, y0 + bh
-        inside = index[y0:y1, x0:x1] == g
+        inside = index[y0:y0 + bh, x0:x0 + bw] == g
         if version == 1:  # as written before version 2: push-pull, no weights
-            box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside, "push-pull"), "RGB")
+            g_fill, g_band = "push-pull", 1.0
+        else:
+            aligned = is_block_aligned(inside)
+            g_fill = fill or (ALIGNED_FILL if aligned else FINE_FILL)
+            g_band = band_weight if band_weight is not None else ALIGNED_BAND_WEIGHT if aligned else FINE_BAND_WEIGHT
+        return inside, Image.fromarray(fill_outside(rgb[y0:y0 + bh, x0:x0 + bw], inside, g_fill), "RGB"), g_band
+
+    groups = [prepared(g) for g in range(len(present))]
+
+    def code_group(g: int, scale: float = 1.0) -> bytes:
+        inside, box, g_band = groups[g]
+        if version == 1:
             return nvtc_codec.encode(box, **kw)
-        aligned = is_block_aligned(inside)
-        g_fill = fill or (ALIGNED_FILL if aligned else FINE_FILL)
-        g_band = band_weight if band_weight is not None else ALIGNED_BAND_WEIGHT if aligned else FINE_BAND_WEIGHT
-        box = Image.fromarray(fill_outside(rgb[y0:y1, x0:x1], inside, g_fill), "RGB")
+        x0, y0, bw, bh = bxs[g]
         weight = None
         if outside_weight != 1.0 or g_band != 1.0 or scale != 1.0:
-            weight = scale * np.where(inside, np.where(band[y0:y1, x0:x1], g_band, 1.0), outside_weight)
+            weight = scale * np.where(inside, np.where(band[y0:y0 + bh, x0:x0 + bw], g_band, 1.0), outside_weight)
         return nvtc_codec.encode(box, **kw, region=inside, margin=margin, weight=weight)
 
     streams = [code_group(g) for g in range(len(present))]

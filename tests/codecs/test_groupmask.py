@@ -476,16 +476,22 @@ def _read_shares(data: bytes) -> list[tuple[float, float]]:
     return [((p.header_bytes + e[5]) / len(data), counts[g] / p.index.size) for g, e in enumerate(p.entries)]
 
 
+def _uneven_halves() -> tuple[Image.Image, np.ndarray]:
+    """A 192x128 image whose left half (group 0) carries added noise: uncapped, it reads
+    about 11 points more than its half.  (Big enough that the shared header and mask are a
+    small part of the payload: no allocation can bring both reads under a cap otherwise.)"""
+    rng = np.random.default_rng(40)
+    a = np.asarray(perturbed_image(smooth_image(192, 128, seed=44), seed=45)).astype(np.int64)
+    a[:, :96] += rng.integers(-30, 31, (128, 96, 3))
+    labels = np.zeros((128, 192), np.uint8)
+    labels[:, 96:] = 1
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)), labels
+
+
 def test_rate_cap_bounds_each_groups_read_share_by_its_area():
     from aigif_codecs import groupmask
 
-    # the left half noise, the right half flat: uncapped, the noisy half reads far more than its half
-    rng = np.random.default_rng(40)
-    a = np.full((64, 128, 3), 120, np.uint8)
-    a[:, :64] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    im = Image.fromarray(a)
-    labels = np.zeros((64, 128), np.uint8)
-    labels[:, 64:] = 1
+    im, labels = _uneven_halves()
     free = groupmask.encode(im, labels, "60")
     assert max(read - area for read, area in _read_shares(free)) > 0.05
     capped = groupmask.encode(im, labels, "60", rate_cap=0.05)
@@ -497,6 +503,21 @@ def test_rate_cap_bounds_each_groups_read_share_by_its_area():
         assert np.array_equal(alone[..., :3][labels == g], full[labels == g])
     with pytest.raises(InvalidSyntax, match="rate cap"):
         groupmask.encode(im, labels, "60", rate_cap=0.05, version=1)
+
+
+def test_a_rate_cap_no_allocation_meets_is_refused():
+    # 128x64, two halves: the 37 shared bytes alone are over a tenth of any payload, so the
+    # two reads cannot both be under half + 5 points.  (The first cap drove the scale to
+    # float underflow here and wrote whatever that coded.)
+    from aigif_codecs import groupmask
+
+    rng = np.random.default_rng(40)
+    a = np.full((64, 128, 3), 120, np.uint8)
+    a[:, :64] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    labels = np.zeros((64, 128), np.uint8)
+    labels[:, 64:] = 1
+    with pytest.raises(InvalidSyntax, match="rate cap 0.05: group index .* shared header and mask"):
+        groupmask.encode(Image.fromarray(a), labels, "60", rate_cap=0.05)
 
 
 def test_band_weight_and_fill_follow_each_groups_shape():
@@ -527,12 +548,8 @@ def test_cli_group_cap(tmp_path, capsys):
 
     import aigif
 
-    rng = np.random.default_rng(43)
-    a = np.full((64, 128, 3), 120, np.uint8)
-    a[:, :64] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    Image.fromarray(a).save(tmp_path / "img.png")
-    m = np.zeros((64, 128), np.uint8)
-    m[:, 64:] = 1
+    im, m = _uneven_halves()
+    im.save(tmp_path / "img.png")
     Image.fromarray(m).save(tmp_path / "mask.png")
     base = ["pack", "--image", str(tmp_path / "img.png"), "--codec", "groupmask:60", "--mask", str(tmp_path / "mask.png")]
     assert main(base + ["--group-cap", "5", "-o", str(tmp_path / "c.aigif")]) == 0
