@@ -1,8 +1,9 @@
 """What the ComfyUI graph golden tests share (areas, model sampling, VAELoader): the tiny-sd
 graph skeleton, the summaries a golden stores (tests/golden_summaries.py: sha256 + probes, as
 graphs.json), the import -> unpack round trip, and the comparison with its tolerance: latent
-probes and max |x| within 1e-4, pixels within +-1 (float32 reductions in the UNet may round differently on other CPUs; on the machine that
-made the goldens the results are bit-exact).  Not a test module: the golden scripts in
+probes and max |x| within 1e-4, pixels within +-1.  Under the suite's portable CPU numerics
+(aigif/diffusion/portable.py) the results are bit-exact on any x86-64 machine; the tolerance is
+a margin for a platform the profile does not pin (another torch release, another architecture).  Not a test module: the golden scripts in
 tools/goldens/ import it too, with the graphs of the test modules."""
 
 from __future__ import annotations

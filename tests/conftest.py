@@ -1,8 +1,21 @@
 import os
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, settings
+# Before anything imports torch: the suite runs under portable CPU numerics, the profile
+# the golden numbers in tests/goldens/ were made under, so that they check the code bit
+# for bit on any x86-64 machine (aigif/diffusion/portable.py says what it pins and why).
+from aigif.diffusion import portable
+
+portable.apply_environment()
+try:
+    import torch
+except ImportError:  # a core-only install: nothing numeric to pin
+    torch = None
+else:
+    portable.configure_torch(torch)
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "ci", what `make test` runs).
 # "ci": the same examples on every run and every machine (derandomize: the seed comes from

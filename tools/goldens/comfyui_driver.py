@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "registry/embedded/tiny-sd"
 TINY_VAE_FACTOR = 2
@@ -43,6 +45,7 @@ class Comfy:
         import comfy_extras.nodes_model_advanced as advanced
         import folder_paths
         import torch
+        _numerics.configure(torch)
 
         torch.set_num_threads(1)
         self.torch = torch

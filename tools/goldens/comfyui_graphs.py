@@ -31,9 +31,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools/goldens"))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
 
 LORA_SEED = 20261202
 LORA_UNET = ("down_blocks.1.attentions.0.proj_in", "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q",
@@ -87,11 +90,12 @@ def main() -> None:
     import folder_paths
     import numpy as np
     import torch
+    _numerics.configure(torch)
     from PIL import Image
 
     import hashlib
     import test_comfyui_graph as T
-    import test_kdiffusion_samplers as K
+    import tiny_sd_scene as K
     from transformers import CLIPTextModel
 
     torch.set_num_threads(1)
@@ -207,6 +211,7 @@ def main() -> None:
     plain["10"]["inputs"].update(strength_model=0.0, strength_clip=0.0)
     without = run(plain)["9"][0]
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
+           "numerics": _numerics.configure(torch),
            "lora_fixture": {"path": str(T.LORA.relative_to(REPO)), "bytes": T.LORA.stat().st_size,
                             "sha256": hashlib.sha256(T.LORA.read_bytes()).hexdigest()},
            "lora_check": {"without_lora_pixels_sha256": T.summarise_pixels(without)["sha256"]},

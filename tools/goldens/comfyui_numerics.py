@@ -19,6 +19,8 @@ import sys
 import types
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -47,8 +49,10 @@ def main() -> None:
     args = ap.parse_args()
     comfy = import_comfy(args.comfyui)
     sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
     import numpy as np
     import torch
+    _numerics.configure(torch)
     import test_comfyui_numerics as T
 
     def sha(t):
@@ -108,7 +112,8 @@ def main() -> None:
                          "skipped": out is latent, "set_steps_sigmas": set_steps_sigmas,
                          "sampled_sigmas": hexes(captured["sigmas"]) if "sigmas" in captured else None})
 
-    out = {"torch": torch.__version__, "numpy": np.__version__, "noise": noise, "model": model,
+    out = {"torch": torch.__version__, "numpy": np.__version__,
+           "numerics": _numerics.configure(torch), "noise": noise, "model": model,
            "schedules": schedules, "ksampler": ksampler}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(noise)} noise, {len(schedules)} schedules, {len(ksampler)} KSampler cases -> {args.out}")

@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -46,11 +48,13 @@ def main() -> None:
     import nodes
     import numpy as np
     import torch
+    _numerics.configure(torch)
     from PIL import Image
 
     sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
     import test_comfyui_numerics as T
-    import test_kdiffusion_samplers as K
+    import tiny_sd_scene as K
 
     torch.set_num_threads(1)
     unet, vae = K.load_tiny_sd()
@@ -114,6 +118,7 @@ def main() -> None:
         print(case["id"], record["latent_sha256"][:12], record["pixels_sha256"][:12], flush=True)
 
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
+           "numerics": _numerics.configure(torch),
            "scene": T.SAMPLER_SCENE, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(cases)} KSampler cases -> {args.out}")

@@ -30,6 +30,8 @@ import json
 import sys
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "registry/embedded/tiny-sd"
 
@@ -82,11 +84,14 @@ def main() -> None:
     args = ap.parse_args()
     comfy_sd, sd1_clip, nodes, mm = comfy_modules(args.comfyui)
     import torch
+    _numerics.configure(torch)
 
     sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
     import test_comfyui_text as T
 
-    torch.set_num_threads(1)
+    # the profile's thread count (_numerics), as tests/.../test_comfyui_text.py runs: oneMKL's
+    # reproducible GEMM gives the same bits only at the same number of threads
     assert not mm.pytorch_attention_enabled()  # CPU: comfy attention_basic
     clips = {"float16": build_comfy_clip(comfy_sd, sd1_clip, torch),
              "float32": build_comfy_clip(comfy_sd, sd1_clip, torch, torch.float32)}
@@ -111,7 +116,8 @@ def main() -> None:
                               "cond_probe": [float(cond.reshape(-1)[i]).hex() for i in (0, 33, 1000, cond.numel() - 1)]})
         cases.append({"prompt": prompt, "tokens": T.token_summary(tokens), "encodings": encodings})
         print(len(tokens), "chunks", repr(prompt[:50]), flush=True)
-    out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "text_encoder_dtypes": dtypes,
+    out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__,
+           "numerics": _numerics.configure(torch), "text_encoder_dtypes": dtypes,
            "clip_layers": list(T.CLIP_LAYERS), "cases": cases}
     # one line per prompt keeps the token lists readable and the file small
     head = json.dumps({k: v for k, v in out.items() if k != "cases"}, ensure_ascii=False)[:-1]

@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))

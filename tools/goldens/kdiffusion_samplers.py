@@ -20,6 +20,8 @@ import sys
 import types
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -32,11 +34,13 @@ def main() -> None:
     args = ap.parse_args()
     for p in (args.kdiffusion, args.a1111, args.ldm):
         sys.path.insert(0, p)
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests"))                        # tiny_sd_scene
+    sys.path.insert(0, str(REPO / "tests/diffusion/kdiffusion"))   # the test modules
     sys.path.insert(0, str(REPO))
 
     import numpy as np
     import torch
+    _numerics.configure(torch)
     import k_diffusion
     from ldm_beta import make_beta_schedule
     from modules import sd_samplers_kdiffusion, sd_samplers_lcm, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
@@ -44,6 +48,7 @@ def main() -> None:
     import test_kdiffusion_samplers as T
 
     torch.set_num_threads(1)
+    numerics = _numerics.configure(torch)   # as the run uses them (one thread)
     scene = T.SCENE
     unet, vae = T.load_tiny_sd()
     cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())
@@ -109,7 +114,7 @@ def main() -> None:
             cases.append(record)
             print(name, scale, record["latent_sha256"][:12], record["pixels_sha256"][:12])
 
-    out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__, "cases": cases}
+    out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__, "numerics": numerics, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(cases)} sampler cases -> {args.out}")
 

@@ -28,6 +28,8 @@ import textwrap
 import types
 from pathlib import Path
 
+import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+
 REPO = Path(__file__).resolve().parents[2]
 DDIM_SCHEDULE_NAMES = ("alphas_cumprod", "alphas", "alphas_prev", "sqrt_one_minus_alphas", "sigmas")
 
@@ -54,11 +56,13 @@ def main() -> None:
     args = ap.parse_args()
     for p in (args.kdiffusion, args.a1111):
         sys.path.insert(0, p)
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests"))                        # tiny_sd_scene
+    sys.path.insert(0, str(REPO / "tests/diffusion/kdiffusion"))   # the test modules
     sys.path.insert(0, str(REPO))
 
     import numpy as np
     import torch
+    _numerics.configure(torch)
     from modules import prompt_parser, sd_samplers_timesteps, sd_samplers_timesteps_impl as impl, shared
 
     import test_kdiffusion_samplers as S
@@ -66,6 +70,7 @@ def main() -> None:
     from aigif.diffusion.kdiffusion.model import ldm_alphas_cumprod  # checked against LDM in schedules.json
 
     torch.set_num_threads(1)
+    numerics = _numerics.configure(torch)   # as the run uses them (one thread)
     scene = S.SCENE
     unet, vae = S.load_tiny_sd()
     cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())
@@ -145,7 +150,7 @@ def main() -> None:
         cases.append(record)
         print(record["id"], len(calls), record["latent_sha256"][:12], record["pixels_sha256"][:12])
 
-    out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__,
+    out = {"scene": scene, "numpy": np.__version__, "torch": torch.__version__, "numerics": numerics,
            "timesteps": steps_table, "discard_penultimate": discarded,
            "ddim_schedules": ddim_schedules, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

@@ -6,10 +6,12 @@ The same scene is built on both sides (tools/goldens/kdiffusion_samplers.py impo
 here): a 64x64 image (32x32 latent), fixed random text conditioning, initial noise and
 per-step noise from fixed CPU seeds, A1111's CFG combination at cfg 5 and 7.
 
-Tolerance: float32 on CPU with one thread gives the goldens' bits on the machine they were
-made on (the run records whether each case matched bit for bit); another CPU may round the
-UNet's reductions differently, so the test accepts max |latent difference| <= 1e-4 on the
-sampled values and the summary statistics, and 8-bit pixels within +-1.
+Tolerance: float32 on CPU with one thread, under the suite's portable CPU numerics
+(aigif/diffusion/portable.py), gives the goldens' bits on any x86-64 machine (the run records
+whether each case matched bit for bit); a platform the profile does not pin (another torch
+release, another architecture) may round the UNet's reductions differently, so the test
+accepts max |latent difference| <= 1e-4 on the sampled values and the summary statistics,
+and 8-bit pixels within +-1.
 """
 
 from __future__ import annotations

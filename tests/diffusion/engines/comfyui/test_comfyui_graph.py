@@ -4,8 +4,8 @@ running ComfyUI's own nodes on the same API graphs with the embedded tiny-sd
 
 The graphs live here; the golden script imports them.  Tolerance: the final latents'
 probes and max |x| within 1e-4 and pixels within +-1 (float32 reductions in the UNet may
-round differently on other CPUs); on the machine that made the goldens they are bit-exact,
-which the test reports.  Refusals: unknown node types (all named), bad links, cycles, limits.
+round differently on a platform the suite's portable CPU numerics do not pin); under
+that profile they are bit-exact on any x86-64 machine, which the test reports.  Refusals: unknown node types (all named), bad links, cycles, limits.
 """
 
 from __future__ import annotations

@@ -174,8 +174,8 @@ def test_ksampler_denoise_and_step_window_bit_exact(numerics, ms):
 # Scene: tests/diffusion/kdiffusion/test_kdiffusion_samplers.py's tiny-sd UNet/VAE and fixed random conditioning
 # (seeds 11 / 12), a 1x4x32x32 latent (64x64 pixels through tiny-sd's 2x VAE), seed 1234
 # (prepare_noise and the samplers' own noise), 12 steps.  Tolerance: the goldens'
-# bits on the machine that made them; another CPU may round the UNet's float32
-# reductions differently, so max |latent difference| <= 1e-4 (probes, max |x|) and 8-bit
+# bits under the suite's portable CPU numerics, on any x86-64 machine; a platform the
+# profile does not pin may round the UNet's float32 reductions differently, so max |latent difference| <= 1e-4 (probes, max |x|) and 8-bit
 # pixels within +-1 are accepted, and the run says how many matched bit for bit.
 
 COMFYUI_COMMIT = "637221995f7424a561bd825de3e61ea117dfe1e3"

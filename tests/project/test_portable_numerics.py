@@ -1,0 +1,83 @@
+"""The suite runs under portable CPU numerics (aigif/diffusion/portable.py), and every float
+golden in tests/goldens/ says it was made under the same profile: a golden made under
+another one holds only on the CPU that made it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aigif.diffusion import portable
+
+torch = pytest.importorskip("torch")
+
+GOLDENS = Path(__file__).resolve().parents[1] / "goldens"
+# parser and noise-integer goldens: no float kernel makes them
+NO_FLOATS = {"a1111/prompt_attention.json", "a1111/prompt_multicond.json",
+             "a1111/prompt_schedules.json", "a1111/rng.json", "comfyui/validation.json"}
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return " avx2" in flags
+
+
+def test_this_process_runs_the_profile():
+    described = portable.describe(torch)
+    for name, value in portable.ENVIRONMENT.items():
+        assert os.environ[name] == value
+    assert described["mkl_cbwr"] == "COMPATIBLE"
+    assert described["mkldnn"] is False and described["nnpack"] is False
+    # (the thread count is not checked here: one-thread golden tests set their own)
+    if _cpu_has_avx2():
+        assert described["aten_cpu_capability"] == "AVX2"
+
+
+FLOAT_GOLDENS = sorted(name for name in (str(p.relative_to(GOLDENS)) for p in GOLDENS.glob("*/*.json"))
+                       if name not in NO_FLOATS)
+
+
+@pytest.mark.parametrize("path", FLOAT_GOLDENS)
+def test_float_goldens_record_the_profile(path):
+    numerics = json.loads((GOLDENS / path).read_text()).get("numerics")
+    assert numerics, f"{path} does not say which numerics made it"
+    assert numerics["mkl_cbwr"] == portable.ENVIRONMENT["MKL_CBWR"]
+    assert numerics["aten_cpu_capability"] == portable.ENVIRONMENT["ATEN_CPU_CAPABILITY"].upper()
+    assert numerics["mkldnn"] is False and numerics["nnpack"] is False
+    assert numerics["torch"] == torch.__version__, "goldens are bit-exact for one torch release"
+
+
+def test_asking_after_torch_loaded_is_refused(monkeypatch):
+    # torch is imported in this process: a profile asked for now could not bind
+    monkeypatch.delenv("MKL_CBWR")
+    with pytest.raises(portable.PortableNumericsError, match="MKL_CBWR"):
+        portable.apply_environment()
+
+
+def test_the_profile_binds_in_a_fresh_process():
+    """Set before torch loads (as tools/goldens/_numerics.py and tests/conftest.py do),
+    the pins reach torch: ATen reports AVX2 and the convolution back-ends are off."""
+    script = (
+        "from aigif.diffusion import portable\n"
+        "portable.apply_environment()\n"
+        "import torch\n"
+        "portable.configure_torch(torch)\n"
+        "import json\n"
+        "print(json.dumps(portable.describe(torch)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in portable.ENVIRONMENT}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True, timeout=120)
+    described = json.loads(out.stdout)
+    assert described["mkl_cbwr"] == "COMPATIBLE" and described["mkldnn"] is False
+    assert described["nnpack"] is False and described["threads"] == portable.THREADS
+    if _cpu_has_avx2():
+        assert described["aten_cpu_capability"] == "AVX2"
