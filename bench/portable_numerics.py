@@ -22,19 +22,20 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from aigif.diffusion import portable  # noqa: E402  (no torch: only the profile's variables)
 PROMPT_FOR = {"shapes-sd": "a red circle on a blue background"}
 SYNTAX = {"prompt": "a lighthouse on a cliff at sunset, oil painting", "negative_prompt": "blurry",
           "seed": 1234567, "scheduler": "dpmpp_2m_karras"}
 
 CHILD = r"""
 import json, sys, time
-portable_on = sys.argv[1] == "portable"
-if portable_on:
+if sys.argv[1] == "portable":
     from aigif.diffusion import portable
-    portable.apply_environment()
-import torch
-if portable_on:
-    portable.configure_torch(torch)
+    torch = portable.load_torch()
+else:
+    import torch
 import aigif
 from aigif.diffusion import generate
 from aigif.diffusion.pipelines import PipelineCache
@@ -51,7 +52,7 @@ print(json.dumps({"times": times, "capability": torch.backends.cpu.get_cpu_capab
 
 
 def run_child(mode: str, syntax: dict, repeats: int, out: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    env = {k: v for k, v in os.environ.items() if k not in portable.ENVIRONMENT}
     done = subprocess.run([sys.executable, "-c", CHILD, mode, json.dumps(syntax), str(repeats), str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -6,13 +6,10 @@ from pathlib import Path
 # for bit on any x86-64 machine (aigif/diffusion/portable.py says what it pins and why).
 from aigif.diffusion import portable
 
-portable.apply_environment()
 try:
-    import torch
+    portable.load_torch()
 except ImportError:  # a core-only install: nothing numeric to pin
-    torch = None
-else:
-    portable.configure_torch(torch)
+    pass
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

@@ -31,7 +31,7 @@ This profile pins each choice to one that every x86-64 CPU runs the same way:
 
 The first two are read when torch loads its kernels, so `apply_environment` must run
 before torch is first imported; `configure_torch` then sets the switches torch reads
-per call.  The test suite and the golden tools (tools/goldens/) both run under this
+per call; `load_torch` does both around the import.  The test suite and the golden tools (tools/goldens/) both run under this
 profile, so a golden number made on one machine checks the code bit for bit on
 another.  It costs speed (oneMKL's SSE2 GEMM, no oneDNN), so it is a choice, never a
 default for generation.
@@ -74,8 +74,18 @@ def configure_torch(torch, threads: int = THREADS) -> None:
     torch.set_num_threads(threads)
 
 
+def load_torch(threads: int = THREADS):
+    """The whole profile: the load-time switches, the import, the per-call switches.
+    Returns the torch module (ImportError where torch is not installed)."""
+    apply_environment(threads)
+    import torch
+
+    configure_torch(torch, threads)
+    return torch
+
+
 def describe(torch) -> dict:
-    """What the running process actually uses, for goldens and platform records."""
+    """What the running process actually uses: the "numerics" record of a golden."""
     return {
         "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "mkl_cbwr": os.environ.get("MKL_CBWR", ""),

@@ -63,16 +63,10 @@ def test_asking_after_torch_loaded_is_refused(monkeypatch):
 
 
 def test_the_profile_binds_in_a_fresh_process():
-    """Set before torch loads (as tools/goldens/_numerics.py and tests/conftest.py do),
-    the pins reach torch: ATen reports AVX2 and the convolution back-ends are off."""
-    script = (
-        "from aigif.diffusion import portable\n"
-        "portable.apply_environment()\n"
-        "import torch\n"
-        "portable.configure_torch(torch)\n"
-        "import json\n"
-        "print(json.dumps(portable.describe(torch)))\n"
-    )
+    """`load_torch` (what tools/goldens/_numerics.py and tests/conftest.py call) sets the
+    pins before torch loads, and they reach torch: ATen reports AVX2 and the convolution back-ends are off."""
+    script = ("import json\nfrom aigif.diffusion import portable\n"
+              "print(json.dumps(portable.describe(portable.load_torch())))\n")
     env = {k: v for k, v in os.environ.items() if k not in portable.ENVIRONMENT}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          check=True, timeout=120)
@@ -87,10 +81,9 @@ KERNELS = r"""
 import hashlib, sys
 from aigif.diffusion import portable
 if sys.argv[1] == "portable":
-    portable.apply_environment()
-import torch
-if sys.argv[1] == "portable":
-    portable.configure_torch(torch)
+    torch = portable.load_torch()
+else:
+    import torch
 from aigif.diffusion.kdiffusion.model import DiscreteSchedule, ldm_alphas_cumprod
 g = torch.Generator().manual_seed(3)
 x = torch.randn(1, 8, 24, 24, generator=g)

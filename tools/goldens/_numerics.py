@@ -15,17 +15,10 @@ if str(REPO) not in sys.path:
 
 from aigif.diffusion import portable  # noqa: E402
 
-portable.apply_environment()
+portable.load_torch()
 
 
-_configured = False
-
-
-def configure(torch) -> dict:
-    """Set torch's per-call switches, once (a tool's own later set_num_threads stands);
-    returns what the JSON records as "numerics"."""
-    global _configured
-    if not _configured:
-        portable.configure_torch(torch)
-        _configured = True
+def describe(torch) -> dict:
+    """What the JSON records as "numerics": called where the tool has set its own thread
+    count, so the record says what the run used."""
     return portable.describe(torch)

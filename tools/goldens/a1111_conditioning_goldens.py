@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import a1111_reference  # noqa: E402
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SD = ROOT / "registry" / "embedded" / "tiny-sd"
@@ -69,7 +69,6 @@ EMBEDDINGS = [
 
 def embedding_tensors(stem: str, key: str | None, rows, dim: int, seed: int) -> dict:
     import torch
-    _numerics.configure(torch)
 
     if key is None:
         return {"a": torch.tensor(_vectors(seed, 1, dim)), "b": torch.tensor(_vectors(seed + 1, 1, dim))}
@@ -125,7 +124,6 @@ class TransformerShim:
 
 def build(checkout: str, lark_site: str | None):
     import torch
-    _numerics.configure(torch)
     from transformers import CLIPTextModel, CLIPTokenizer
 
     ref = a1111_reference.load(checkout, lark_site)
@@ -199,7 +197,6 @@ BIAS = [((i * 5) % 11 - 3) / 16 for i in range(32)]
 @contextlib.contextmanager
 def biased_final_norm(model):
     import torch
-    _numerics.configure(torch)
 
     saved = model.final_layer_norm.bias.detach().clone()
     with torch.no_grad():
@@ -447,7 +444,6 @@ def main(argv=None) -> int:
 
     import safetensors
     import torch
-    _numerics.configure(torch)
     import transformers
 
     env = build(args.a1111, args.lark_site)
@@ -495,7 +491,7 @@ def main(argv=None) -> int:
             "python": sys.version.split()[0], "torch": torch.__version__,
             "transformers": transformers.__version__, "safetensors": safetensors.__version__,
         },
-        "numerics": _numerics.configure(torch),
+        "numerics": _numerics.describe(torch),
         "default_options": DEFAULT_OPTS,
         "biased_final_layer_norm_bias": BIAS,
         "embeddings": embeddings,

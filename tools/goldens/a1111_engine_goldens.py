@@ -53,7 +53,7 @@ TINY_SD = ROOT / "registry" / "embedded" / "tiny-sd"
 
 import a1111_conditioning_goldens as condgold  # noqa: E402
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 OPTS = dict(
     randn_source="CPU", eta_noise_seed_delta=0, sd_vae_decode_method="Full", sd_vae_encode_method="Full",
@@ -152,7 +152,6 @@ def class_from(path: Path, class_name: str, names: set[str], namespace: dict, in
 def build(checkout: str, kdiffusion: str, lark_site: str):
     import numpy as np
     import torch
-    _numerics.configure(torch)
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from PIL import Image
 
@@ -561,7 +560,6 @@ def main() -> None:
 
     import numpy
     import torch
-    _numerics.configure(torch)
     import diffusers
     import transformers
 
@@ -583,7 +581,7 @@ def main() -> None:
                    "tool": "tools/goldens/a1111_engine_goldens.py"},
         "versions": {"torch": torch.__version__, "numpy": numpy.__version__, "diffusers": diffusers.__version__,
                      "transformers": transformers.__version__, "threads": 1},
-        "numerics": _numerics.configure(torch),
+        "numerics": _numerics.describe(torch),
         "lora_fixture": {"path": str(lora_path.as_posix()), "sha256": hashlib.sha256(lora_file).hexdigest(),
                          "rank": LORA_RANK, "alpha": LORA_ALPHA, "seed": 20261201},
         "cases": results,

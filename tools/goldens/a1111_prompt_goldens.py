@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import a1111_reference  # noqa: E402
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 HASH_SEEDS = (0, 1, 2, 3)
 STEP_SETTINGS = [  # (base steps, hires steps, use_old_scheduling)

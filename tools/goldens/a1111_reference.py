@@ -10,14 +10,13 @@ import sys
 import types
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 
 def load(checkout: str | Path, extra_site: str | Path | None = None):
     """Return a namespace whose .opts can be edited and whose .module(name) imports
     modules/<name>.py from `checkout` (e.g. "rng", "rng_philox", "prompt_parser")."""
     import torch
-    _numerics.configure(torch)
 
     checkout = Path(checkout).resolve()
     if not (checkout / "modules" / "rng.py").is_file():

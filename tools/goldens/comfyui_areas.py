@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools/goldens"))
@@ -50,7 +50,7 @@ def main() -> None:
                         "without_areas_pixels_sha256": S.summarise_pixels(without)["sha256"]}
         print(name, [l["sha256"][:12] for l in latents], result[name]["pixels"]["sha256"][:12], flush=True)
     out = {"comfyui_commit": S.COMFYUI_COMMIT, "torch": comfy.torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(comfy.torch),
+           "numerics": _numerics.describe(comfy.torch),
            "area_scale": comfy_area_scale(), "graphs": result}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(result)} graphs -> {args.out}")

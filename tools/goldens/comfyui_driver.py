@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "registry/embedded/tiny-sd"
@@ -45,7 +45,6 @@ class Comfy:
         import comfy_extras.nodes_model_advanced as advanced
         import folder_paths
         import torch
-        _numerics.configure(torch)
 
         torch.set_num_threads(1)
         self.torch = torch

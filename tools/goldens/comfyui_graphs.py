@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools/goldens"))
@@ -90,7 +90,6 @@ def main() -> None:
     import folder_paths
     import numpy as np
     import torch
-    _numerics.configure(torch)
     from PIL import Image
 
     import hashlib
@@ -211,7 +210,7 @@ def main() -> None:
     plain["10"]["inputs"].update(strength_model=0.0, strength_clip=0.0)
     without = run(plain)["9"][0]
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(torch),
+           "numerics": _numerics.describe(torch),
            "lora_fixture": {"path": str(T.LORA.relative_to(REPO)), "bytes": T.LORA.stat().st_size,
                             "sha256": hashlib.sha256(T.LORA.read_bytes()).hexdigest()},
            "lora_check": {"without_lora_pixels_sha256": T.summarise_pixels(without)["sha256"]},

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools/goldens"))
@@ -73,7 +73,7 @@ def main() -> None:
                         "unpatched_pixels_sha256": S.summarise_pixels(without)["sha256"]}
         print(name, [l["sha256"][:12] for l in latents], graphs[name]["pixels"]["sha256"][:12], flush=True)
     out = {"comfyui_commit": S.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(torch),
+           "numerics": _numerics.describe(torch),
            "samplings": samplings, "graphs": graphs}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(samplings)} samplings, {len(graphs)} graphs -> {args.out}")

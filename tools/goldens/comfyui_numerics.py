@@ -19,7 +19,7 @@ import sys
 import types
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,6 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
     import numpy as np
     import torch
-    _numerics.configure(torch)
     import test_comfyui_numerics as T
 
     def sha(t):
@@ -113,7 +112,7 @@ def main() -> None:
                          "sampled_sigmas": hexes(captured["sigmas"]) if "sigmas" in captured else None})
 
     out = {"torch": torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(torch), "noise": noise, "model": model,
+           "numerics": _numerics.describe(torch), "noise": noise, "model": model,
            "schedules": schedules, "ksampler": ksampler}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(noise)} noise, {len(schedules)} schedules, {len(ksampler)} KSampler cases -> {args.out}")

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,6 @@ def main() -> None:
     import nodes
     import numpy as np
     import torch
-    _numerics.configure(torch)
     from PIL import Image
 
     sys.path.insert(0, str(REPO / "tests"))
@@ -118,7 +117,7 @@ def main() -> None:
         print(case["id"], record["latent_sha256"][:12], record["pixels_sha256"][:12], flush=True)
 
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(torch),
+           "numerics": _numerics.describe(torch),
            "scene": T.SAMPLER_SCENE, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(cases)} KSampler cases -> {args.out}")

@@ -44,7 +44,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_XL = REPO / "registry/embedded/tiny-sdxl"
@@ -71,7 +71,6 @@ def main() -> None:
     import folder_paths
     import numpy as np
     import torch
-    _numerics.configure(torch)
     from comfy.ldm.modules.diffusionmodules.openaimodel import Timestep
     from comfy_extras.nodes_clip_sdxl import CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -341,7 +340,7 @@ def main() -> None:
     without = T.summarise_pixels(run(plain)["9"][0])["sha256"]
     import hashlib
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(torch),
+           "numerics": _numerics.describe(torch),
            "lora_fixture": {"path": str(T.LORA.relative_to(REPO)), "bytes": T.LORA.stat().st_size,
                             "sha256": hashlib.sha256(T.LORA.read_bytes()).hexdigest()},
            "lora_check": {"without_lora_pixels_sha256": without}, "sgm_names": sgm_cases,

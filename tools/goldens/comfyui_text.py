@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "registry/embedded/tiny-sd"
@@ -84,7 +84,6 @@ def main() -> None:
     args = ap.parse_args()
     comfy_sd, sd1_clip, nodes, mm = comfy_modules(args.comfyui)
     import torch
-    _numerics.configure(torch)
 
     sys.path.insert(0, str(REPO / "tests"))
     sys.path.insert(0, str(REPO / "tests/diffusion/engines/comfyui"))
@@ -117,7 +116,7 @@ def main() -> None:
         cases.append({"prompt": prompt, "tokens": T.token_summary(tokens), "encodings": encodings})
         print(len(tokens), "chunks", repr(prompt[:50]), flush=True)
     out = {"comfyui_commit": T.COMFYUI_COMMIT, "torch": torch.__version__,
-           "numerics": _numerics.configure(torch), "text_encoder_dtypes": dtypes,
+           "numerics": _numerics.describe(torch), "text_encoder_dtypes": dtypes,
            "clip_layers": list(T.CLIP_LAYERS), "cases": cases}
     # one line per prompt keeps the token lists readable and the file small
     head = json.dumps({k: v for k, v in out.items() if k != "cases"}, ensure_ascii=False)[:-1]

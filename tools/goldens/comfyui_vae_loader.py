@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools/goldens"))
@@ -61,7 +61,7 @@ def main() -> None:
                         "checkpoint_vae_pixels_sha256": S.summarise_pixels(driver.run(own)["9"][0])["sha256"]}
         print(name, [l["sha256"][:12] for l in latents], graphs[name]["pixels"]["sha256"][:12], flush=True)
     out = {"comfyui_commit": S.COMFYUI_COMMIT, "torch": driver.torch.__version__, "numpy": np.__version__,
-           "numerics": _numerics.configure(driver.torch),
+           "numerics": _numerics.describe(driver.torch),
            "vae_file": {"name": T.VAE_NAME, "tensors_sha256": digest, "bytes": path.stat().st_size},
            "graphs": graphs}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

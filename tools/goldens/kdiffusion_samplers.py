@@ -20,7 +20,7 @@ import sys
 import types
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-    _numerics.configure(torch)
     import k_diffusion
     from ldm_beta import make_beta_schedule
     from modules import sd_samplers_kdiffusion, sd_samplers_lcm, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
@@ -48,7 +47,7 @@ def main() -> None:
     import test_kdiffusion_samplers as T
 
     torch.set_num_threads(1)
-    numerics = _numerics.configure(torch)   # as the run uses them (one thread)
+    numerics = _numerics.describe(torch)   # as the run uses them (one thread)
     scene = T.SCENE
     unet, vae = T.load_tiny_sd()
     cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())

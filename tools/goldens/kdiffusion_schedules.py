@@ -21,7 +21,7 @@ import sys
 import types
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = (10, 20, 30)
@@ -45,7 +45,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-    _numerics.configure(torch)
     import k_diffusion
     from ldm_beta import make_beta_schedule
     from modules import sd_samplers_kdiffusion, shared, sd_schedulers  # noqa: F401  (sd_schedulers patches to_d)
@@ -140,7 +139,7 @@ def main() -> None:
                        "sigmas": hexes(k_diffusion.sampling.get_sigmas_vp(n))})
 
     out = {"model_config": {k: cfg[k] for k in ("beta_start", "beta_end", "num_train_timesteps", "beta_schedule")},
-           "numpy": np.__version__, "torch": torch.__version__, "numerics": _numerics.configure(torch),
+           "numpy": np.__version__, "torch": torch.__version__, "numerics": _numerics.describe(torch),
            "model": model, "closed_forms": closed, "cases": cases}
     Path(args.out).write_text(json.dumps(out, indent=0) + "\n")
     print(f"{len(cases)} schedule cases, {len(closed)} closed-form cases -> {args.out}")

@@ -28,7 +28,7 @@ import textwrap
 import types
 from pathlib import Path
 
-import _numerics  # noqa: E402,F401  (first: portable CPU numerics before torch loads)
+import _numerics  # noqa: E402,F401  (loads torch under portable CPU numerics)
 
 REPO = Path(__file__).resolve().parents[2]
 DDIM_SCHEDULE_NAMES = ("alphas_cumprod", "alphas", "alphas_prev", "sqrt_one_minus_alphas", "sigmas")
@@ -62,7 +62,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-    _numerics.configure(torch)
     from modules import prompt_parser, sd_samplers_timesteps, sd_samplers_timesteps_impl as impl, shared
 
     import test_kdiffusion_samplers as S
@@ -70,7 +69,7 @@ def main() -> None:
     from aigif.diffusion.kdiffusion.model import ldm_alphas_cumprod  # checked against LDM in schedules.json
 
     torch.set_num_threads(1)
-    numerics = _numerics.configure(torch)   # as the run uses them (one thread)
+    numerics = _numerics.describe(torch)   # as the run uses them (one thread)
     scene = S.SCENE
     unet, vae = S.load_tiny_sd()
     cfg = json.loads((REPO / "registry/embedded/tiny-sd/scheduler/scheduler_config.json").read_text())
